@@ -1,0 +1,33 @@
+// AreaCap: keeps the `area` label set bounded. With an allow-list (the areas file) only
+// listed areas keep their name; without one the first `max_areas` distinct areas seen do.
+// Every other area folds into "other".
+//
+// Thread-compatible. Does no I/O.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_set.h"
+#include "civicpulse/core/engine_options.h"
+
+namespace civicpulse::core {
+
+inline constexpr std::string_view kOtherArea = "other";
+inline constexpr std::string_view kAllLabel = "all";
+
+class AreaCap {
+ public:
+  explicit AreaCap(AreaCapOptions options);
+
+  // The label to use for `area`: itself, or "other".
+  std::string_view Fold(std::string_view area);
+  size_t size() const { return known_.size(); }
+
+ private:
+  AreaCapOptions options_;
+  bool fixed_;
+  absl::flat_hash_set<std::string> known_;
+};
+
+}  // namespace civicpulse::core

@@ -1,0 +1,96 @@
+// EventCodec: turns a Kafka record value (JSON or protobuf civicpulse.v1.Event) into a
+// validated Event, and an Event back into either wire form.
+//
+// Validation follows design.md ("Event"): required fields, kind-specific ranges, enums,
+// RFC 3339 timestamps with an offset, no timestamp more than `max_future` ahead of the
+// receiving service's clock (passed in: the codec reads no clock). A rejected value yields
+// an InvalidArgument status that carries a stable reason code and the offending field;
+// RejectionOf() reads them back for the DLQ headers `error` / `error-detail` and metrics.
+//
+// Thread-compatible: one EventCodec per thread. It keeps scratch buffers between calls so
+// that decoding does not allocate on the hot path. Does no I/O.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "civicpulse/core/event.h"
+
+namespace civicpulse::core {
+
+// Stable reason codes: the DLQ `error` header and the `reason` metric label.
+inline constexpr std::string_view kReasonInvalidJson = "invalid_json";
+inline constexpr std::string_view kReasonInvalidProtobuf = "invalid_protobuf";
+inline constexpr std::string_view kReasonNotAnObject = "not_an_object";
+inline constexpr std::string_view kReasonMissingField = "missing_field";
+inline constexpr std::string_view kReasonWrongType = "wrong_type";
+inline constexpr std::string_view kReasonInvalidValue = "invalid_value";
+inline constexpr std::string_view kReasonOutOfRange = "out_of_range";
+inline constexpr std::string_view kReasonInvalidTimestamp = "invalid_timestamp";
+inline constexpr std::string_view kReasonFutureTimestamp = "future_timestamp";
+inline constexpr std::string_view kReasonInvalidUtf8 = "invalid_utf8";
+inline constexpr std::string_view kReasonTooLarge = "too_large";
+
+// Why a value was rejected. `field` names the offending field ("" for the whole value).
+struct Rejection {
+  std::string reason;  // one of the kReason* codes
+  std::string field;
+  std::string detail;  // human-readable, names the field; the DLQ `error-detail`
+};
+
+// Builds the InvalidArgument status that carries `reason` and `field` as a payload.
+absl::Status RejectionError(std::string_view reason, std::string_view field,
+                            std::string_view detail);
+// Reads a status built by RejectionError back. Any other non-OK status maps to
+// reason "internal" with the status message as detail.
+Rejection RejectionOf(const absl::Status& status);
+
+enum class Encoding { kAuto, kJson, kProtobuf };
+
+struct CodecOptions {
+  // Events further ahead of `now_ms` than this are rejected as future_timestamp.
+  int64_t max_future_ms = 10 * 60 * 1000;
+  // Values longer than this are rejected as too_large.
+  size_t max_value_bytes = 64 * 1024;
+  // JSON nesting deeper than this is rejected as invalid_json.
+  int max_json_depth = 16;
+};
+
+class EventCodec {
+ public:
+  explicit EventCodec(CodecOptions options = {});
+  ~EventCodec();
+  EventCodec(const EventCodec&) = delete;
+  EventCodec& operator=(const EventCodec&) = delete;
+
+  // Decodes and validates `value` into *event (cleared first; storage reused).
+  // kAuto: JSON when `json_hint` (a `content-type: application/json` header) or when the
+  // value's first non-blank byte is '{' / '[' / '"' etc.; protobuf otherwise.
+  absl::Status Decode(std::string_view value, Encoding encoding, int64_t now_ms,
+                      Event* event, bool json_hint = false);
+
+  // Validates an Event built by other means (Open311, CSV) with the same rules as Decode
+  // and applies the defaults of its kind where the builder left them unset.
+  absl::Status Validate(const Event& event, int64_t now_ms) const;
+
+  // Serialises to the canonical protobuf form (what ingest produces) / the JSON form
+  // (what the simulator prints). Appends to *out after clearing it.
+  void EncodeProtobuf(const Event& event, std::string* out);
+  void EncodeJson(const Event& event, std::string* out);
+
+ private:
+  struct Scratch;
+  CodecOptions options_;
+  std::unique_ptr<Scratch> scratch_;
+};
+
+// RFC 3339 date-time with a mandatory offset ("Z", "+01:00"); fractional seconds allowed.
+// Returns milliseconds since the epoch, or false when malformed or without an offset.
+bool ParseRfc3339(std::string_view text, int64_t* unix_ms);
+// Formats as "2026-11-22T18:04:05.123Z" (milliseconds only when non-zero).
+std::string FormatRfc3339(int64_t unix_ms);
+
+}  // namespace civicpulse::core

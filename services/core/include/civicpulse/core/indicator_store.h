@@ -1,0 +1,64 @@
+// IndicatorStore: the exporter's merged view of every aggregator's partial aggregates, and
+// the indicator maths of design.md ("Indicator metrics").
+//
+// Keeps, per (source partition, cell key), the snapshot with the highest source offset, so
+// replays, duplicates and rebalances are idempotent. Windows 1h, 24h and 7d of a source
+// partition end at that partition's watermark; partitions are then merged (sums add,
+// sketches union), with kind="all" and area="all" as unions.
+//
+// Thread-compatible. Does no I/O and reads no clock.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "civicpulse/core/engine_options.h"
+
+namespace civicpulse::v1 {
+class PartialAggregate;
+}
+
+namespace civicpulse::core {
+
+enum class MetricType { kCounter, kGauge };
+
+// One metric family, ready to be exposed; names and labels as in design.md.
+struct IndicatorFamily {
+  struct Series {
+    std::vector<std::pair<std::string, std::string>> labels;
+    double value = 0;
+  };
+  std::string name;
+  std::string help;
+  MetricType type = MetricType::kGauge;
+  std::vector<Series> series;
+};
+
+struct IndicatorOptions {
+  AreaCapOptions areas;
+  // Residents per area (the areas file), exported as civicpulse_area_residents.
+  std::vector<std::pair<std::string, double>> residents;
+};
+
+class IndicatorStore {
+ public:
+  explicit IndicatorStore(IndicatorOptions options);
+  ~IndicatorStore();
+  IndicatorStore(const IndicatorStore&) = delete;
+  IndicatorStore& operator=(const IndicatorStore&) = delete;
+
+  // Applies one record from civicpulse.aggregates.v1; older snapshots than held are ignored.
+  void Apply(const v1::PartialAggregate& record);
+
+  // Every indicator family of design.md at the current state.
+  std::vector<IndicatorFamily> Compute() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace civicpulse::core

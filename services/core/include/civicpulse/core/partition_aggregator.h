@@ -1,0 +1,63 @@
+// PartitionAggregator: the event-time state of one input partition.
+//
+// Applies decoded events into bucketed cells per (area, kind): 1-minute buckets serve the
+// 1h window, 15-minute buckets the 24h window, 1-hour buckets the 7d window, so memory grows
+// with time and participants, not with the event count. Tracks the partition's watermark
+// (max event time - allowed lateness; advanced by wall-clock time after idle_timeout of
+// silence), rejects late events (older than watermark - grace) and duplicates (event_id seen
+// within dedup_horizon), and remembers when each participant was first seen (90-day horizon)
+// for new_participants. Emits full snapshots of changed cells and a progress record, which
+// the exporter's IndicatorStore merges.
+//
+// Thread-compatible. Does no I/O and reads no clock: time is passed in.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "civicpulse/core/area_cap.h"
+#include "civicpulse/core/engine_options.h"
+#include "civicpulse/core/event.h"
+
+namespace civicpulse::v1 {
+class Cell;
+class PartitionProgress;
+}  // namespace civicpulse::v1
+
+namespace civicpulse::core {
+
+enum class Outcome { kApplied, kDuplicate, kLate };
+
+class PartitionAggregator {
+ public:
+  // `areas` is shared by the partitions of one process and must outlive this object.
+  PartitionAggregator(const EngineOptions& options, AreaCap* areas);
+  ~PartitionAggregator();
+  PartitionAggregator(const PartitionAggregator&) = delete;
+  PartitionAggregator& operator=(const PartitionAggregator&) = delete;
+
+  // Applies one valid event received at wall-clock `now_ms`.
+  Outcome Apply(const Event& event, int64_t now_ms);
+  // Counts a record that failed decoding (it is never applied).
+  void RecordInvalid();
+  // Advances the watermark by wall-clock time when idle past idle_timeout, and evicts cells
+  // and dedup entries that no window can reach any more.
+  void Tick(int64_t now_ms);
+
+  // Event-time watermark; 0 while the partition has had no record.
+  int64_t watermark_ms() const;
+
+  // Appends full snapshots of every cell changed since the last call and forgets the
+  // changes. `all` appends every live cell instead (for a periodic full re-publish).
+  void TakeCells(std::vector<v1::Cell>* out, bool all = false);
+  void FillProgress(v1::PartitionProgress* out) const;
+
+  size_t MemoryBytes() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace civicpulse::core

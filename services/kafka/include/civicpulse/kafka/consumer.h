@@ -1,0 +1,90 @@
+// Consumer: a Kafka consumer, either a consumer-group member (cooperative-sticky
+// assignment, manual commits) or a manual assignment of every partition of its topics.
+//
+// Poll() hands out a batch of records whose views stay valid until the next Poll().
+// Offsets are committed only by explicit Commit(), so a caller commits after the state the
+// offsets cover is durable. Assignment changes are reported to the RebalanceListener from
+// inside Poll(), on the polling thread.
+//
+// Thread-compatible: one thread polls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "civicpulse/kafka/client_config.h"
+
+namespace civicpulse::kafka {
+
+struct TopicPartition {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = -1;  // next offset to read, where relevant
+  bool operator==(const TopicPartition&) const = default;
+};
+
+// A record as consumed; views are valid until the next Poll().
+struct ConsumerRecord {
+  std::string_view topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  int64_t timestamp_ms = 0;
+  std::string_view key;
+  std::string_view value;
+  // Value of the first header with this name, if any.
+  std::optional<std::string_view> Header(std::string_view name) const;
+  const void* native = nullptr;  // rd_kafka_message_t, for Header()
+};
+
+class RebalanceListener {
+ public:
+  virtual ~RebalanceListener() = default;
+  // Partitions just assigned; set `offset` of an entry to choose where reading starts
+  // (-2 = earliest retained, -1 = committed or auto.offset.reset).
+  virtual void OnAssigned(std::vector<TopicPartition>* partitions) = 0;
+  // Partitions about to be taken away: flush and commit their state now.
+  virtual void OnRevoked(const std::vector<TopicPartition>& partitions) = 0;
+};
+
+inline constexpr int64_t kOffsetBeginning = -2;
+inline constexpr int64_t kOffsetStored = -1000;
+
+struct ConsumerOptions {
+  std::vector<std::string> topics;
+  // Consumer-group member when set; otherwise every partition of `topics` is assigned from
+  // the earliest offset (the exporter's way of reading a whole topic).
+  std::string group_id;
+  RebalanceListener* listener = nullptr;  // not owned; may be null
+  // Records handed out per Poll() at most.
+  int max_batch = 10000;
+};
+
+class Consumer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(
+      const ClientConfig& config, const ConsumerOptions& options,
+      absl::Duration connect_timeout = absl::Seconds(10));
+  virtual ~Consumer() = default;
+
+  // Waits up to `timeout` for records; returns the batch (possibly empty).
+  virtual absl::StatusOr<const std::vector<ConsumerRecord>*> Poll(
+      absl::Duration timeout) = 0;
+  // Commits the given next-offsets synchronously.
+  virtual absl::Status Commit(const std::vector<TopicPartition>& offsets) = 0;
+  virtual std::vector<TopicPartition> Assignment() = 0;
+  // High watermark (log end offset) of a partition, from the cached fetch state or a query.
+  virtual absl::StatusOr<int64_t> HighWatermark(const std::string& topic,
+                                                int32_t partition) = 0;
+  // Leaves the group cleanly (revoking partitions through the listener).
+  virtual void Close() = 0;
+};
+
+}  // namespace civicpulse::kafka

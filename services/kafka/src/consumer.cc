@@ -1,0 +1,277 @@
+#include "civicpulse/kafka/consumer.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstring>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "client_conf.h"
+
+namespace civicpulse::kafka {
+
+std::optional<std::string_view> ConsumerRecord::Header(std::string_view name) const {
+  if (native == nullptr) return std::nullopt;
+  rd_kafka_headers_t* headers = nullptr;
+  auto* message = static_cast<rd_kafka_message_t*>(const_cast<void*>(native));
+  if (rd_kafka_message_headers(message, &headers) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return std::nullopt;
+  }
+  std::string key(name);
+  const void* value = nullptr;
+  size_t size = 0;
+  if (rd_kafka_header_get_last(headers, key.c_str(), &value, &size) !=
+      RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return std::nullopt;
+  }
+  if (value == nullptr) return std::string_view();
+  return std::string_view(static_cast<const char*>(value), size);
+}
+
+namespace {
+
+std::vector<TopicPartition> ToVector(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  out.reserve(list->cnt);
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition, list->elems[i].offset});
+  }
+  return out;
+}
+
+rd_kafka_topic_partition_list_t* ToList(const std::vector<TopicPartition>& partitions) {
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+  for (const TopicPartition& tp : partitions) {
+    rd_kafka_topic_partition_t* elem =
+        rd_kafka_topic_partition_list_add(list, tp.topic.c_str(), tp.partition);
+    elem->offset = tp.offset == kOffsetStored ? RD_KAFKA_OFFSET_INVALID : tp.offset;
+  }
+  return list;
+}
+
+class RdKafkaConsumer final : public Consumer {
+ public:
+  explicit RdKafkaConsumer(ConsumerOptions options) : options_(std::move(options)) {}
+
+  ~RdKafkaConsumer() override {
+    ReleaseBatch();
+    if (handle_ != nullptr) {
+      Close();
+      rd_kafka_destroy(handle_);
+    }
+  }
+
+  absl::Status Init(const ClientConfig& config, absl::Duration connect_timeout) {
+    rd_kafka_conf_t* conf = rd_kafka_conf_new();
+    const bool group = !options_.group_id.empty();
+    std::vector<std::pair<std::string, std::string>> defaults = {
+        {"enable.auto.commit", "false"},
+        {"enable.auto.offset.store", "false"},
+        {"auto.offset.reset", "earliest"},
+        {"log_level", "3"},
+        {"fetch.wait.max.ms", "100"},
+    };
+    if (group) {
+      defaults.push_back({"group.id", options_.group_id});
+      defaults.push_back({"partition.assignment.strategy", "cooperative-sticky"});
+      // A member that died (kill -9) holds its partitions until its session times out;
+      // 10 s instead of Kafka's 45 s lets a restarted instance take over quickly.
+      defaults.push_back({"session.timeout.ms", "10000"});
+      defaults.push_back({"heartbeat.interval.ms", "1000"});
+    } else {
+      // A group id is required by librdkafka's consumer even when nothing is committed.
+      defaults.push_back({"group.id", "civicpulse-unmanaged"});
+    }
+    absl::Status status = internal::ApplyConfig(conf, config, defaults);
+    if (!status.ok()) {
+      rd_kafka_conf_destroy(conf);
+      return status;
+    }
+    if (group) rd_kafka_conf_set_rebalance_cb(conf, &RdKafkaConsumer::OnRebalance);
+    rd_kafka_conf_set_opaque(conf, this);
+    char errstr[512];
+    handle_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (handle_ == nullptr) {
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(absl::StrCat("kafka consumer: ", errstr));
+    }
+    rd_kafka_poll_set_consumer(handle_);
+    const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(connect_timeout));
+    if (absl::Status s = internal::AwaitCluster(handle_, timeout_ms, config); !s.ok()) {
+      return s;
+    }
+    if (group) {
+      rd_kafka_topic_partition_list_t* topics =
+          rd_kafka_topic_partition_list_new(static_cast<int>(options_.topics.size()));
+      for (const std::string& topic : options_.topics) {
+        rd_kafka_topic_partition_list_add(topics, topic.c_str(), RD_KAFKA_PARTITION_UA);
+      }
+      rd_kafka_resp_err_t err = rd_kafka_subscribe(handle_, topics);
+      rd_kafka_topic_partition_list_destroy(topics);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return absl::InternalError(absl::StrCat("subscribe: ", rd_kafka_err2str(err)));
+      }
+      return absl::OkStatus();
+    }
+    return AssignEverything(timeout_ms);
+  }
+
+  absl::StatusOr<const std::vector<ConsumerRecord>*> Poll(absl::Duration timeout) override {
+    ReleaseBatch();
+    int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+    while (static_cast<int>(batch_.size()) < options_.max_batch) {
+      rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_, wait_ms);
+      wait_ms = 0;
+      if (message == nullptr) break;
+      if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const rd_kafka_resp_err_t err = message->err;
+        rd_kafka_message_destroy(message);
+        if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
+        char errstr[512];
+        if (rd_kafka_fatal_error(handle_, errstr, sizeof(errstr)) !=
+            RD_KAFKA_RESP_ERR_NO_ERROR) {
+          return absl::InternalError(absl::StrCat("kafka consumer fatal error: ", errstr));
+        }
+        continue;  // transient: librdkafka retries by itself
+      }
+      messages_.push_back(message);
+      ConsumerRecord record;
+      record.topic = rd_kafka_topic_name(message->rkt);
+      record.partition = message->partition;
+      record.offset = message->offset;
+      record.timestamp_ms = rd_kafka_message_timestamp(message, nullptr);
+      record.key = std::string_view(static_cast<const char*>(message->key), message->key_len);
+      record.value =
+          std::string_view(static_cast<const char*>(message->payload), message->len);
+      record.native = message;
+      batch_.push_back(record);
+    }
+    return &batch_;
+  }
+
+  absl::Status Commit(const std::vector<TopicPartition>& offsets) override {
+    if (offsets.empty()) return absl::OkStatus();
+    rd_kafka_topic_partition_list_t* list = ToList(offsets);
+    rd_kafka_resp_err_t err = rd_kafka_commit(handle_, list, /*async=*/0);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+      return absl::UnavailableError(absl::StrCat("commit: ", rd_kafka_err2str(err)));
+    }
+    return absl::OkStatus();
+  }
+
+  std::vector<TopicPartition> Assignment() override {
+    rd_kafka_topic_partition_list_t* list = nullptr;
+    if (rd_kafka_assignment(handle_, &list) != RD_KAFKA_RESP_ERR_NO_ERROR) return {};
+    std::vector<TopicPartition> out = ToVector(list);
+    rd_kafka_topic_partition_list_destroy(list);
+    return out;
+  }
+
+  absl::StatusOr<int64_t> HighWatermark(const std::string& topic,
+                                        int32_t partition) override {
+    int64_t low = 0, high = 0;
+    rd_kafka_resp_err_t err =
+        rd_kafka_get_watermark_offsets(handle_, topic.c_str(), partition, &low, &high);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
+      err = rd_kafka_query_watermark_offsets(handle_, topic.c_str(), partition, &low, &high,
+                                             1000);
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "/", partition,
+                                                 ": ", rd_kafka_err2str(err)));
+    }
+    return high;
+  }
+
+  void Close() override {
+    if (closed_ || handle_ == nullptr) return;
+    closed_ = true;
+    ReleaseBatch();
+    rd_kafka_consumer_close(handle_);
+  }
+
+ private:
+  absl::Status AssignEverything(int timeout_ms) {
+    rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(16);
+    for (const std::string& topic : options_.topics) {
+      rd_kafka_topic_t* rkt = rd_kafka_topic_new(handle_, topic.c_str(), nullptr);
+      const rd_kafka_metadata_t* metadata = nullptr;
+      rd_kafka_resp_err_t err = rd_kafka_metadata(handle_, 0, rkt, &metadata, timeout_ms);
+      rd_kafka_topic_destroy(rkt);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR || metadata->topic_cnt != 1 ||
+          metadata->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        if (metadata != nullptr) rd_kafka_metadata_destroy(metadata);
+        rd_kafka_topic_partition_list_destroy(list);
+        return absl::NotFoundError(absl::StrCat("topic ", topic, " is not available"));
+      }
+      for (int p = 0; p < metadata->topics[0].partition_cnt; ++p) {
+        rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset =
+            RD_KAFKA_OFFSET_BEGINNING;
+      }
+      rd_kafka_metadata_destroy(metadata);
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(handle_, list);
+    rd_kafka_topic_partition_list_destroy(list);
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::InternalError(absl::StrCat("assign: ", rd_kafka_err2str(err)));
+    }
+    return absl::OkStatus();
+  }
+
+  void ReleaseBatch() {
+    for (rd_kafka_message_t* message : messages_) rd_kafka_message_destroy(message);
+    messages_.clear();
+    batch_.clear();
+  }
+
+  static void OnRebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err,
+                          rd_kafka_topic_partition_list_t* partitions, void* opaque) {
+    auto* self = static_cast<RdKafkaConsumer*>(opaque);
+    const bool cooperative = std::strcmp(rd_kafka_rebalance_protocol(handle), "COOPERATIVE") == 0;
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+      std::vector<TopicPartition> assigned = ToVector(partitions);
+      for (TopicPartition& tp : assigned) tp.offset = kOffsetStored;
+      if (self->options_.listener != nullptr) self->options_.listener->OnAssigned(&assigned);
+      rd_kafka_topic_partition_list_t* list = ToList(assigned);
+      if (cooperative) {
+        rd_kafka_error_t* error = rd_kafka_incremental_assign(handle, list);
+        if (error != nullptr) rd_kafka_error_destroy(error);
+      } else {
+        rd_kafka_assign(handle, list);
+      }
+      rd_kafka_topic_partition_list_destroy(list);
+      return;
+    }
+    // Revocation (or a lost assignment): the listener flushes and commits first.
+    if (self->options_.listener != nullptr) {
+      self->options_.listener->OnRevoked(ToVector(partitions));
+    }
+    if (cooperative) {
+      rd_kafka_error_t* error = rd_kafka_incremental_unassign(handle, partitions);
+      if (error != nullptr) rd_kafka_error_destroy(error);
+    } else {
+      rd_kafka_assign(handle, nullptr);
+    }
+  }
+
+  ConsumerOptions options_;
+  rd_kafka_t* handle_ = nullptr;
+  bool closed_ = false;
+  std::vector<rd_kafka_message_t*> messages_;
+  std::vector<ConsumerRecord> batch_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const ClientConfig& config,
+                                                           const ConsumerOptions& options,
+                                                           absl::Duration connect_timeout) {
+  if (options.topics.empty()) return absl::InvalidArgumentError("consumer: no topics");
+  auto consumer = std::make_unique<RdKafkaConsumer>(options);
+  if (absl::Status s = consumer->Init(config, connect_timeout); !s.ok()) return s;
+  return consumer;
+}
+
+}  // namespace civicpulse::kafka
