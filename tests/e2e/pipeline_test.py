@@ -11,6 +11,7 @@ import argparse
 import datetime
 import json
 import os
+import subprocess
 import sys
 import time
 
@@ -196,6 +197,14 @@ def main():
         for _, _, headers in dlq:
             if not headers.get("error-detail"):
                 print("DLQ record without error-detail: %s" % headers)
+                return 1
+        # Every /metrics page passes Prometheus' own linter.
+        for port in agg_ports + [exporter_port]:
+            lint = subprocess.run(["promtool", "check", "metrics"], input=scrape(port).encode(),
+                                  capture_output=True, timeout=30)
+            if lint.returncode != 0:
+                print("promtool check metrics failed on :%d:\n%s%s" %
+                      (port, lint.stdout.decode(), lint.stderr.decode()))
                 return 1
         print("e2e pipeline: %d exact indicator values, outcomes %s, %d DLQ records: OK" %
               (len(exp), outcomes, len(dlq)))
