@@ -1,1 +1,63 @@
-// placeholder: being written
+#include "civicpulse/core/event_id_filter.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "civicpulse/core/participant_sketch.h"
+
+namespace civicpulse::core {
+namespace {
+constexpr int64_t kSweepEveryMs = 60 * 60 * 1000;
+// Salted so that an event id and a participant with the same text hash differently.
+constexpr uint64_t kIdSalt = 0x5bd1e9955bd1e995ULL;
+}  // namespace
+
+EventIdFilter::EventIdFilter(int64_t horizon_ms, size_t max_entries)
+    : horizon_ms_(horizon_ms), max_entries_(std::max<size_t>(max_entries, 16)) {}
+
+bool EventIdFilter::SeenBefore(std::string_view event_id, int64_t time_ms) {
+  const uint64_t key = HashParticipant(event_id) ^ kIdSalt;
+  auto [it, inserted] = seen_.try_emplace(key, time_ms);
+  if (inserted) {
+    if (seen_.size() > max_entries_) EvictOldest();
+    return false;
+  }
+  const int64_t distance = time_ms >= it->second ? time_ms - it->second : it->second - time_ms;
+  if (distance <= horizon_ms_) return true;
+  // The earlier sighting is older than the horizon: a new event that reuses the id.
+  it->second = time_ms;
+  return false;
+}
+
+void EventIdFilter::Expire(int64_t oldest_time_ms) {
+  const int64_t cutoff = oldest_time_ms - horizon_ms_;
+  if (cutoff - swept_cutoff_ms_ < kSweepEveryMs) return;
+  swept_cutoff_ms_ = cutoff;
+  Sweep(cutoff);
+}
+
+void EventIdFilter::Sweep(int64_t cutoff_ms) {
+  absl::erase_if(seen_, [cutoff_ms](const auto& entry) { return entry.second < cutoff_ms; });
+}
+
+void EventIdFilter::EvictOldest() {
+  std::vector<int64_t> times;
+  times.reserve(seen_.size());
+  for (const auto& [key, time] : seen_) times.push_back(time);
+  auto quarter = times.begin() + times.size() / 4;
+  std::nth_element(times.begin(), quarter, times.end());
+  const int64_t cutoff = *quarter;
+  const size_t before = seen_.size();
+  Sweep(cutoff);
+  if (seen_.size() == before) {  // all at one time: drop arbitrary entries instead
+    size_t drop = before / 4;
+    for (auto it = seen_.begin(); it != seen_.end() && drop > 0; --drop) seen_.erase(it++);
+  }
+  evicted_ += before - seen_.size();
+}
+
+size_t EventIdFilter::MemoryBytes() const {
+  return sizeof(*this) + seen_.capacity() * (sizeof(std::pair<uint64_t, int64_t>) + 1);
+}
+
+}  // namespace civicpulse::core

@@ -1,1 +1,313 @@
-// placeholder: being written
+#include "civicpulse/core/participant_sketch.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "civicpulse/v1/aggregate.pb.h"
+
+namespace civicpulse::core {
+namespace {
+
+constexpr int kRegisters = 1 << ParticipantSketch::kPrecision;
+constexpr int kQ = 64 - ParticipantSketch::kPrecision;  // bits left for the rank
+// The bottom-k sample kept in dense mode for the concentration ratio: k smallest hashes.
+constexpr size_t kSampleSize = ParticipantSketch::kExactLimit;
+constexpr uint64_t kNoThreshold = std::numeric_limits<uint64_t>::max();
+
+uint64_t Load64(const char* p) {
+  uint64_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
+// Ertl (2017), "New cardinality estimation algorithms for HyperLogLog sketches", sigma/tau.
+double Sigma(double x) {
+  if (x == 1.0) return std::numeric_limits<double>::infinity();
+  double y = 1.0, z = x, previous;
+  do {
+    x *= x;
+    previous = z;
+    z += x * y;
+    y += y;
+  } while (z != previous);
+  return z;
+}
+
+double Tau(double x) {
+  if (x == 0.0 || x == 1.0) return 0.0;
+  double y = 1.0, z = 1.0 - x, previous;
+  do {
+    x = std::sqrt(x);
+    previous = z;
+    y *= 0.5;
+    z -= (1.0 - x) * (1.0 - x) * y;
+  } while (z != previous);
+  return z / 3.0;
+}
+
+double TopDecileOf(std::vector<uint32_t> counts) {
+  if (counts.empty()) return 0.0;
+  uint64_t total = 0;
+  for (uint32_t c : counts) total += c;
+  if (total == 0) return 0.0;
+  const size_t top = (counts.size() + 9) / 10;
+  std::nth_element(counts.begin(), counts.begin() + (top - 1), counts.end(),
+                   std::greater<uint32_t>());
+  uint64_t top_events = 0;
+  for (size_t i = 0; i < top; ++i) top_events += counts[i];
+  return static_cast<double>(top_events) / static_cast<double>(total);
+}
+
+}  // namespace
+
+// MurmurHash64A (Austin Appleby, public domain) with a fixed seed and fmix64 finaliser: stable across processes,
+// releases and platforms of the same endianness, which merged sketches rely on.
+uint64_t HashParticipant(std::string_view participant) {
+  constexpr uint64_t m = 0xc6a4a7935bd1e995ULL;
+  constexpr int r = 47;
+  const size_t len = participant.size();
+  uint64_t h = 0x9747b28c9747b28cULL ^ (len * m);
+  const char* data = participant.data();
+  const char* end = data + (len / 8) * 8;
+  for (; data != end; data += 8) {
+    uint64_t k = Load64(data);
+    k *= m;
+    k ^= k >> r;
+    k *= m;
+    h ^= k;
+    h *= m;
+  }
+  const unsigned char* tail = reinterpret_cast<const unsigned char*>(data);
+  switch (len & 7) {
+    case 7: h ^= uint64_t{tail[6]} << 48; [[fallthrough]];
+    case 6: h ^= uint64_t{tail[5]} << 40; [[fallthrough]];
+    case 5: h ^= uint64_t{tail[4]} << 32; [[fallthrough]];
+    case 4: h ^= uint64_t{tail[3]} << 24; [[fallthrough]];
+    case 3: h ^= uint64_t{tail[2]} << 16; [[fallthrough]];
+    case 2: h ^= uint64_t{tail[1]} << 8; [[fallthrough]];
+    case 1:
+      h ^= uint64_t{tail[0]};
+      h *= m;
+  }
+  h ^= h >> r;
+  h *= m;
+  h ^= h >> r;
+  // MurmurHash3's fmix64 on top: Murmur64A alone leaves the top bits of short, similar
+  // keys ("p-1", "p-2", ...) correlated enough to bias HyperLogLog by several percent.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ULL;
+  h ^= h >> 33;
+  return h;
+}
+
+struct ParticipantSketch::Rep {
+  // Exact mode: every participant. Dense mode: the bottom-k sample (hash <= threshold).
+  absl::flat_hash_map<uint64_t, uint32_t> counts;
+  std::vector<uint8_t> registers;  // empty in exact mode
+  uint64_t threshold = kNoThreshold;
+  uint64_t total = 0;
+
+  bool dense() const { return !registers.empty(); }
+
+  void AddRegister(uint64_t hash) {
+    const uint32_t index = static_cast<uint32_t>(hash >> kQ);
+    const uint64_t rest = hash << kPrecision;  // kQ low bits, left-aligned
+    const uint8_t rank =
+        rest == 0 ? kQ + 1 : static_cast<uint8_t>(std::countl_zero(rest) + 1);
+    if (rank > registers[index]) registers[index] = rank;
+  }
+
+  void Densify() {
+    registers.assign(kRegisters, 0);
+    for (const auto& [hash, count] : counts) AddRegister(hash);
+    PruneSample();
+  }
+
+  // The bottom-k sample proper: the k smallest hashes held, sorted (the map may hold up to
+  // 2k between prunes).
+  std::vector<std::pair<uint64_t, uint32_t>> Sample() const {
+    std::vector<std::pair<uint64_t, uint32_t>> sample(counts.begin(), counts.end());
+    std::sort(sample.begin(), sample.end());
+    if (sample.size() > kSampleSize) sample.resize(kSampleSize);
+    return sample;
+  }
+
+  // Keeps the sample to at most 2k entries: when over, keeps the k smallest hashes and
+  // lowers the threshold to the largest kept.
+  void PruneSample() {
+    if (counts.size() <= 2 * kSampleSize) return;
+    std::vector<uint64_t> hashes;
+    hashes.reserve(counts.size());
+    for (const auto& [hash, count] : counts) hashes.push_back(hash);
+    std::nth_element(hashes.begin(), hashes.begin() + (kSampleSize - 1), hashes.end());
+    threshold = hashes[kSampleSize - 1];
+    const uint64_t t = threshold;
+    absl::erase_if(counts, [t](const auto& entry) { return entry.first > t; });
+  }
+};
+
+ParticipantSketch::ParticipantSketch() : rep_(new Rep) {}
+ParticipantSketch::~ParticipantSketch() { delete rep_; }
+ParticipantSketch::ParticipantSketch(const ParticipantSketch& other)
+    : rep_(new Rep(*other.rep_)) {}
+ParticipantSketch& ParticipantSketch::operator=(const ParticipantSketch& other) {
+  if (this != &other) *rep_ = *other.rep_;
+  return *this;
+}
+ParticipantSketch::ParticipantSketch(ParticipantSketch&& other) noexcept : rep_(other.rep_) {
+  other.rep_ = new Rep;
+}
+ParticipantSketch& ParticipantSketch::operator=(ParticipantSketch&& other) noexcept {
+  std::swap(rep_, other.rep_);
+  return *this;
+}
+
+void ParticipantSketch::Add(uint64_t participant_hash, uint32_t events) {
+  Rep& r = *rep_;
+  r.total += events;
+  if (r.dense()) {
+    r.AddRegister(participant_hash);
+    if (participant_hash > r.threshold) return;
+    r.counts[participant_hash] += events;
+    r.PruneSample();
+    return;
+  }
+  r.counts[participant_hash] += events;
+  if (r.counts.size() > kExactLimit) r.Densify();
+}
+
+void ParticipantSketch::Merge(const ParticipantSketch& other) {
+  Rep& r = *rep_;
+  const Rep& o = *other.rep_;
+  if (&r == &o) {  // self-union: the same set, counts double
+    for (auto& [hash, count] : r.counts) count *= 2;
+    r.total *= 2;
+    return;
+  }
+  r.total += o.total;
+  if (!r.dense() && !o.dense()) {
+    for (const auto& [hash, count] : o.counts) r.counts[hash] += count;
+    if (r.counts.size() > kExactLimit) r.Densify();
+    return;
+  }
+  if (!r.dense()) r.Densify();
+  if (o.dense()) {
+    for (int i = 0; i < kRegisters; ++i) {
+      r.registers[i] = std::max(r.registers[i], o.registers[i]);
+    }
+  } else {
+    for (const auto& [hash, count] : o.counts) r.AddRegister(hash);
+  }
+  const uint64_t t = std::min(r.threshold, o.threshold);
+  r.threshold = t;
+  absl::erase_if(r.counts, [t](const auto& entry) { return entry.first > t; });
+  for (const auto& [hash, count] : o.counts) {
+    if (hash <= t) r.counts[hash] += count;
+  }
+  r.PruneSample();
+}
+
+double ParticipantSketch::Estimate() const {
+  const Rep& r = *rep_;
+  if (!r.dense()) return static_cast<double>(r.counts.size());
+  int histogram[kQ + 2] = {};
+  for (uint8_t value : r.registers) ++histogram[value];
+  const double m = kRegisters;
+  double z = m * Tau(1.0 - histogram[kQ + 1] / m);
+  for (int k = kQ; k >= 1; --k) z = 0.5 * (z + histogram[k]);
+  z += m * Sigma(histogram[0] / m);
+  constexpr double kAlphaInf = 0.5 / 0.6931471805599453;  // 1 / (2 ln 2)
+  return std::round(kAlphaInf * m * m / z);
+}
+
+bool ParticipantSketch::exact() const { return !rep_->dense(); }
+bool ParticipantSketch::empty() const { return rep_->total == 0 && rep_->counts.empty(); }
+uint64_t ParticipantSketch::total_events() const { return rep_->total; }
+
+double ParticipantSketch::TopDecileShare() const {
+  std::vector<uint32_t> counts;
+  if (!rep_->dense()) {
+    counts.reserve(rep_->counts.size());
+    for (const auto& [hash, count] : rep_->counts) counts.push_back(count);
+  } else {
+    for (const auto& [hash, count] : rep_->Sample()) counts.push_back(count);
+  }
+  return TopDecileOf(std::move(counts));
+}
+
+void ParticipantSketch::ToProto(v1::ParticipantSketch* out) const {
+  const Rep& r = *rep_;
+  out->Clear();
+  out->set_total_count(r.total);
+  if (!r.dense()) {
+    // Sorted, so that equal sketches serialise to equal bytes.
+    std::vector<std::pair<uint64_t, uint32_t>> entries(r.counts.begin(), r.counts.end());
+    std::sort(entries.begin(), entries.end());
+    out->mutable_hashes()->Reserve(entries.size());
+    out->mutable_counts()->Reserve(entries.size());
+    for (const auto& [hash, count] : entries) {
+      out->add_hashes(hash);
+      out->add_counts(count);
+    }
+    return;
+  }
+  out->set_precision(kPrecision);
+  out->set_registers(reinterpret_cast<const char*>(r.registers.data()), r.registers.size());
+  for (const auto& [hash, count] : r.Sample()) {
+    out->add_heavy_hashes(hash);
+    out->add_heavy_counts(count);
+  }
+}
+
+absl::Status ParticipantSketch::FromProto(const v1::ParticipantSketch& in) {
+  Rep fresh;
+  fresh.total = in.total_count();
+  if (in.hashes_size() != in.counts_size() || in.heavy_hashes_size() != in.heavy_counts_size()) {
+    return absl::InvalidArgumentError("participant sketch: hashes and counts differ in length");
+  }
+  if (in.registers().empty()) {
+    if (static_cast<size_t>(in.hashes_size()) > kExactLimit) {
+      return absl::InvalidArgumentError("participant sketch: exact mode over its limit");
+    }
+    fresh.counts.reserve(in.hashes_size());
+    for (int i = 0; i < in.hashes_size(); ++i) fresh.counts[in.hashes(i)] += in.counts(i);
+  } else {
+    if (in.precision() != static_cast<uint32_t>(kPrecision) ||
+        in.registers().size() != static_cast<size_t>(kRegisters)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "participant sketch: unsupported precision ", in.precision(), " or register size ",
+          in.registers().size()));
+    }
+    fresh.registers.assign(in.registers().begin(), in.registers().end());
+    for (uint8_t value : fresh.registers) {
+      if (value > kQ + 1) return absl::InvalidArgumentError("participant sketch: bad register");
+    }
+    if (static_cast<size_t>(in.heavy_hashes_size()) > 2 * kSampleSize) {
+      return absl::InvalidArgumentError("participant sketch: sample over its limit");
+    }
+    uint64_t largest = 0;
+    for (int i = 0; i < in.heavy_hashes_size(); ++i) {
+      fresh.counts[in.heavy_hashes(i)] += in.heavy_counts(i);
+      largest = std::max<uint64_t>(largest, in.heavy_hashes(i));
+    }
+    // A full sample holds exactly the participants with hash <= its largest hash.
+    fresh.threshold = fresh.counts.size() >= kSampleSize ? largest : kNoThreshold;
+  }
+  *rep_ = std::move(fresh);
+  return absl::OkStatus();
+}
+
+size_t ParticipantSketch::MemoryBytes() const {
+  return sizeof(*this) + sizeof(Rep) + rep_->registers.capacity() +
+         rep_->counts.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1);
+}
+
+}  // namespace civicpulse::core

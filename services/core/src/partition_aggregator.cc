@@ -1,1 +1,405 @@
-// placeholder: being written
+#include "civicpulse/core/partition_aggregator.h"
+
+#include <algorithm>
+#include <array>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "civicpulse/core/event_id_filter.h"
+#include "civicpulse/core/participant_sketch.h"
+#include "civicpulse/v1/aggregate.pb.h"
+
+namespace civicpulse::core {
+namespace {
+
+constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
+
+// How far event time must move before the participant memory is swept again: expiry is
+// invisible to the results (see Sweep), so it only bounds memory and may lag.
+constexpr int64_t kSweepEveryMs = kHourMs;
+
+int64_t FloorTo(int64_t t, int64_t width) {
+  int64_t q = t / width;
+  if (t % width != 0 && t < 0) --q;
+  return q * width;
+}
+
+// Everything applied for one (area, kind) in one bucket of one resolution.
+struct CellState {
+  uint64_t events = 0;
+  uint64_t attributed_events = 0;
+  uint64_t collective_events = 0;
+  uint64_t public_body_events = 0;
+  double volunteer_seconds = 0;
+  double recycled_grams = 0;
+  ParticipantSketch participants;
+  ParticipantSketch new_participants;
+  // Few bands per cell in practice: a small vector beats a map.
+  std::vector<std::pair<AgeBand, ParticipantSketch>> by_age;
+  bool dirty = false;
+
+  size_t MemoryBytes() const {
+    size_t bytes = sizeof(*this) + participants.MemoryBytes() + new_participants.MemoryBytes();
+    bytes += by_age.capacity() * sizeof(by_age[0]);
+    for (const auto& [band, sketch] : by_age) bytes += sketch.MemoryBytes();
+    return bytes;
+  }
+};
+
+using CellMap = absl::flat_hash_map<int64_t, std::unique_ptr<CellState>>;
+
+// One (area, kind): its cells per resolution and its cumulative totals.
+struct Series {
+  std::string area;
+  Kind kind;
+  std::array<CellMap, kWindowCount> cells;
+  // The cell last written per resolution: consecutive events mostly hit the same bucket.
+  std::array<int64_t, kWindowCount> cached_start = {kNoTime, kNoTime, kNoTime};
+  std::array<CellState*, kWindowCount> cached = {nullptr, nullptr, nullptr};
+  uint64_t events = 0;
+  std::array<uint64_t, kCoproductionTypeCount> coproduction_events = {};
+  int64_t last_event_ms = 0;
+};
+
+struct DirtyCell {
+  uint32_t series;
+  uint8_t resolution;
+  int64_t start_ms;
+};
+
+uint64_t AreaSalt(uint32_t area_id) {
+  return (static_cast<uint64_t>(area_id) + 1) * 0x9E3779B97F4A7C15ULL;
+}
+
+}  // namespace
+
+struct PartitionAggregator::State {
+  State(const EngineOptions& o, AreaCap* a)
+      : options(o), areas(a), dedup(o.dedup_horizon_ms, o.dedup_max_entries) {}
+
+  EngineOptions options;
+  AreaCap* areas;
+  EventIdFilter dedup;
+
+  // Folded area names only (what AreaCap returned), so this stays bounded by the cap.
+  absl::flat_hash_map<std::string, uint32_t> area_ids;
+  std::vector<std::string> area_names;  // by id
+  std::vector<std::unique_ptr<Series>> series;  // index: area_id * kKindCount + kind - 1
+  size_t live_series = 0;
+  // (area, participant) -> largest event time applied; the "new participant" memory.
+  absl::flat_hash_map<uint64_t, int64_t> last_seen;
+  std::vector<DirtyCell> dirty;
+
+  int64_t watermark = 0;
+  int64_t max_event = 0;
+  int64_t last_record_wall = kNoTime;
+  int64_t evicted_at_watermark = 0;
+  int64_t swept_at_watermark = 0;
+  uint64_t applied = 0;
+  uint64_t duplicate = 0;
+  uint64_t late = 0;
+  uint64_t invalid = 0;
+
+  uint32_t AreaId(std::string_view raw) {
+    // Fast path: an area that keeps its own name is in area_ids under that name.
+    // (absl::string_view is not std::string_view in Debian's abseil.)
+    if (auto it = area_ids.find(absl::string_view(raw.data(), raw.size()));
+        it != area_ids.end()) {
+      return it->second;
+    }
+    // Copy at once: the view points into AreaCap's storage.
+    std::string folded(areas->Fold(raw));
+    auto [it, inserted] = area_ids.try_emplace(std::move(folded), 0);
+    if (inserted) {
+      it->second = static_cast<uint32_t>(area_names.size());
+      area_names.push_back(it->first);
+    }
+    return it->second;
+  }
+
+  uint32_t SeriesIndex(uint32_t area_id, Kind kind) {
+    const int k = static_cast<int>(kind) - 1;
+    if (k < 0 || k >= kKindCount) std::abort();  // decoders never produce this
+    const uint32_t index = area_id * kKindCount + static_cast<uint32_t>(k);
+    if (index >= series.size()) series.resize(index + 1);
+    if (series[index] == nullptr) {
+      series[index] = std::make_unique<Series>();
+      series[index]->kind = kind;
+      series[index]->area = area_names[area_id];
+      ++live_series;
+    }
+    return index;
+  }
+
+  CellState& CellFor(uint32_t index, int r, int64_t t) {
+    Series& s = *series[index];
+    const int64_t start = FloorTo(t, kWindows[r].cell_ms);
+    CellState* cell;
+    if (s.cached_start[r] == start) {
+      cell = s.cached[r];
+    } else {
+      std::unique_ptr<CellState>& slot = s.cells[r][start];
+      if (slot == nullptr) slot = std::make_unique<CellState>();
+      cell = slot.get();
+      s.cached_start[r] = start;
+      s.cached[r] = cell;
+    }
+    if (!cell->dirty) {
+      cell->dirty = true;
+      dirty.push_back({index, static_cast<uint8_t>(r), start});
+    }
+    return *cell;
+  }
+
+  // Drops cells no window can reach any more: a cell ending before W - window - grace can
+  // neither be updated (events before W - grace are late) nor be read (windows start at
+  // W - window), and W never moves back.
+  void EvictCells() {
+    for (auto& s : series) {
+      if (s == nullptr) continue;
+      for (int r = 0; r < kWindowCount; ++r) {
+        const int64_t width = kWindows[r].cell_ms;
+        const int64_t limit = watermark - kWindows[r].length_ms - options.grace_ms;
+        CellMap& cells = s->cells[r];
+        bool erased = false;
+        for (auto it = cells.begin(); it != cells.end();) {
+          if (it->first + width < limit) {
+            cells.erase(it++);
+            erased = true;
+          } else {
+            ++it;
+          }
+        }
+        if (erased) {
+          s->cached_start[r] = kNoTime;
+          s->cached[r] = nullptr;
+        }
+      }
+    }
+  }
+
+  // Forgets participants last seen before W - grace - horizon. Invisible to the results:
+  // any event still applied has t >= W - grace, so such an entry is older than t - horizon
+  // and would count as "not seen" anyway.
+  void SweepParticipants() {
+    const int64_t limit =
+        watermark - options.grace_ms - options.new_participant_horizon_ms;
+    for (auto it = last_seen.begin(); it != last_seen.end();) {
+      if (it->second < limit) {
+        last_seen.erase(it++);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  void Snapshot(const Series& s, int r, int64_t start, const CellState& c,
+                std::vector<v1::Cell>* out) const {
+    v1::Cell& cell = out->emplace_back();
+    cell.set_area(s.area);
+    cell.set_kind(static_cast<v1::Kind>(static_cast<int>(s.kind)));
+    cell.set_start_unix_seconds(start / 1000);
+    cell.set_width_seconds(static_cast<int32_t>(kWindows[r].cell_ms / 1000));
+    cell.set_events(c.events);
+    cell.set_attributed_events(c.attributed_events);
+    cell.set_collective_events(c.collective_events);
+    cell.set_public_body_events(c.public_body_events);
+    cell.set_volunteer_seconds(c.volunteer_seconds);
+    cell.set_recycled_grams(c.recycled_grams);
+    c.participants.ToProto(cell.mutable_participants());
+    c.new_participants.ToProto(cell.mutable_new_participants());
+    for (const auto& [band, sketch] : c.by_age) {
+      sketch.ToProto(&(*cell.mutable_participants_by_age())[std::string(AgeBandName(band))]);
+    }
+  }
+};
+
+PartitionAggregator::PartitionAggregator(const EngineOptions& options, AreaCap* areas)
+    : state_(std::make_unique<State>(options, areas)) {}
+
+PartitionAggregator::~PartitionAggregator() = default;
+
+Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
+  State& s = *state_;
+  s.last_record_wall = now_ms;
+  const int64_t t = event.occurred_at_ms;
+  // Late before duplicate: a late event must not enter the dedup memory, or its on-time
+  // twin could never be applied.
+  if (s.watermark > 0 && t < s.watermark - s.options.grace_ms) {
+    ++s.late;
+    return Outcome::kLate;
+  }
+  if (s.dedup.SeenBefore(event.event_id, t)) {
+    ++s.duplicate;
+    return Outcome::kDuplicate;
+  }
+  ++s.applied;
+
+  const uint32_t area_id = s.AreaId(event.area);
+  const uint32_t index = s.SeriesIndex(area_id, event.kind);
+
+  uint64_t participant = 0;
+  bool is_new = false;
+  if (event.has_participant) {
+    participant = HashParticipant(event.participant);
+    auto [it, inserted] = s.last_seen.try_emplace(participant ^ AreaSalt(area_id), t);
+    if (inserted) {
+      is_new = true;
+    } else {
+      is_new = it->second < t - s.options.new_participant_horizon_ms;
+      it->second = std::max(it->second, t);
+    }
+  }
+  const bool collective = event.mode == Mode::kCollective;
+  const double volunteer_seconds =
+      event.kind == Kind::kVolunteerShift ? event.hours * 3600.0 : 0.0;
+  const double recycled_grams = event.kind == Kind::kRecycling ? event.weight_kg * 1000.0 : 0.0;
+  const AgeBand band = event.age_band;
+
+  for (int r = 0; r < kWindowCount; ++r) {
+    CellState& c = s.CellFor(index, r, t);
+    ++c.events;
+    c.collective_events += collective ? 1 : 0;
+    c.public_body_events += event.public_body ? 1 : 0;
+    c.volunteer_seconds += volunteer_seconds;
+    c.recycled_grams += recycled_grams;
+    if (!event.has_participant) continue;
+    ++c.attributed_events;
+    c.participants.Add(participant);
+    if (is_new) c.new_participants.Add(participant);
+    if (band != AgeBand::kNone) {
+      auto it = std::find_if(c.by_age.begin(), c.by_age.end(),
+                             [band](const auto& entry) { return entry.first == band; });
+      if (it == c.by_age.end()) {
+        c.by_age.emplace_back(band, ParticipantSketch());
+        it = c.by_age.end() - 1;
+      }
+      it->second.Add(participant);
+    }
+  }
+
+  Series& series = *s.series[index];
+  ++series.events;
+  const int type = static_cast<int>(event.coproduction) - 1;
+  if (type >= 0 && type < kCoproductionTypeCount) ++series.coproduction_events[type];
+  series.last_event_ms = std::max(series.last_event_ms, t);
+
+  s.max_event = std::max(s.max_event, t);
+  s.watermark = std::max(s.watermark, s.max_event - s.options.allowed_lateness_ms);
+  return Outcome::kApplied;
+}
+
+void PartitionAggregator::RecordInvalid() { ++state_->invalid; }
+
+void PartitionAggregator::Tick(int64_t now_ms) {
+  State& s = *state_;
+  if (s.watermark > 0 && s.last_record_wall != kNoTime &&
+      now_ms - s.last_record_wall > s.options.idle_timeout_ms) {
+    s.watermark = std::max(s.watermark, now_ms - s.options.allowed_lateness_ms);
+  }
+  if (s.watermark == 0 || s.watermark == s.evicted_at_watermark) return;
+  s.evicted_at_watermark = s.watermark;
+  s.EvictCells();
+  // Ids older than W - grace - horizon can only match events that are late anyway.
+  s.dedup.Expire(s.watermark - s.options.grace_ms);
+  if (s.watermark - s.swept_at_watermark >= kSweepEveryMs) {
+    s.swept_at_watermark = s.watermark;
+    s.SweepParticipants();
+  }
+}
+
+int64_t PartitionAggregator::watermark_ms() const { return state_->watermark; }
+int64_t PartitionAggregator::max_event_ms() const { return state_->max_event; }
+
+void PartitionAggregator::TakeCells(std::vector<v1::Cell>* out, bool all) {
+  State& s = *state_;
+  if (all) {
+    for (const auto& series : s.series) {
+      if (series == nullptr) continue;
+      for (int r = 0; r < kWindowCount; ++r) {
+        // Sorted by start so a full re-publish reads in time order.
+        std::vector<std::pair<int64_t, CellState*>> cells;
+        cells.reserve(series->cells[r].size());
+        for (auto& [start, cell] : series->cells[r]) cells.emplace_back(start, cell.get());
+        std::sort(cells.begin(), cells.end());
+        for (auto& [start, cell] : cells) {
+          s.Snapshot(*series, r, start, *cell, out);
+          cell->dirty = false;
+        }
+      }
+    }
+    s.dirty.clear();
+    return;
+  }
+  for (const DirtyCell& ref : s.dirty) {
+    const Series& series = *s.series[ref.series];
+    auto it = series.cells[ref.resolution].find(ref.start_ms);
+    if (it == series.cells[ref.resolution].end()) continue;  // evicted since
+    CellState& cell = *it->second;
+    if (!cell.dirty) continue;
+    s.Snapshot(series, ref.resolution, ref.start_ms, cell, out);
+    cell.dirty = false;
+  }
+  s.dirty.clear();
+}
+
+void PartitionAggregator::FillProgress(v1::PartitionProgress* out) const {
+  const State& s = *state_;
+  out->Clear();
+  out->set_watermark_unix_ms(s.watermark);
+  out->set_max_event_unix_ms(s.max_event);
+  for (const auto& series : s.series) {
+    if (series == nullptr || series->events == 0) continue;
+    v1::AreaKindTotals* totals = out->add_totals();
+    totals->set_area(series->area);
+    totals->set_kind(static_cast<v1::Kind>(static_cast<int>(series->kind)));
+    totals->set_events(series->events);
+    for (uint64_t n : series->coproduction_events) totals->add_coproduction_events(n);
+    totals->set_last_event_unix_ms(series->last_event_ms);
+  }
+  out->set_applied(s.applied);
+  out->set_duplicate(s.duplicate);
+  out->set_late(s.late);
+  out->set_invalid(s.invalid);
+}
+
+size_t PartitionAggregator::MemoryBytes() const {
+  const State& s = *state_;
+  size_t bytes = sizeof(State);
+  bytes += s.area_ids.capacity() * (sizeof(std::pair<std::string, uint32_t>) + 1);
+  bytes += s.area_names.capacity() * sizeof(std::string);
+  for (const std::string& name : s.area_names) {
+    if (name.capacity() > 15) bytes += 2 * (name.capacity() + 1);  // in both containers
+  }
+  bytes += s.series.capacity() * sizeof(s.series[0]);
+  for (const auto& series : s.series) {
+    if (series == nullptr) continue;
+    bytes += sizeof(Series);
+    for (const CellMap& cells : series->cells) {
+      bytes += cells.capacity() * (sizeof(CellMap::value_type) + 1);
+      for (const auto& [start, cell] : cells) bytes += cell->MemoryBytes();
+    }
+  }
+  bytes += s.last_seen.capacity() * (sizeof(std::pair<uint64_t, int64_t>) + 1);
+  bytes += s.dirty.capacity() * sizeof(DirtyCell);
+  bytes += s.dedup.MemoryBytes();
+  return bytes;
+}
+
+size_t PartitionAggregator::cell_count() const {
+  size_t n = 0;
+  for (const auto& series : state_->series) {
+    if (series == nullptr) continue;
+    for (const CellMap& cells : series->cells) n += cells.size();
+  }
+  return n;
+}
+
+size_t PartitionAggregator::series_count() const { return state_->live_series; }
+
+}  // namespace civicpulse::core

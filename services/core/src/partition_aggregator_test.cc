@@ -1,1 +1,339 @@
-// placeholder: being written
+#include "civicpulse/core/partition_aggregator.h"
+
+#include <string>
+#include <vector>
+
+#include "civicpulse/core/participant_sketch.h"
+#include "civicpulse/v1/aggregate.pb.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace civicpulse::core {
+namespace {
+
+// A day-aligned event time in 2023; wall clock starts at the same instant.
+constexpr int64_t kT0 = 1'700'000'000'000 / kDayMs * kDayMs;
+
+Event MakeEvent(std::string id, int64_t t, std::string participant = "p-1",
+                std::string area = "W01", Kind kind = Kind::kWatchReport) {
+  Event e;
+  e.event_id = std::move(id);
+  e.SetKind(kind);
+  e.participant = std::move(participant);
+  e.has_participant = !e.participant.empty();
+  e.area = std::move(area);
+  e.occurred_at_ms = t;
+  if (kind == Kind::kVolunteerShift) e.hours = 2;
+  if (kind == Kind::kRecycling) e.weight_kg = 1.5;
+  return e;
+}
+
+double Distinct(const v1::ParticipantSketch& proto) {
+  ParticipantSketch sketch;
+  EXPECT_TRUE(sketch.FromProto(proto).ok());
+  return sketch.Estimate();
+}
+
+class PartitionAggregatorTest : public ::testing::Test {
+ protected:
+  PartitionAggregatorTest() : areas_(AreaCapOptions{}), agg_(options_, &areas_) {}
+
+  Outcome Apply(const Event& e, int64_t now = kT0) { return agg_.Apply(e, now); }
+
+  std::vector<v1::Cell> Take(bool all = false) {
+    std::vector<v1::Cell> cells;
+    agg_.TakeCells(&cells, all);
+    return cells;
+  }
+
+  // The cell of the given width and start among `cells`; fails the test when missing.
+  static const v1::Cell& Find(const std::vector<v1::Cell>& cells, int32_t width_seconds,
+                              int64_t start_ms, const std::string& area = "W01") {
+    for (const v1::Cell& c : cells) {
+      if (c.width_seconds() == width_seconds && c.start_unix_seconds() * 1000 == start_ms &&
+          c.area() == area) {
+        return c;
+      }
+    }
+    ADD_FAILURE() << "no cell " << area << "/" << width_seconds << "s/" << start_ms;
+    static const v1::Cell kEmpty;
+    return kEmpty;
+  }
+
+  v1::PartitionProgress Progress() const {
+    v1::PartitionProgress p;
+    agg_.FillProgress(&p);
+    return p;
+  }
+
+  EngineOptions options_;
+  AreaCap areas_;
+  PartitionAggregator agg_;
+};
+
+TEST_F(PartitionAggregatorTest, WatermarkIsMaxEventTimeMinusLateness) {
+  EXPECT_EQ(agg_.watermark_ms(), 0);
+  EXPECT_EQ(Apply(MakeEvent("a", kT0)), Outcome::kApplied);
+  EXPECT_EQ(agg_.watermark_ms(), kT0 - options_.allowed_lateness_ms);
+  // An older event does not move it back.
+  EXPECT_EQ(Apply(MakeEvent("b", kT0 - 10 * kMinuteMs)), Outcome::kApplied);
+  EXPECT_EQ(agg_.watermark_ms(), kT0 - options_.allowed_lateness_ms);
+  EXPECT_EQ(Apply(MakeEvent("c", kT0 + kHourMs)), Outcome::kApplied);
+  EXPECT_EQ(agg_.watermark_ms(), kT0 + kHourMs - options_.allowed_lateness_ms);
+  EXPECT_EQ(agg_.max_event_ms(), kT0 + kHourMs);
+  EXPECT_EQ(Progress().watermark_unix_ms(), agg_.watermark_ms());
+}
+
+TEST_F(PartitionAggregatorTest, HistoryIsNeverLateBeforeTheFirstRecord) {
+  // Events a year old, produced after start-up: the first one sets the watermark.
+  const int64_t old = kT0 - 365 * kDayMs;
+  agg_.Tick(kT0 + 10 * kMinuteMs);  // idle, but no record yet: no watermark
+  EXPECT_EQ(agg_.watermark_ms(), 0);
+  EXPECT_EQ(Apply(MakeEvent("a", old)), Outcome::kApplied);
+  EXPECT_EQ(agg_.watermark_ms(), old - options_.allowed_lateness_ms);
+}
+
+TEST_F(PartitionAggregatorTest, GraceBoundaryIsInclusive) {
+  Apply(MakeEvent("a", kT0));
+  const int64_t boundary = agg_.watermark_ms() - options_.grace_ms;
+  EXPECT_EQ(Apply(MakeEvent("on-boundary", boundary)), Outcome::kApplied);
+  EXPECT_EQ(Apply(MakeEvent("just-late", boundary - 1)), Outcome::kLate);
+  const v1::PartitionProgress p = Progress();
+  EXPECT_EQ(p.applied(), 2u);
+  EXPECT_EQ(p.late(), 1u);
+  ASSERT_EQ(p.totals_size(), 1);
+  EXPECT_EQ(p.totals(0).events(), 2u);
+}
+
+TEST_F(PartitionAggregatorTest, LateEventDoesNotPoisonDeduplication) {
+  Apply(MakeEvent("a", kT0));
+  const int64_t late = agg_.watermark_ms() - options_.grace_ms - kMinuteMs;
+  EXPECT_EQ(Apply(MakeEvent("x", late)), Outcome::kLate);
+  // The same id again, now on time: it was never applied, so it is not a duplicate.
+  EXPECT_EQ(Apply(MakeEvent("x", kT0 - kMinuteMs)), Outcome::kApplied);
+  EXPECT_EQ(Apply(MakeEvent("x", kT0 - kMinuteMs)), Outcome::kDuplicate);
+}
+
+TEST_F(PartitionAggregatorTest, DuplicateIdIsAppliedOnceEvenWithAnotherTime) {
+  EXPECT_EQ(Apply(MakeEvent("e3", kT0)), Outcome::kApplied);
+  EXPECT_EQ(Apply(MakeEvent("e3", kT0 + 5 * kMinuteMs)), Outcome::kDuplicate);
+  EXPECT_EQ(Apply(MakeEvent("e3", kT0 - 5 * kMinuteMs, "p-2")), Outcome::kDuplicate);
+  // A duplicate neither counts nor moves the watermark.
+  EXPECT_EQ(agg_.watermark_ms(), kT0 - options_.allowed_lateness_ms);
+  const v1::PartitionProgress p = Progress();
+  EXPECT_EQ(p.applied(), 1u);
+  EXPECT_EQ(p.duplicate(), 1u + 1u);
+  ASSERT_EQ(p.totals_size(), 1);
+  EXPECT_EQ(p.totals(0).events(), 1u);
+  const std::vector<v1::Cell> cells = Take();
+  EXPECT_EQ(Find(cells, 60, kT0).events(), 1u);
+}
+
+TEST_F(PartitionAggregatorTest, IdlePartitionAdvancesByWallClock) {
+  const int64_t wall = kT0 + 3 * kHourMs;  // events are replayed 3 h after they happened
+  Apply(MakeEvent("a", kT0), wall);
+  const int64_t w0 = kT0 - options_.allowed_lateness_ms;
+  agg_.Tick(wall + options_.idle_timeout_ms);  // exactly the timeout: not idle yet
+  EXPECT_EQ(agg_.watermark_ms(), w0);
+  agg_.Tick(wall + options_.idle_timeout_ms + 1);
+  EXPECT_EQ(agg_.watermark_ms(), wall + options_.idle_timeout_ms + 1 -
+                                     options_.allowed_lateness_ms);
+  // Now the replayed history is late.
+  EXPECT_EQ(Apply(MakeEvent("b", kT0 + kMinuteMs), wall + 2 * kMinuteMs), Outcome::kLate);
+  // A wall clock behind event time never moves the watermark back.
+  const int64_t w1 = agg_.watermark_ms();
+  agg_.Tick(kT0);
+  EXPECT_EQ(agg_.watermark_ms(), w1);
+}
+
+TEST_F(PartitionAggregatorTest, LateRecordsAlsoKeepThePartitionBusy) {
+  Apply(MakeEvent("a", kT0), kT0);
+  Apply(MakeEvent("old", kT0 - 3 * kHourMs), kT0 + 50 * 1000);  // late, but a record
+  agg_.Tick(kT0 + 100 * 1000);  // 50 s after the last record: not idle
+  EXPECT_EQ(agg_.watermark_ms(), kT0 - options_.allowed_lateness_ms);
+}
+
+TEST_F(PartitionAggregatorTest, EventUpdatesOneCellOfEachResolution) {
+  const int64_t t = kT0 + 2 * kHourMs + 17 * kMinuteMs + 30 * 1000;
+  Event e = MakeEvent("s1", t, "p-7", "W01", Kind::kVolunteerShift);
+  e.hours = 3.5;
+  e.age_band = AgeBand::k65To74;
+  e.public_body = false;
+  Apply(e);
+  Event r = MakeEvent("r1", t, "p-8", "W01", Kind::kRecycling);
+  r.weight_kg = 4.2;
+  r.age_band = AgeBand::kUnknown;
+  Apply(r);
+  const std::vector<v1::Cell> cells = Take();
+  ASSERT_EQ(cells.size(), 6u);
+  for (const auto& [width, start] :
+       std::vector<std::pair<int32_t, int64_t>>{{60, kT0 + 2 * kHourMs + 17 * kMinuteMs},
+                                                {900, kT0 + 2 * kHourMs + 15 * kMinuteMs},
+                                                {3600, kT0 + 2 * kHourMs}}) {
+    int seen = 0;
+    for (const v1::Cell& c : cells) {
+      if (c.width_seconds() != width) continue;
+      ++seen;
+      EXPECT_EQ(c.start_unix_seconds() * 1000, start);
+      EXPECT_EQ(c.events(), 1u);
+      EXPECT_EQ(c.attributed_events(), 1u);
+      EXPECT_EQ(Distinct(c.participants()), 1);
+      EXPECT_EQ(Distinct(c.new_participants()), 1);
+      if (c.kind() == v1::KIND_VOLUNTEER_SHIFT) {
+        EXPECT_DOUBLE_EQ(c.volunteer_seconds(), 3.5 * 3600);
+        EXPECT_DOUBLE_EQ(c.recycled_grams(), 0);
+        EXPECT_EQ(c.collective_events(), 1u);
+        EXPECT_EQ(c.public_body_events(), 0u);
+        ASSERT_EQ(c.participants_by_age().count("65-74"), 1u);
+      } else {
+        EXPECT_EQ(c.kind(), v1::KIND_RECYCLING);
+        EXPECT_DOUBLE_EQ(c.recycled_grams(), 4200);
+        EXPECT_EQ(c.collective_events(), 0u);  // recycling defaults to individual
+        EXPECT_EQ(c.public_body_events(), 1u);
+        ASSERT_EQ(c.participants_by_age().count("unknown"), 1u);
+      }
+      EXPECT_EQ(c.participants_by_age_size(), 1);
+    }
+    EXPECT_EQ(seen, 2) << width;
+  }
+}
+
+TEST_F(PartitionAggregatorTest, TakeCellsReturnsOnlyChangedCellsUnlessAll) {
+  Apply(MakeEvent("a", kT0));
+  Apply(MakeEvent("b", kT0 + 20 * kMinuteMs));
+  EXPECT_EQ(Take().size(), 3u + 2u);  // the 1 h cell is shared
+  EXPECT_TRUE(Take().empty());
+  Apply(MakeEvent("c", kT0 + 20 * kMinuteMs + 1));
+  const std::vector<v1::Cell> changed = Take();
+  ASSERT_EQ(changed.size(), 3u);
+  EXPECT_EQ(Find(changed, 60, kT0 + 20 * kMinuteMs).events(), 2u);
+  EXPECT_EQ(Find(changed, 3600, kT0).events(), 3u);  // full snapshot, never a delta
+  EXPECT_EQ(Take(/*all=*/true).size(), 5u);
+  EXPECT_TRUE(Take().empty());
+}
+
+TEST_F(PartitionAggregatorTest, AnonymousEventsCountButAreNotParticipants) {
+  Apply(MakeEvent("anon", kT0, ""));
+  Apply(MakeEvent("named", kT0, "p-1"));
+  const v1::Cell& c = Find(Take(), 60, kT0);
+  EXPECT_EQ(c.events(), 2u);
+  EXPECT_EQ(c.attributed_events(), 1u);
+  EXPECT_EQ(Distinct(c.participants()), 1);
+  EXPECT_EQ(Distinct(c.new_participants()), 1);
+}
+
+TEST_F(PartitionAggregatorTest, NewParticipantsUseA90DayHorizonPerArea) {
+  const int64_t day = kDayMs;
+  Apply(MakeEvent("a", kT0, "p-1"));
+  Take();
+  // The same person in another area is new there.
+  Apply(MakeEvent("b", kT0 + kMinuteMs, "p-1", "W02"));
+  EXPECT_EQ(Distinct(Find(Take(), 60, kT0 + kMinuteMs, "W02").new_participants()), 1);
+  // Seen 89 days ago in W01: not new.
+  Apply(MakeEvent("c", kT0 + 89 * day, "p-1"));
+  agg_.Tick(kT0 + 89 * day);
+  EXPECT_EQ(Distinct(Find(Take(), 60, kT0 + 89 * day).new_participants()), 0);
+  // Last seen 89 days before; 90 days exactly after that is still "seen within 90 days".
+  Apply(MakeEvent("d", kT0 + 179 * day, "p-1"));
+  EXPECT_EQ(Distinct(Find(Take(), 60, kT0 + 179 * day).new_participants()), 0);
+  // 90 days and 1 ms after the last sighting: new again, even though the entry may have
+  // been swept meanwhile.
+  agg_.Tick(kT0 + 269 * day);
+  Apply(MakeEvent("e", kT0 + 269 * day + 1, "p-1"));
+  EXPECT_EQ(Distinct(Find(Take(), 60, kT0 + 269 * day).new_participants()), 1);
+}
+
+TEST_F(PartitionAggregatorTest, OutOfOrderSightingIsNotNewAgain) {
+  Apply(MakeEvent("a", kT0, "p-1"));
+  Apply(MakeEvent("b", kT0 - 2 * kMinuteMs, "p-1"));  // earlier, arriving later
+  const std::vector<v1::Cell> cells = Take();
+  EXPECT_EQ(Distinct(Find(cells, 60, kT0).new_participants()), 1);
+  EXPECT_EQ(Distinct(Find(cells, 60, kT0 - 2 * kMinuteMs).new_participants()), 0);
+}
+
+TEST_F(PartitionAggregatorTest, EvictsCellsNoWindowCanReach) {
+  Apply(MakeEvent("a", kT0));
+  EXPECT_EQ(agg_.cell_count(), 3u);
+  // 1-minute cells live until W passes their end + 1 h window + 1 h grace.
+  const int64_t minute_end = kT0 + kMinuteMs;
+  Apply(MakeEvent("b", minute_end + 2 * kHourMs + options_.allowed_lateness_ms));
+  agg_.Tick(kT0);
+  EXPECT_EQ(agg_.cell_count(), 6u);  // W == end + 2 h: not yet strictly past
+  Apply(MakeEvent("c", minute_end + 2 * kHourMs + options_.allowed_lateness_ms + 1));
+  agg_.Tick(kT0);
+  EXPECT_EQ(agg_.cell_count(), 5u);  // a's 1-minute cell is gone
+  // 15-minute cells: 24 h + grace; 1-hour cells: 7 d + grace.
+  Apply(MakeEvent("d", kT0 + 26 * kHourMs));
+  agg_.Tick(kT0);
+  const size_t before_week = agg_.cell_count();
+  Apply(MakeEvent("e", kT0 + 7 * kDayMs + 3 * kHourMs));
+  agg_.Tick(kT0);
+  EXPECT_LT(agg_.cell_count(), before_week + 3);
+  // Everything but the newest event's cells is gone after 8 days of event time.
+  Apply(MakeEvent("f", kT0 + 30 * kDayMs));
+  agg_.Tick(kT0);
+  EXPECT_EQ(agg_.cell_count(), 3u);
+  // Totals are kept: counters never lose what was applied.
+  ASSERT_EQ(Progress().totals_size(), 1);
+  EXPECT_EQ(Progress().totals(0).events(), 6u);
+  EXPECT_EQ(Progress().totals(0).last_event_unix_ms(), kT0 + 30 * kDayMs);
+}
+
+TEST_F(PartitionAggregatorTest, TotalsCountCoproductionTypes) {
+  Event a = MakeEvent("a", kT0);
+  a.coproduction = CoproductionType::kCoDesign;
+  Apply(a);
+  Apply(MakeEvent("b", kT0 + 1));
+  agg_.RecordInvalid();
+  const v1::PartitionProgress p = Progress();
+  ASSERT_EQ(p.totals_size(), 1);
+  EXPECT_THAT(p.totals(0).coproduction_events(), ::testing::ElementsAre(0, 1, 1, 0));
+  EXPECT_EQ(p.totals(0).area(), "W01");
+  EXPECT_EQ(p.totals(0).kind(), v1::KIND_WATCH_REPORT);
+  EXPECT_EQ(p.totals(0).last_event_unix_ms(), kT0 + 1);
+  EXPECT_EQ(p.invalid(), 1u);
+  EXPECT_EQ(p.max_event_unix_ms(), kT0 + 1);
+}
+
+TEST(PartitionAggregatorAreaCapTest, FoldsAreasBeyondTheCapIntoOther) {
+  AreaCap areas(AreaCapOptions{.allowed = {}, .max_areas = 2});
+  EngineOptions options;
+  PartitionAggregator agg(options, &areas);
+  for (int i = 0; i < 5; ++i) {
+    agg.Apply(MakeEvent("e" + std::to_string(i), kT0, "p-" + std::to_string(i),
+                        "A" + std::to_string(i)),
+              kT0);
+  }
+  v1::PartitionProgress p;
+  agg.FillProgress(&p);
+  std::vector<std::pair<std::string, uint64_t>> totals;
+  for (const v1::AreaKindTotals& t : p.totals()) totals.emplace_back(t.area(), t.events());
+  EXPECT_THAT(totals, ::testing::UnorderedElementsAre(std::pair<std::string, uint64_t>{"A0", 1},
+                                                      std::pair<std::string, uint64_t>{"A1", 1},
+                                                      std::pair<std::string, uint64_t>{"other", 3}));
+  EXPECT_EQ(agg.series_count(), 3u);
+  std::vector<v1::Cell> cells;
+  agg.TakeCells(&cells);
+  for (const v1::Cell& c : cells) {
+    if (c.area() == "other") {
+      EXPECT_EQ(c.events(), 3u);
+      EXPECT_EQ(Distinct(c.participants()), 3);
+    }
+  }
+}
+
+TEST(PartitionAggregatorAreaCapTest, AllowListKeepsOnlyListedAreas) {
+  AreaCap areas(AreaCapOptions{.allowed = {"W01", "W02"}, .max_areas = 500});
+  EngineOptions options;
+  PartitionAggregator agg(options, &areas);
+  agg.Apply(MakeEvent("a", kT0, "p-1", "W02"), kT0);
+  agg.Apply(MakeEvent("b", kT0, "p-1", "Z99"), kT0);
+  v1::PartitionProgress p;
+  agg.FillProgress(&p);
+  std::vector<std::string> names;
+  for (const v1::AreaKindTotals& t : p.totals()) names.push_back(t.area());
+  EXPECT_THAT(names, ::testing::UnorderedElementsAre("W02", "other"));
+}
+
+}  // namespace
+}  // namespace civicpulse::core

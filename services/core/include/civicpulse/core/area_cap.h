@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "absl/container/flat_hash_set.h"
+#include "absl/container/node_hash_set.h"
 #include "civicpulse/core/engine_options.h"
 
 namespace civicpulse::core {
@@ -20,14 +20,14 @@ class AreaCap {
  public:
   explicit AreaCap(AreaCapOptions options);
 
-  // The label to use for `area`: itself, or "other".
+  // The label to use for `area`: itself, or "other". The view stays valid as long as this.
   std::string_view Fold(std::string_view area);
   size_t size() const { return known_.size(); }
 
  private:
   AreaCapOptions options_;
   bool fixed_;
-  absl::flat_hash_set<std::string> known_;
+  absl::node_hash_set<std::string> known_;  // node: returned views stay valid
 };
 
 }  // namespace civicpulse::core

@@ -73,6 +73,12 @@ struct Event {
 
   // Resets every field to its default while keeping string capacity.
   void Clear();
+
+  // Sets `kind` together with the defaults of that kind (sector, mode). Builders of events
+  // (Open311, CSV) call this first and then override what their input states.
+  void SetKind(Kind new_kind);
+
+  friend bool operator==(const Event&, const Event&) = default;
 };
 
 // Wire names, as in the JSON form and metric labels ("watch_report", "co_delivery", "65-74").

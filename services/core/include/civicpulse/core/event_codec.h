@@ -7,8 +7,14 @@
 // an InvalidArgument status that carries a stable reason code and the offending field;
 // RejectionOf() reads them back for the DLQ headers `error` / `error-detail` and metrics.
 //
+// JSON specifics: null for an optional field means absent, for a required one missing; a
+// repeated key takes its last value; numbers given as strings are wrong_type; hours /
+// weight_kg are read (and required) only for the kind that carries them. In protobuf, an
+// absent participant is an anonymous report (has_participant == false), which JSON cannot
+// express. Strings must be UTF-8 in both forms.
+//
 // Thread-compatible: one EventCodec per thread. It keeps scratch buffers between calls so
-// that decoding does not allocate on the hot path. Does no I/O.
+// that, once warm, decoding JSON does not allocate (tested). Does no I/O.
 #pragma once
 
 #include <cstdint>
@@ -66,28 +72,41 @@ class EventCodec {
   EventCodec(const EventCodec&) = delete;
   EventCodec& operator=(const EventCodec&) = delete;
 
-  // Decodes and validates `value` into *event (cleared first; storage reused).
-  // kAuto: JSON when `json_hint` (a `content-type: application/json` header) or when the
-  // value's first non-blank byte is '{' / '[' / '"' etc.; protobuf otherwise.
+  // Decodes and validates `value` into *event (cleared first; storage reused). On failure
+  // the content of *event is unspecified.
+  // kAuto: JSON when `json_hint` (a `content-type: application/json` header), when the
+  // first byte starts a JSON value ('{', '[', '"', '-', a digit, 't', 'f', 'n'), or when
+  // leading JSON whitespace is followed by '{' or '['; protobuf otherwise. (A protobuf
+  // Event starts with 0x0A, a newline, followed by a length byte that may itself be
+  // whitespace or a digit, so whitespace followed by a scalar is not taken as JSON.)
   absl::Status Decode(std::string_view value, Encoding encoding, int64_t now_ms,
                       Event* event, bool json_hint = false);
 
-  // Validates an Event built by other means (Open311, CSV) with the same rules as Decode
-  // and applies the defaults of its kind where the builder left them unset.
+  // Validates an Event built by other means (Open311, CSV) with the same rules as Decode:
+  // required fields non-empty (participant only when has_participant), enums in range,
+  // kind-specific ranges, occurred_at representable and not in the future. It changes
+  // nothing: builders get the defaults of a kind from Event::SetKind.
   absl::Status Validate(const Event& event, int64_t now_ms) const;
 
   // Serialises to the canonical protobuf form (what ingest produces) / the JSON form
-  // (what the simulator prints). Appends to *out after clearing it.
+  // (what the simulator prints). Replaces the content of *out. Every defaulted field is
+  // written explicitly; hours / weight_kg only for the kind that carries them. A valid
+  // Event encodes to a value that Decode accepts and decodes back to the same Event.
   void EncodeProtobuf(const Event& event, std::string* out);
   void EncodeJson(const Event& event, std::string* out);
 
  private:
   struct Scratch;
+  absl::Status DecodeJson(std::string_view value, int64_t now_ms, Event* event);
+  absl::Status DecodeProtobuf(std::string_view value, int64_t now_ms, Event* event);
   CodecOptions options_;
   std::unique_ptr<Scratch> scratch_;
 };
 
-// RFC 3339 date-time with a mandatory offset ("Z", "+01:00"); fractional seconds allowed.
+// RFC 3339 date-time with a mandatory offset ("Z", "+01:00"); fractional seconds allowed
+// (truncated to milliseconds). Dates are checked strictly (no month 13, no Feb 30; leap
+// years per the Gregorian rule); a leap second (":60") is not accepted. The instant must lie
+// in google.protobuf.Timestamp's range, 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999Z.
 // Returns milliseconds since the epoch, or false when malformed or without an offset.
 bool ParseRfc3339(std::string_view text, int64_t* unix_ms);
 // Formats as "2026-11-22T18:04:05.123Z" (milliseconds only when non-zero).

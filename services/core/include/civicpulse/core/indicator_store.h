@@ -1,10 +1,15 @@
 // IndicatorStore: the exporter's merged view of every aggregator's partial aggregates, and
 // the indicator maths of design.md ("Indicator metrics").
 //
-// Keeps, per (source partition, cell key), the snapshot with the highest source offset, so
-// replays, duplicates and rebalances are idempotent. Windows 1h, 24h and 7d of a source
-// partition end at that partition's watermark; partitions are then merged (sums add,
-// sketches union), with kind="all" and area="all" as unions.
+// Keeps, per source partition, the progress record with the highest source offset and, per
+// (source partition, area, kind, width, start), the cell snapshot with the highest source
+// offset (ties replace), so replays, duplicates and rebalances are idempotent and the result
+// does not depend on the order records arrive in. Windows 1h, 24h and 7d of a source
+// partition end at that partition's watermark W and cover the cells of the window's width
+// whose start s has W - L <= s < W (kWindows; docs/event-time.md); partitions are then merged
+// (sums add, sketches union), with kind="all" and area="all" as unions. Cells no window can
+// reach any more are dropped as watermarks advance, so memory stays bounded. Areas are
+// re-folded by an AreaCap built from options.areas.
 //
 // Thread-compatible. Does no I/O and reads no clock.
 #pragma once
@@ -53,8 +58,15 @@ class IndicatorStore {
   // Applies one record from civicpulse.aggregates.v1; older snapshots than held are ignored.
   void Apply(const v1::PartialAggregate& record);
 
-  // Every indicator family of design.md at the current state.
+  // Every indicator family of design.md at the current state, plus
+  // civicpulse_exporter_partitions and civicpulse_exporter_watermark_timestamp_seconds.
+  // Families and series come in a stable order.
   std::vector<IndicatorFamily> Compute() const;
+
+  // Records ignored because they were malformed (unknown width or kind, bad sketch).
+  uint64_t rejected_records() const;
+  // Approximate heap bytes held.
+  size_t MemoryBytes() const;
 
  private:
   struct State;

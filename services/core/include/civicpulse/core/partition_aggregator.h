@@ -1,13 +1,14 @@
 // PartitionAggregator: the event-time state of one input partition.
 //
 // Applies decoded events into bucketed cells per (area, kind): 1-minute buckets serve the
-// 1h window, 15-minute buckets the 24h window, 1-hour buckets the 7d window, so memory grows
-// with time and participants, not with the event count. Tracks the partition's watermark
-// (max event time - allowed lateness; advanced by wall-clock time after idle_timeout of
-// silence), rejects late events (older than watermark - grace) and duplicates (event_id seen
-// within dedup_horizon), and remembers when each participant was first seen (90-day horizon)
-// for new_participants. Emits full snapshots of changed cells and a progress record, which
-// the exporter's IndicatorStore merges.
+// 1h window, 15-minute buckets the 24h window, 1-hour buckets the 7d window (kWindows), so
+// memory grows with time and participants, not with the event count. Tracks the partition's
+// watermark (max applied event time - allowed lateness; advanced by wall-clock time after
+// idle_timeout of silence), rejects late events (older than watermark - grace, checked before
+// deduplication) and duplicates (event_id seen within dedup_horizon), and remembers when each
+// participant was last seen in each area (90-day horizon) for new_participants. Emits full
+// snapshots of changed cells and a progress record, which the exporter's IndicatorStore
+// merges. Semantics in docs/event-time.md.
 //
 // Thread-compatible. Does no I/O and reads no clock: time is passed in.
 #pragma once
@@ -47,13 +48,19 @@ class PartitionAggregator {
 
   // Event-time watermark; 0 while the partition has had no record.
   int64_t watermark_ms() const;
+  // Largest event time applied; 0 before the first.
+  int64_t max_event_ms() const;
 
   // Appends full snapshots of every cell changed since the last call and forgets the
   // changes. `all` appends every live cell instead (for a periodic full re-publish).
   void TakeCells(std::vector<v1::Cell>* out, bool all = false);
   void FillProgress(v1::PartitionProgress* out) const;
 
+  // Approximate heap bytes held (cells, sketches, participant and event-id memory).
   size_t MemoryBytes() const;
+  // Live cells (all resolutions) and (area, kind) series, for tests and diagnostics.
+  size_t cell_count() const;
+  size_t series_count() const;
 
  private:
   struct State;

@@ -1,0 +1,112 @@
+#include "config.h"
+
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "civicpulse/core/status_macros.h"
+
+namespace civicpulse::aggregator {
+
+void AggregatorConfig::AddFlags(CLI::App* app) {
+  runtime::AddCommonFlags(app, &common, kDefaultListen);
+  app->add_option("--group", group, "Kafka consumer group of the aggregators")
+      ->capture_default_str();
+  app->add_option("--topic", topic, "Events topic")->capture_default_str();
+  app->add_option("--dlq-topic", dlq_topic, "Dead-letter topic for rejected events")
+      ->capture_default_str();
+  app->add_option("--aggregates-topic", aggregates_topic,
+                  "Topic of the partial aggregates read by the exporter")
+      ->capture_default_str();
+  app->add_option("--allowed-lateness", allowed_lateness,
+                  "Watermark = largest event time seen minus this")
+      ->capture_default_str();
+  app->add_option("--grace", grace, "Events older than watermark minus this are late")
+      ->capture_default_str();
+  app->add_option("--idle-timeout", idle_timeout,
+                  "A partition silent this long has its watermark advanced by wall-clock time")
+      ->capture_default_str();
+  app->add_option("--flush-interval", flush_interval,
+                  "How often changed aggregates are published and offsets committed")
+      ->capture_default_str();
+  app->add_option("--republish-interval", republish_interval,
+                  "How often every live aggregate is re-published (exporter restarts)")
+      ->capture_default_str();
+  app->add_option("--areas-file", areas_file,
+                  "CSV area,residents: the allowed area labels (others fold into \"other\")");
+  app->add_option("--max-areas", max_areas,
+                  "Without an areas file, the first N areas seen keep their label")
+      ->capture_default_str();
+  app->add_option("--instance-id", instance_id,
+                  "Name of this instance in published aggregates (default hostname-pid)");
+}
+
+absl::Status ParseDurationFlag(const std::string& flag, const std::string& text,
+                               absl::Duration* out) {
+  if (!absl::ParseDuration(text, out)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        flag, ": \"", text, "\" is not a duration (examples: 500ms, 90s, 5m, 1h)"));
+  }
+  return absl::OkStatus();
+}
+
+std::string DefaultInstanceId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    return absl::StrCat("aggregator-", getpid());
+  }
+  return absl::StrCat(host, "-", getpid());
+}
+
+absl::Status AggregatorConfig::Finish() {
+  CIVICPULSE_RETURN_IF_ERROR(runtime::FinishCommonFlags(&common));
+  absl::Duration lateness, grace_d, idle;
+  CIVICPULSE_RETURN_IF_ERROR(ParseDurationFlag("--allowed-lateness", allowed_lateness, &lateness));
+  CIVICPULSE_RETURN_IF_ERROR(ParseDurationFlag("--grace", grace, &grace_d));
+  CIVICPULSE_RETURN_IF_ERROR(ParseDurationFlag("--idle-timeout", idle_timeout, &idle));
+  CIVICPULSE_RETURN_IF_ERROR(ParseDurationFlag("--flush-interval", flush_interval, &flush_every));
+  CIVICPULSE_RETURN_IF_ERROR(
+      ParseDurationFlag("--republish-interval", republish_interval, &republish_every));
+  if (lateness < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--allowed-lateness must not be negative");
+  }
+  if (grace_d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--grace must not be negative");
+  }
+  if (idle <= absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--idle-timeout must be positive");
+  }
+  if (flush_every < absl::Milliseconds(10) || flush_every > absl::Minutes(10)) {
+    return absl::InvalidArgumentError("--flush-interval must be between 10ms and 10m");
+  }
+  if (republish_every < flush_every) {
+    return absl::InvalidArgumentError("--republish-interval must be >= --flush-interval");
+  }
+  if (max_areas < 1 || max_areas > 100000) {
+    return absl::InvalidArgumentError("--max-areas must be 1..100000");
+  }
+  if (group.empty()) return absl::InvalidArgumentError("--group must not be empty");
+  if (topic.empty() || dlq_topic.empty() || aggregates_topic.empty()) {
+    return absl::InvalidArgumentError("topic names must not be empty");
+  }
+  if (topic == aggregates_topic || topic == dlq_topic || dlq_topic == aggregates_topic) {
+    return absl::InvalidArgumentError(
+        "--topic, --dlq-topic and --aggregates-topic must be three different topics");
+  }
+  engine.allowed_lateness_ms = absl::ToInt64Milliseconds(lateness);
+  engine.grace_ms = absl::ToInt64Milliseconds(grace_d);
+  engine.idle_timeout_ms = absl::ToInt64Milliseconds(idle);
+  areas.max_areas = static_cast<size_t>(max_areas);
+  areas.allowed.clear();
+  if (!areas_file.empty()) {
+    CIVICPULSE_ASSIGN_OR_RETURN(AreaList list, ReadAreaList(areas_file));
+    if (list.areas.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("areas file ", areas_file, " lists no area"));
+    }
+    areas.allowed = std::move(list.areas);
+  }
+  if (instance_id.empty()) instance_id = DefaultInstanceId();
+  return absl::OkStatus();
+}
+
+}  // namespace civicpulse::aggregator

@@ -1,0 +1,54 @@
+// AggregatorConfig: civicpulse-aggregator's flags with their defaults, and their validation.
+// AddFlags registers them on a CLI11 app; Finish() (after parsing) applies the common flags,
+// parses the durations ("5m", "1h", "90s", "500ms"), reads the areas file and validates.
+// Plain data, thread-compatible.
+#pragma once
+
+#include <string>
+
+#include "CLI/CLI.hpp"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "civicpulse/aggregator/areas_file.h"
+#include "civicpulse/core/engine_options.h"
+#include "civicpulse/kafka/client_config.h"
+#include "civicpulse/runtime/common_flags.h"
+
+namespace civicpulse::aggregator {
+
+inline constexpr char kDefaultListen[] = "0.0.0.0:9401";
+
+struct AggregatorConfig {
+  runtime::CommonFlags common;
+  std::string group = "civicpulse-aggregator";                // --group
+  std::string topic = kafka::kEventsTopic;                    // --topic
+  std::string dlq_topic = kafka::kDeadLetterTopic;            // --dlq-topic
+  std::string aggregates_topic = kafka::kAggregatesTopic;     // --aggregates-topic
+  std::string allowed_lateness = "5m";                        // --allowed-lateness
+  std::string grace = "1h";                                   // --grace
+  std::string idle_timeout = "1m";                            // --idle-timeout
+  std::string flush_interval = "1s";                          // --flush-interval
+  std::string republish_interval = "60s";                     // --republish-interval
+  std::string areas_file;                                     // --areas-file (optional)
+  int max_areas = 500;                                        // --max-areas
+  std::string instance_id;                                    // --instance-id: hostname-pid
+
+  // Filled by Finish().
+  core::EngineOptions engine;
+  core::AreaCapOptions areas;
+  absl::Duration flush_every = absl::Seconds(1);
+  absl::Duration republish_every = absl::Seconds(60);
+
+  void AddFlags(CLI::App* app);
+  // Completes the configuration after parsing; InvalidArgument / NotFound with a one-line
+  // message on a bad flag (the caller exits 2).
+  absl::Status Finish();
+};
+
+// Parses a flag duration ("5m", "1h30m", "500ms"); `flag` names it in the error.
+absl::Status ParseDurationFlag(const std::string& flag, const std::string& text,
+                               absl::Duration* out);
+// "<hostname>-<pid>".
+std::string DefaultInstanceId();
+
+}  // namespace civicpulse::aggregator

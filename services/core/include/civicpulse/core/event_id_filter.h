@@ -1,0 +1,49 @@
+// EventIdFilter: remembers the event ids one partition has applied, so that the same
+// event_id within `horizon` of event time is applied once.
+//
+// Exact up to 64-bit hash collisions: ids are kept as stable 64-bit hashes with the event
+// time of their first sighting, so a false "duplicate" needs two distinct ids with the same
+// hash (probability about n^2 / 2^65; 1e-7 for 2 million ids). Memory is bounded by
+// `max_entries` (about 20 bytes each): past that, the oldest quarter (by event time) is
+// forgotten, so a duplicate of a forgotten id would be applied again; `evicted()` counts
+// such forced evictions. Ids whose time fell out of the horizon are dropped by Expire.
+//
+// Thread-compatible. Does no I/O.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "absl/container/flat_hash_map.h"
+
+namespace civicpulse::core {
+
+class EventIdFilter {
+ public:
+  EventIdFilter(int64_t horizon_ms, size_t max_entries);
+
+  // True if `event_id` was seen before with an event time within the horizon of `time_ms`;
+  // otherwise remembers it (at `time_ms`) and returns false.
+  bool SeenBefore(std::string_view event_id, int64_t time_ms);
+  // Forgets ids that no event at or after `oldest_time_ms` can duplicate, i.e. seen before
+  // `oldest_time_ms - horizon`. Cheap to call often: it sweeps at most once per
+  // hour of progress.
+  void Expire(int64_t oldest_time_ms);
+
+  size_t size() const { return seen_.size(); }
+  uint64_t evicted() const { return evicted_; }
+  size_t MemoryBytes() const;
+
+ private:
+  void Sweep(int64_t cutoff_ms);
+  void EvictOldest();
+
+  int64_t horizon_ms_;
+  size_t max_entries_;
+  int64_t swept_cutoff_ms_ = 0;
+  uint64_t evicted_ = 0;
+  absl::flat_hash_map<uint64_t, int64_t> seen_;  // id hash -> event time of first sighting
+};
+
+}  // namespace civicpulse::core

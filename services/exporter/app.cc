@@ -1,0 +1,133 @@
+#include "app.h"
+
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+#include "civicpulse/core/status_macros.h"
+#include "civicpulse/runtime/shutdown.h"
+
+namespace civicpulse::exporter {
+namespace {
+
+constexpr char kProgram[] = "civicpulse-exporter";
+
+}  // namespace
+
+ExporterApp::ExporterApp(ExporterConfig config)
+    : config_(std::move(config)),
+      registry_(std::make_shared<prometheus::Registry>()),
+      metrics_(*registry_),
+      store_(config_.indicators),
+      collector_(std::make_shared<IndicatorCollector>()) {}
+
+ExporterApp::~ExporterApp() {
+  http_.Stop();
+  if (consumer_ != nullptr) consumer_->Close();
+}
+
+bool ExporterApp::Stopping() const { return stop_.load() || runtime::ShutdownRequested(); }
+
+runtime::Health ExporterApp::health() const {
+  absl::MutexLock lock(&mu_);
+  if (problem_.empty()) return {};
+  return {.ok = false, .detail = problem_};
+}
+
+void ExporterApp::SetProblem(std::string problem) {
+  absl::MutexLock lock(&mu_);
+  problem_ = std::move(problem);
+}
+
+absl::Status ExporterApp::Start() {
+  SetProblem("connecting to Kafka");
+  http_.ServeMetrics(registry_);
+  http_.AddCollectable(collector_);
+  http_.ServeHealth([this] { return health(); });
+  CIVICPULSE_RETURN_IF_ERROR(http_.Start(config_.common.listen));
+  bool logged = false;
+  while (!Stopping()) {
+    absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer = kafka::Consumer::Create(
+        config_.common.kafka, {.topics = {config_.aggregates_topic}, .max_batch = 10000});
+    if (consumer.ok()) {
+      consumer_ = std::move(consumer).value();
+      break;
+    }
+    // Kafka itself unreachable is fatal at start; a missing topic may still be created
+    // (auto-creation on the aggregators' first publish).
+    if (consumer.status().code() != absl::StatusCode::kNotFound) return consumer.status();
+    SetProblem(std::string(consumer.status().message()));
+    if (!logged) {
+      std::cerr << kProgram << ": " << consumer.status().message() << "; waiting for it"
+                << std::endl;
+      logged = true;
+    }
+    runtime::WaitForShutdown(absl::Seconds(1));
+  }
+  SetProblem("");
+  std::cerr << kProgram << ": reading " << config_.aggregates_topic
+            << " from the beginning; /metrics on port " << http_.port() << std::endl;
+  return absl::OkStatus();
+}
+
+void ExporterApp::Merge() {
+  const absl::Time start = absl::Now();
+  collector_->Update(store_.Compute());
+  const absl::Time end = absl::Now();
+  metrics_.last_merge_timestamp_seconds.Set(absl::ToDoubleSeconds(end - absl::UnixEpoch()));
+  metrics_.merge_duration_seconds.Set(absl::ToDoubleSeconds(end - start));
+}
+
+absl::Status ExporterApp::Run() {
+  if (consumer_ == nullptr) return absl::OkStatus();  // stopped while waiting for the topic
+  absl::Time next_merge = absl::Now();  // the first merge at once: /metrics is never empty
+  std::string last_error;
+  while (!Stopping()) {
+    absl::StatusOr<const std::vector<kafka::ConsumerRecord>*> batch =
+        consumer_->Poll(absl::Milliseconds(100));
+    if (!batch.ok()) {
+      const std::string error(batch.status().message());
+      if (error != last_error) std::cerr << kProgram << ": consumer: " << error << std::endl;
+      last_error = error;
+      SetProblem(error);
+      runtime::WaitForShutdown(absl::Seconds(1));
+    } else {
+      if (!last_error.empty()) {
+        SetProblem("");
+        last_error.clear();
+      }
+      uint64_t applied = 0, invalid = 0;
+      for (const kafka::ConsumerRecord& record : **batch) {
+        // Protobuf parses many a stray byte string; a partial aggregate also names its source
+        // and has a body.
+        if (!record_.ParseFromArray(record.value.data(), static_cast<int>(record.value.size())) ||
+            record_.body_case() == v1::PartialAggregate::BODY_NOT_SET ||
+            record_.source_topic().empty() || record_.source_partition() < 0) {
+          ++invalid;
+          continue;
+        }
+        store_.Apply(record_);
+        ++applied;
+      }
+      if (applied + invalid > 0) metrics_.records.Increment(static_cast<double>(applied + invalid));
+      if (invalid > 0) metrics_.invalid_records.Increment(static_cast<double>(invalid));
+    }
+    const absl::Time now = absl::Now();
+    if (now >= next_merge) {
+      Merge();
+      next_merge = now + config_.merge_every;
+    }
+  }
+  std::cerr << kProgram << ": shutting down" << std::endl;
+  consumer_->Close();
+  http_.Stop();
+  return absl::OkStatus();
+}
+
+absl::Status RunExporter(const ExporterConfig& config) {
+  runtime::InstallShutdownHandlers();
+  ExporterApp app(config);
+  CIVICPULSE_RETURN_IF_ERROR(app.Start());
+  return app.Run();
+}
+
+}  // namespace civicpulse::exporter

@@ -1,0 +1,63 @@
+// ExporterApp: civicpulse-exporter. Reads every partition of the aggregates topic from the
+// beginning (manual assignment, no consumer group), applies each partial aggregate to an
+// IndicatorStore, and every merge interval recomputes the indicators and swaps them into the
+// IndicatorCollector that /metrics serves.
+//
+// Start() and Run() are called from one thread; Stop() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "civicpulse/core/indicator_store.h"
+#include "civicpulse/kafka/consumer.h"
+#include "civicpulse/runtime/http_server.h"
+#include "civicpulse/v1/aggregate.pb.h"
+#include "config.h"
+#include "exporter_metrics.h"
+#include "indicator_collector.h"
+#include "prometheus/registry.h"
+
+namespace civicpulse::exporter {
+
+class ExporterApp {
+ public:
+  // `config` must have been Finish()ed.
+  explicit ExporterApp(ExporterConfig config);
+  ~ExporterApp();
+
+  // Serves HTTP, then connects to Kafka (Unavailable when it cannot be reached). Waits while
+  // the aggregates topic does not exist yet.
+  absl::Status Start();
+  // Reads and merges until Stop() or SIGINT/SIGTERM.
+  absl::Status Run();
+  void Stop() { stop_.store(true); }
+  int port() const { return http_.port(); }
+
+ private:
+  bool Stopping() const;
+  void Merge();
+  runtime::Health health() const;
+  void SetProblem(std::string problem);
+
+  ExporterConfig config_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  ExporterMetrics metrics_;
+  core::IndicatorStore store_;
+  std::shared_ptr<IndicatorCollector> collector_;
+  v1::PartialAggregate record_;  // reused for every record
+  std::unique_ptr<kafka::Consumer> consumer_;
+  runtime::HttpServer http_;
+  std::atomic<bool> stop_{false};
+
+  mutable absl::Mutex mu_;
+  std::string problem_ ABSL_GUARDED_BY(mu_);  // "" when healthy
+};
+
+// main()'s whole job: runs the exporter until a shutdown signal.
+absl::Status RunExporter(const ExporterConfig& config);
+
+}  // namespace civicpulse::exporter

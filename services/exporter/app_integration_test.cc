@@ -1,0 +1,82 @@
+// ExporterApp against the embedded broker over real TCP: reads every partition of the
+// aggregates topic, counts undecodable records, serves the store's indicators on /metrics.
+#include "app.h"
+
+#include <httplib.h>
+
+#include <fstream>
+#include <thread>
+
+#include "civicpulse/kafka/embedded_broker.h"
+#include "civicpulse/kafka/producer.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace civicpulse::exporter {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ExporterAppTest, ReadsAllPartitionsCountsInvalidAndServesIndicators) {
+  auto broker = kafka::EmbeddedBroker::Start({.partitions = 3, .topics = {kafka::kAggregatesTopic}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  kafka::ClientConfig kafka_config{.brokers = (*broker)->bootstrap_servers()};
+
+  const std::string areas = ::testing::TempDir() + "/exporter_app_test_areas.csv";
+  std::ofstream(areas) << "area,residents\nW01,1200\nW02,800\n";
+  ExporterConfig config;
+  config.common.kafka = kafka_config;
+  config.common.listen = "127.0.0.1:0";
+  config.merge_interval = "100ms";
+  config.areas_file = areas;
+  ASSERT_TRUE(config.Finish().ok());
+
+  // Started before any aggregate exists.
+  ExporterApp app(config);
+  ASSERT_TRUE(app.Start().ok());
+  absl::Status run_status = absl::UnknownError("not run");
+  std::thread runner([&] { run_status = app.Run(); });
+
+  v1::PartialAggregate record;
+  record.set_source_topic(kafka::kEventsTopic);
+  record.set_source_partition(0);
+  record.set_source_offset(1);
+  record.set_producer("test");
+  v1::PartitionProgress* progress = record.mutable_progress();
+  progress->set_applied(1);
+  std::string progress_value = record.SerializeAsString();
+  const std::string garbage = "\xff\xff not a protobuf";
+  std::vector<kafka::ProducerRecord> out;
+  for (int32_t p = 0; p < 3; ++p) {
+    out.push_back({.topic = kafka::kAggregatesTopic, .key = "progress", .value = progress_value,
+                   .partition = p});
+  }
+  out.push_back({.topic = kafka::kAggregatesTopic, .key = "x", .value = garbage, .partition = 1});
+  out.push_back({.topic = kafka::kAggregatesTopic, .key = "x", .value = "", .partition = 2});
+  auto producer = kafka::Producer::Create(kafka_config);
+  ASSERT_TRUE(producer.ok());
+  ASSERT_TRUE((*producer)->ProduceAndWait(out, absl::Seconds(10)).ok());
+
+  httplib::Client client("127.0.0.1", app.port());
+  std::string body;
+  for (int i = 0; i < 300; ++i) {
+    auto metrics = client.Get("/metrics");
+    ASSERT_TRUE(metrics);
+    body = metrics->body;
+    if (body.find("civicpulse_exporter_records_total 5") != std::string::npos) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_THAT(body, HasSubstr("civicpulse_exporter_records_total 5\n"));
+  EXPECT_THAT(body, HasSubstr("civicpulse_exporter_invalid_records_total 2\n"));
+  EXPECT_THAT(body, HasSubstr("civicpulse_area_residents{area=\"W01\"} 1200\n"));
+  EXPECT_THAT(body, HasSubstr("# TYPE civicpulse_exporter_last_merge_timestamp_seconds gauge"));
+  EXPECT_THAT(body, ::testing::Not(HasSubstr("civicpulse_exporter_last_merge_timestamp_seconds 0\n")));
+  EXPECT_EQ(client.Get("/healthz")->status, 200);
+
+  app.Stop();
+  runner.join();
+  EXPECT_TRUE(run_status.ok()) << run_status;
+}
+
+}  // namespace
+}  // namespace civicpulse::exporter

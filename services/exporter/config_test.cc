@@ -1,0 +1,81 @@
+#include "config.h"
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace civicpulse::exporter {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::Pair;
+
+absl::Status Parse(std::vector<std::string> args, ExporterConfig* config) {
+  CLI::App app{"test", "civicpulse-exporter"};
+  config->AddFlags(&app);
+  args.insert(args.begin(), "civicpulse-exporter");
+  std::vector<char*> argv;
+  for (std::string& a : args) argv.push_back(a.data());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::ParseError& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+  return config->Finish();
+}
+
+TEST(ExporterConfigTest, Defaults) {
+  ExporterConfig config;
+  ASSERT_TRUE(Parse({"--brokers", "b:1"}, &config).ok());
+  EXPECT_EQ(config.common.listen, "0.0.0.0:9400");
+  EXPECT_EQ(config.aggregates_topic, "civicpulse.aggregates.v1");
+  EXPECT_EQ(config.merge_every, absl::Seconds(1));
+  EXPECT_EQ(config.indicators.areas.max_areas, 500u);
+  EXPECT_TRUE(config.indicators.areas.allowed.empty());
+  EXPECT_TRUE(config.indicators.residents.empty());
+}
+
+TEST(ExporterConfigTest, AreasFileGivesAllowListAndResidents) {
+  const std::string path = ::testing::TempDir() + "/exporter_config_test_areas.csv";
+  {
+    std::ofstream out(path);
+    out << "W01,1000\nW02,\nW03,250\n";
+  }
+  ExporterConfig config;
+  absl::Status s = Parse({"--brokers", "b:1", "--areas-file", path, "--merge-interval",
+                          "250ms", "--max-areas", "2"},
+                         &config);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(config.indicators.areas.allowed, ElementsAre("W01", "W02", "W03"));
+  EXPECT_THAT(config.indicators.residents, ElementsAre(Pair("W01", 1000.0), Pair("W03", 250.0)));
+  EXPECT_EQ(config.merge_every, absl::Milliseconds(250));
+  std::remove(path.c_str());
+}
+
+TEST(ExporterConfigTest, RejectsBadValues) {
+  for (const auto& [flag, value, message] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"--merge-interval", "often", "is not a duration"},
+           {"--merge-interval", "0s", "between 10ms and 10m"},
+           {"--max-areas", "0", "--max-areas"},
+           {"--areas-file", "/nonexistent.csv", "cannot read areas file"}}) {
+    ExporterConfig config;
+    absl::Status s = Parse({"--brokers", "b:1", flag, value}, &config);
+    EXPECT_FALSE(s.ok()) << flag;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(message));
+  }
+}
+
+TEST(ExporterConfigTest, BrokersAreRequired) {
+  ExporterConfig config;
+  unsetenv("CIVICPULSE_BROKERS");
+  EXPECT_THAT(std::string(Parse({}, &config).message()), HasSubstr("no Kafka brokers"));
+}
+
+}  // namespace
+}  // namespace civicpulse::exporter

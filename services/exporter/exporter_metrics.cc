@@ -1,0 +1,29 @@
+#include "exporter_metrics.h"
+
+namespace civicpulse::exporter {
+
+ExporterMetrics::ExporterMetrics(prometheus::Registry& registry)
+    : records(prometheus::BuildCounter()
+                  .Name("civicpulse_exporter_records_total")
+                  .Help("Partial-aggregate records read from the aggregates topic")
+                  .Register(registry)
+                  .Add({})),
+      invalid_records(prometheus::BuildCounter()
+                          .Name("civicpulse_exporter_invalid_records_total")
+                          .Help("Records of the aggregates topic that could not be decoded "
+                                "(ignored)")
+                          .Register(registry)
+                          .Add({})),
+      last_merge_timestamp_seconds(
+          prometheus::BuildGauge()
+              .Name("civicpulse_exporter_last_merge_timestamp_seconds")
+              .Help("Unix time of the last recomputation of the indicators")
+              .Register(registry)
+              .Add({})),
+      merge_duration_seconds(prometheus::BuildGauge()
+                                 .Name("civicpulse_exporter_merge_duration_seconds")
+                                 .Help("How long the last recomputation of the indicators took")
+                                 .Register(registry)
+                                 .Add({})) {}
+
+}  // namespace civicpulse::exporter
