@@ -271,6 +271,13 @@ absl::StatusOr<CsvImport> CsvImport::Start(std::string_view text, CsvOptions opt
   return import;
 }
 
+int CsvImport::ColumnOf(std::string_view field) const {
+  for (int c = 0; c < kColumnCount; ++c) {
+    if (kColumnNames[c] == field) return columns_[c] + 1;
+  }
+  return 0;
+}
+
 bool CsvImport::Next(CsvRow* row, Event* event, absl::Status* status, int* column) {
   if (!reader_.Next(row)) return false;
   *column = 0;
