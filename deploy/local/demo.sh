@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The single-machine civicpulse stack behind `make demo`: embedded broker, two aggregators
-# (one consumer group), the exporter, the simulator (28 days of history, then real time),
+# (one consumer group), the exporter, the simulator (8 days of history, then real time),
 # the ingest gateway (demo key) and, when installed, a Prometheus server scraping them all.
 #
 #   DURATION=60 deploy/local/demo.sh    # run for 60 s; without DURATION, until Ctrl-C
@@ -11,17 +11,25 @@ BIN_DIR=${BIN_DIR:-$here/../../build/bin}
 BIN_DIR=$(cd "$BIN_DIR" && pwd)
 RUN_DIR=${RUN_DIR:-$(mktemp -d /tmp/civicpulse-demo.XXXXXX)}
 DURATION=${DURATION:-}
-RATE=${RATE:-20}
-HISTORY=${HISTORY:-28d}
-PARTITIONS=${PARTITIONS:-16}
+# Mean events/s (real time and history alike), and the history generated first: 8 days (the
+# 7d window and a day) at 0.3/s is about 210,000 events, which the embedded broker holds
+# (it keeps only ~5 MiB per partition, and events are keyed by area) and two aggregators
+# read in seconds (as protobuf, the canonical form; JSON is twice the bytes). Longer
+# histories need more areas or a real Kafka.
+RATE=${RATE:-0.3}
+HISTORY=${HISTORY:-8d}
+HISTORY_RATE=${HISTORY_RATE:-$RATE}
+PARTITIONS=${PARTITIONS:-32}
 
 pids=()
 stop() {
   trap - INT TERM EXIT
   echo
   echo "Stopping civicpulse demo..."
-  for ((i=${#pids[@]}-1; i>=0; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # Clients first (the aggregators publish and commit on the way out), the broker last.
+  for ((i=${#pids[@]}-1; i>=1; i--)); do kill -TERM "${pids[$i]}" 2>/dev/null || true; done
+  for ((i=${#pids[@]}-1; i>=1; i--)); do wait "${pids[$i]}" 2>/dev/null || true; done
+  if ((${#pids[@]})); then kill -TERM "${pids[0]}" 2>/dev/null || true; wait "${pids[0]}" 2>/dev/null || true; fi
   echo "Stopped. Logs are in $RUN_DIR."
 }
 trap stop INT TERM EXIT
@@ -42,8 +50,10 @@ start aggregator-1 "$BIN_DIR/civicpulse-aggregator" --listen 127.0.0.1:9401 --in
 start aggregator-2 "$BIN_DIR/civicpulse-aggregator" --listen 127.0.0.1:9411 --instance-id agg-2
 start exporter "$BIN_DIR/civicpulse-exporter" --listen 127.0.0.1:9400
 start simulator "$BIN_DIR/civicpulse-simulator" --listen 127.0.0.1:9402 \
-  --rate "$RATE" --history "$HISTORY" --seed 42
-start ingest "$BIN_DIR/civicpulse-ingest" --listen 127.0.0.1:8080 --demo
+  --rate "$RATE" --history "$HISTORY" --history-rate "$HISTORY_RATE" --seed 42 --format protobuf
+if [[ -x $BIN_DIR/civicpulse-ingest ]]; then
+  start ingest "$BIN_DIR/civicpulse-ingest" --listen 127.0.0.1:8080 --demo
+fi
 
 prometheus_line="(prometheus not installed: skipped)"
 if command -v prometheus >/dev/null 2>&1; then
@@ -66,7 +76,8 @@ MSG
 # Show the headline indicators once they are non-zero.
 show_indicators() {
   curl -sf http://127.0.0.1:9400/metrics 2>/dev/null |
-    grep -E '^civicpulse_(active_participants\{area="all",kind="all"|collective_participation_ratio\{area="all")' || true
+    grep -E '^civicpulse_(active_participants\{area="all",kind="all"|collective_participation_ratio\{area="all")' |
+    grep -v ' 0$' || true
 }
 deadline=$(( $(date +%s) + ${DURATION:-315360000} ))
 shown=0

@@ -295,6 +295,20 @@ absl::Status Coordinate(const RequestMembers& members, Field field, double limit
   return absl::OkStatus();
 }
 
+// The members of a JSON object as a plain range (RapidJSON keeps them contiguous). Its own
+// iterators trip clang's C++20 -Wambiguous-reversed-operator.
+struct MemberRange {
+  const rapidjson::Value::Member* first;
+  const rapidjson::Value::Member* last;
+  const rapidjson::Value::Member* begin() const { return first; }
+  const rapidjson::Value::Member* end() const { return last; }
+};
+MemberRange Members(const rapidjson::Value& object) {
+  if (object.MemberCount() == 0) return {nullptr, nullptr};
+  const rapidjson::Value::Member* first = &*object.MemberBegin();
+  return {first, first + object.MemberCount()};
+}
+
 absl::StatusOr<Sector> SectorOf(const rapidjson::Value& value, std::string_view where) {
   if (value.IsString()) {
     if (std::optional<Sector> sector =
@@ -310,7 +324,7 @@ absl::Status StringMap(const rapidjson::Value& object, std::string_view where,
                        const std::function<absl::Status(std::string, const rapidjson::Value&)>&
                            add) {
   if (!object.IsObject()) return absl::InvalidArgumentError(Cat(where, ": must be an object"));
-  for (const auto& member : object.GetObject()) {
+  for (const auto& member : Members(object)) {
     CIVICPULSE_RETURN_IF_ERROR(add(
         std::string(member.name.GetString(), member.name.GetStringLength()), member.value));
   }
@@ -458,7 +472,7 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
   }
   if (!doc.IsObject()) return absl::InvalidArgumentError("must be a JSON object");
   Open311Mapping mapping;
-  for (const auto& top : doc.GetObject()) {
+  for (const auto& top : Members(doc)) {
     const std::string_view key(top.name.GetString(), top.name.GetStringLength());
     const rapidjson::Value& value = top.value;
     if (key == "time_zone") {
@@ -493,7 +507,7 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
           }));
     } else if (key == "areas") {
       if (!value.IsObject()) return absl::InvalidArgumentError("areas: must be an object");
-      for (const auto& member : value.GetObject()) {
+      for (const auto& member : Members(value)) {
         const std::string_view name(member.name.GetString(), member.name.GetStringLength());
         const rapidjson::Value& v = member.value;
         if (name == "zipcode") {
@@ -518,7 +532,7 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
             if (!box.IsObject()) return absl::InvalidArgumentError(where + ": must be an object");
             GeoBox geo;
             int seen = 0;
-            for (const auto& f : box.GetObject()) {
+            for (const auto& f : Members(box)) {
               const std::string_view k(f.name.GetString(), f.name.GetStringLength());
               const std::string at = Cat(where, ".", std::string(k));
               if (k == "area") {

@@ -91,6 +91,7 @@ class CsvImport {
 
   // The header row's raw text and cells, and the column of the participant (0-based).
   std::string_view header_text() const { return header_.text; }
+  size_t header_columns() const { return header_.cells.size(); }
   int participant_column() const { return columns_[kParticipantColumn]; }
   // The 1-based column holding `field` (an event field name), 0 when there is none.
   int ColumnOf(std::string_view field) const;
