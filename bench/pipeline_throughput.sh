@@ -2,58 +2,172 @@
 # End-to-end throughput of civicpulse-aggregator against its ceiling, in one run on one machine:
 # a bare librdkafka consumer-group member (bench/kafka_ceiling) reading the same topic.
 #
-#   bench/pipeline_throughput.sh [build-dir]      N=1000000 PARTITIONS=128 by default
+#   bench/pipeline_throughput.sh [build-dir]
+#   N=1000000 PARTITIONS=128 AREAS=2000 PARTICIPANTS=200000 FORMATS="json protobuf" (defaults)
 #
-# Loads N simulator events (JSON, ~185 B each, 7 days of history) into the embedded broker,
-# times the ceiling consumer, then times one aggregator (fresh consumer group) from its first
-# applied event until every event is accounted for (applied + duplicate + late + invalid),
-# and prints both rates and their ratio.
+# For each format, on a fresh embedded broker (civicpulse-broker):
+#  1. civicpulse-simulator produces N events (7 days of event time ending now, keyed by area)
+#     to civicpulse.events.v1 and exits;
+#  2. kafka_ceiling reads all N from the earliest offset (timed from its first record, so the
+#     group join is excluded); it fails if retention lost records;
+#  3. civicpulse-aggregator (a fresh consumer group, so it reads from the earliest offset)
+#     consumes, decodes, validates, dedups and applies them, publishing aggregates every 1 s.
+#     Its rate is timed from the first moment its /metrics shows a consumed event until
+#     civicpulse_aggregator_events_total (all outcomes) reaches N; the records counted at the
+#     first sample are subtracted, so the join is excluded here too;
+#  4. kafka_ceiling runs once more in a new group (the ceiling is the faster of the two runs).
+# Prints one `RESULT` line per format: both rates, their ratio, the aggregator's CPU seconds
+# and peak RSS. The embedded broker keeps only ~5 MiB per partition: enough partitions and
+# areas (the record key) keep every partition well below that; a loss is reported, not hidden.
 set -euo pipefail
 BUILD=${1:-build}
 N=${N:-1000000}
 PARTITIONS=${PARTITIONS:-128}
+AREAS=${AREAS:-2000}
+PARTICIPANTS=${PARTICIPANTS:-200000}
+FORMATS=${FORMATS:-json protobuf}
+TOPIC=civicpulse.events.v1
+TIMEOUT_S=${TIMEOUT_S:-120}  # no progress for this long fails the run
+
+for bin in bin/civicpulse-broker bin/civicpulse-simulator bin/civicpulse-aggregator \
+  bench/kafka_ceiling; do
+  [[ -x $BUILD/$bin ]] || { echo "missing $BUILD/$bin (build it first)" >&2; exit 1; }
+done
+command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
+
 work=$(mktemp -d /tmp/civicpulse-bench.XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
-"$BUILD/bin/civicpulse-broker" --partitions "$PARTITIONS" --bootstrap-file "$work/bootstrap" \
-  >"$work/broker.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 100); do [[ -s $work/bootstrap ]] && break; sleep 0.1; done
-B=$(cat "$work/bootstrap")
+now() { date +%s.%N; }
 
-echo "generating $N events..."
-"$BUILD/bin/civicpulse-simulator" --output stdout --count "$N" --history 7d --seed 1 \
-  --participants 200000 --areas 200 >"$work/events.ndjson"
-echo "loading into the embedded broker ($PARTITIONS partitions)..."
-kcat -b "$B" -P -t civicpulse.events.v1 -X linger.ms=50 -X batch.num.messages=10000 \
-  -l "$work/events.ndjson"
-
-ceiling=$("$BUILD/bench/kafka_ceiling" "$B" civicpulse.events.v1 "$N" ceiling-group)
-echo "$ceiling"
-ceiling_rate=$(sed -E 's/.*records_per_second=([0-9.]+).*/\1/' <<<"$ceiling")
-
-port=19401
-"$BUILD/bin/civicpulse-aggregator" --brokers "$B" --listen 127.0.0.1:$port \
-  --group bench-aggregator >"$work/aggregator.log" 2>&1 &
-pids+=($!)
-counted() {
-  curl -sf "http://127.0.0.1:$port/metrics" 2>/dev/null |
-    awk '/^civicpulse_aggregator_events_total\{/ {s += $2} END {printf "%d", s}'
+# Sum of civicpulse_aggregator_events_total over outcomes, or a given outcome.
+counted() {  # port [outcome]
+  curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null |
+    awk -v o="${2:-}" '/^civicpulse_aggregator_events_total\{/ {
+        if (o == "" || index($0, "outcome=\"" o "\"")) s += $2 } END {printf "%d", s}'
 }
-start=""
-while :; do
-  c=$(counted || echo 0)
-  if [[ -z $start && ${c:-0} -gt 0 ]]; then start=$(date +%s.%N); first=$c; fi
-  [[ ${c:-0} -ge $N ]] && break
-  sleep 0.05
-done
-end=$(date +%s.%N)
-python3 - "$start" "$end" "$N" "$first" "$ceiling_rate" <<'PY'
-import sys
-start, end, n, first, ceiling = map(float, sys.argv[1:])
-rate = (n - first) / (end - start)
-print("aggregator records=%d seconds=%.3f records_per_second=%.0f" % (n, end - start, rate))
-print("ratio aggregator/ceiling = %.2f" % (rate / ceiling))
+
+# utime+stime of a process in seconds.
+cpu_seconds() {
+  awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+
+run_format() {
+  local format=$1 dir="$work/$format"
+  mkdir -p "$dir"
+  "$BUILD/bin/civicpulse-broker" --partitions "$PARTITIONS" --bootstrap-file "$dir/bootstrap" \
+    >"$dir/broker.log" 2>&1 &
+  local broker=$!
+  pids+=("$broker")
+  for _ in $(seq 100); do [[ -s $dir/bootstrap ]] && break; sleep 0.1; done
+  local B
+  B=$(cat "$dir/bootstrap")
+
+  # 7 days of history ending now, thinned so that 7 days hold about 1.05 N events; --count
+  # stops at N, --end stops the run even if the rhythms gave fewer.
+  local rate end_time t0 t1
+  rate=$(python3 -c "print($N * 1.05 / (7 * 86400))")
+  end_time=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  echo "[$format] producing $N events to $PARTITIONS partitions ($AREAS areas," \
+    "$PARTICIPANTS participants)..."
+  t0=$(now)
+  "$BUILD/bin/civicpulse-simulator" --brokers "$B" --listen 127.0.0.1:0 --format "$format" \
+    --count "$N" --history 7d --history-rate "$rate" --end "$end_time" --seed 1 \
+    --areas "$AREAS" --participants "$PARTICIPANTS" 2>"$dir/simulator.log"
+  t1=$(now)
+  local produced
+  produced=$(sed -nE 's/.*: ([0-9]+) events generated.*/\1/p' "$dir/simulator.log" | tail -1)
+  [[ -n $produced ]] || { cat "$dir/simulator.log" >&2; return 1; }
+  python3 -c "print('[$format] simulator: %d events in %.1f s' % ($produced, $t1 - $t0))"
+
+  local c1 c2
+  if ! c1=$("$BUILD/bench/kafka_ceiling" "$B" "$TOPIC" "$produced" "ceiling-1-$format" 30); then
+    echo "[$format] the ceiling consumer did not get all $produced records: $c1" >&2
+    echo "[$format] (embedded broker retention: use more PARTITIONS/AREAS or a smaller N)" >&2
+    return 1
+  fi
+  echo "[$format] $c1"
+
+  "$BUILD/bin/civicpulse-aggregator" --brokers "$B" --listen 127.0.0.1:0 \
+    --group "bench-aggregator-$format" --max-areas "$AREAS" >"$dir/aggregator.log" 2>&1 &
+  local agg=$!
+  pids+=("$agg")
+  local port=""
+  for _ in $(seq 100); do
+    port=$(sed -nE 's/.*metrics on port ([0-9]+).*/\1/p' "$dir/aggregator.log" | head -1)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { cat "$dir/aggregator.log" >&2; return 1; }
+
+  # Sampled every 50 ms with shell built-ins, curl and awk only (no python in the loop: the
+  # machine's cores are what is being measured).
+  local start="" first=0 c=0 last=0 last_change=$SECONDS end cpu_start=0 cpu_end
+  while :; do
+    c=$(counted "$port" || echo 0)
+    c=${c:-0}
+    if [[ -z $start && $c -gt 0 ]]; then
+      start=$(now)
+      first=$c
+      cpu_start=$(cpu_seconds "$agg")
+    fi
+    [[ $c -ge $produced ]] && break
+    if [[ $c -ne $last ]]; then
+      last=$c
+      last_change=$SECONDS
+    elif ((SECONDS - last_change > TIMEOUT_S)); then
+      echo "[$format] aggregator stuck at $c of $produced events" >&2
+      tail -20 "$dir/aggregator.log" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
+  end=$(now)
+  cpu_end=$(cpu_seconds "$agg")
+  local rss applied duplicate late invalid
+  rss=$(awk '/^VmHWM/ {print $2}' "/proc/$agg/status")
+  applied=$(counted "$port" applied)
+  duplicate=$(counted "$port" duplicate)
+  late=$(counted "$port" late)
+  invalid=$(counted "$port" invalid)
+  kill "$agg"
+  wait "$agg" 2>/dev/null || true
+
+  if ! c2=$("$BUILD/bench/kafka_ceiling" "$B" "$TOPIC" "$produced" "ceiling-2-$format" 30); then
+    c2=$c1
+  fi
+  echo "[$format] $c2"
+  kill "$broker"
+  wait "$broker" 2>/dev/null || true
+
+  python3 - "$format" "$produced" "$first" "$start" "$end" "$cpu_start" "$cpu_end" "$rss" \
+    "$applied" "$duplicate" "$late" "$invalid" "$c1" "$c2" <<'PY'
+import re, sys
+(fmt, n, first, start, end, cpu0, cpu1, rss, applied, dup, late, invalid) = sys.argv[1:13]
+n, first = int(n), int(first)
+seconds = float(end) - float(start)
+rate = (n - first) / seconds
+cpu = float(cpu1) - float(cpu0)
+def parse(line):
+    return dict(kv.split("=") for kv in line.split()[1:])
+runs = [parse(sys.argv[13]), parse(sys.argv[14])]
+ceiling = max(float(r["records_per_second"]) for r in runs)
+mean_bytes = float(runs[0]["bytes"]) / float(runs[0]["records"])
+print("[%s] aggregator: %d events (applied %s, duplicate %s, late %s, invalid %s), timed "
+      "%d of them in %.3f s; %.2f CPU s (%.0f events per CPU second); peak RSS %.0f MiB"
+      % (fmt, n, applied, dup, late, invalid, n - first, seconds, cpu,
+         (n - first) / cpu if cpu > 0 else 0, float(rss) / 1024))
+print("RESULT format=%s events=%d bytes_per_event=%.0f ceiling_eps=%.0f aggregator_eps=%.0f "
+      "ratio=%.2f aggregator_cpu_s=%.2f aggregator_rss_mib=%.0f"
+      % (fmt, n, mean_bytes, ceiling, rate, rate / ceiling, cpu, float(rss) / 1024))
 PY
+}
+
+echo "load average: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+for format in $FORMATS; do run_format "$format"; done

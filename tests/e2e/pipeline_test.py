@@ -39,7 +39,7 @@ def ev(event_id, kind, participant, area, occurred_at, **extra):
 # 20 h, 7d ones 2 and 5 days; the watermark ends up at now - 5 min.
 VALID = [
     ev("e1", "watch_report", "p-1", "W01", at(5 * 24 * 60), category="graffiti"),
-    ev("e8", "watch_report", "p-5", "W02", at(2 * 24 * 60, -5)),
+    ev("e8", "watch_report", "p-5", "W02", at(2 * 24 * 60, -5), age_band="under-16"),
     ev("e2", "volunteer_shift", "p-2", "W01", at(20 * 60, 2), hours=3.5,
        organisation="City Hospital"),
     ev("e7", "volunteer_shift", "p-2", "W02", at(40, -5), hours=2, public_body=False,
@@ -47,9 +47,10 @@ VALID = [
     ev("e3", "watch_report", "p-1", "W01", at(30, 1), age_band="65-74",
        category="suspicious_vehicle"),
     ev("e4", "recycling", "p-3", "W01", at(20), weight_kg=4.2, material="glass"),
+    # Out of order within the allowed lateness: e10 (10 min ago) is produced before e9.
+    ev("e10", "recycling", "p-6", "W05", at(10), weight_kg=1.5, age_band="25-34"),
     ev("e9", "recycling", "p-6", "W05", at(15), weight_kg=10, mode="collective",
        age_band="25-34"),
-    ev("e10", "recycling", "p-6", "W05", at(10), weight_kg=1.5, age_band="25-34"),
     # Same event_id again: applied once.
     ev("e3", "watch_report", "p-1", "W01", at(25, 1), age_band="65-74"),
     # 3 h old while W01's watermark is at most 25 min old and grace is 1 h: late.
@@ -136,6 +137,118 @@ def compare(exp, got):
     return diffs
 
 
+# --- A brute-force oracle over the same events: every indicator of design.md on every window.
+AGE_BANDS = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75+", "unknown")
+WINDOWS = (("1h", 3600, 60), ("24h", 86400, 900), ("7d", 7 * 86400, 3600))
+LATENESS = 300
+INDICATORS = ("civicpulse_events_total", "civicpulse_active_participants",
+              "civicpulse_new_participants", "civicpulse_volunteer_time_seconds",
+              "civicpulse_recycled_grams", "civicpulse_collective_participation_ratio",
+              "civicpulse_coproduction_ratio", "civicpulse_participant_concentration_ratio",
+              "civicpulse_coproduction_events_total", "civicpulse_active_participants_by_age",
+              "civicpulse_last_event_timestamp_seconds")
+
+
+def applied_events():
+    """The events the engine must apply, in production order, with `is_new` marked: the
+    first of each event_id, minus the late one (older than now - 5 min - 1 h grace)."""
+    seen, last_seen, out, newest = set(), {}, [], {}
+    for area, value in VALID:
+        e = json.loads(value)
+        t = datetime.datetime.fromisoformat(e["occurred_at"]).timestamp()
+        # An area lives in one partition, whose watermark is at least the area's newest
+        # applied event - 5 min; the events are chosen far from every other edge.
+        if area in newest and t < newest[area] - LATENESS - 3600:
+            continue  # late
+        if e["event_id"] in seen:
+            continue
+        seen.add(e["event_id"])
+        newest[area] = max(newest.get(area, t), t)
+        e["t"] = t
+        prev = last_seen.get((area, e["participant"]))
+        e["is_new"] = prev is None or prev < t - 90 * 86400
+        last_seen[(area, e["participant"])] = max(prev or t, t)
+        out.append(e)
+    return out
+
+
+def oracle(now):
+    """{(name, labels): value} for every indicator series, at wall-clock time `now`
+    (every partition idle, so each watermark is now - 5 min)."""
+    events = applied_events()
+    wm = now - LATENESS
+    exp = {}
+
+    def put(name, value, **labels):
+        exp[(name, frozenset(labels.items()))] = value
+
+    areas = sorted({e["area"] for e in events})
+    kinds = ("watch_report", "volunteer_shift", "recycling")
+    for area in areas:
+        for kind in kinds:
+            mine = [e for e in events if e["area"] == area and e["kind"] == kind]
+            if mine:
+                put("civicpulse_events_total", len(mine), area=area, kind=kind)
+                put("civicpulse_last_event_timestamp_seconds", max(e["t"] for e in mine),
+                    area=area, kind=kind)
+        for ctype in ("co_commissioning", "co_design", "co_delivery", "co_assessment"):
+            n = sum(1 for e in events
+                    if e["area"] == area and e.get("coproduction", "co_delivery") == ctype)
+            if n:
+                put("civicpulse_coproduction_events_total", n, area=area, type=ctype)
+    for label, length, width in WINDOWS:
+        inside = [e for e in events if wm - length <= (e["t"] // width) * width < wm]
+        for area in areas + ["all"]:
+            here = [e for e in inside if area in ("all", e["area"])]
+            for kind in kinds + ("all",):
+                if area != "all" and kind != "all" and not any(
+                        e["area"] == area and e["kind"] == kind for e in events):
+                    continue  # no state at all for this (area, kind): no series
+                people = {e["participant"] for e in here if kind in ("all", e["kind"])}
+                put("civicpulse_active_participants", len(people), area=area, kind=kind,
+                    window=label)
+            put("civicpulse_new_participants",
+                len({(e["participant"]) for e in here if e["is_new"]}), area=area,
+                window=label)
+            put("civicpulse_volunteer_time_seconds",
+                sum(e["hours"] * 3600 for e in here if e["kind"] == "volunteer_shift"),
+                area=area, window=label)
+            put("civicpulse_recycled_grams",
+                sum(e["weight_kg"] * 1000 for e in here if e["kind"] == "recycling"),
+                area=area, window=label)
+            n = len(here)
+            collective = sum(1 for e in here if e.get(
+                "mode", "individual" if e["kind"] == "recycling" else "collective") ==
+                "collective")
+            public = sum(1 for e in here if e.get("public_body", True))
+            put("civicpulse_collective_participation_ratio", collective / n if n else 0,
+                area=area, window=label)
+            put("civicpulse_coproduction_ratio", public / n if n else 0, area=area,
+                window=label)
+            counts = {}
+            for e in here:
+                counts[e["participant"]] = counts.get(e["participant"], 0) + 1
+            top = sorted(counts.values(), reverse=True)[:(len(counts) + 9) // 10]
+            put("civicpulse_participant_concentration_ratio", sum(top) / n if n else 0,
+                area=area, window=label)
+        for band in AGE_BANDS:
+            people = {e["participant"] for e in inside if "age_band" in e and
+                      (e["age_band"] if e["age_band"] in AGE_BANDS else "unknown") == band}
+            put("civicpulse_active_participants_by_age", len(people), age_band=band,
+                window=label)
+    return exp
+
+
+def compare_all(exp, got):
+    """Every oracle series must be served with its exact value, and every served indicator
+    series must be in the oracle or be 0 (an (area, kind) without events in a window)."""
+    diffs = compare(exp, got)
+    for (name, labels), value in sorted(got.items(), key=str):
+        if name in INDICATORS and (name, labels) not in exp and value != 0:
+            diffs.append("%s%s: unexpected %s" % (name, dict(labels), value))
+    return diffs
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin-dir", required=True)
@@ -165,8 +278,10 @@ def main():
         diffs = ["no scrape yet"]
         while time.time() < deadline:
             try:
+                now = time.time()
                 got = parse_metrics(scrape(exporter_port))
-                diffs = compare(exp, got)
+                # The hand-worked values above, then the oracle's every series.
+                diffs = compare(exp, got) or compare_all(oracle(now), got)
             except OSError as e:
                 diffs = ["scrape failed: %s" % e]
             if not diffs:
@@ -206,8 +321,8 @@ def main():
                 print("promtool check metrics failed on :%d:\n%s%s" %
                       (port, lint.stdout.decode(), lint.stderr.decode()))
                 return 1
-        print("e2e pipeline: %d exact indicator values, outcomes %s, %d DLQ records: OK" %
-              (len(exp), outcomes, len(dlq)))
+        print("e2e pipeline: %d hand-worked and %d oracle indicator values exact, outcomes %s,"
+              " %d DLQ records: OK" % (len(exp), len(oracle(time.time())), outcomes, len(dlq)))
         ok = True
         return 0
     finally:

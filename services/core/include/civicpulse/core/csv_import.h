@@ -64,6 +64,7 @@ struct CsvRow {
 // quote is kept as a character) so that the next row starts in the right place.
 class CsvReader {
  public:
+  // `text` must outlive the reader (it keeps a view).
   explicit CsvReader(std::string_view text);
   // Reads the next non-blank row into *row; false at the end of the text.
   bool Next(CsvRow* row);
