@@ -1,9 +1,9 @@
 #include "civicpulse/core/csv_import.h"
 
 #include <array>
-#include <type_traits>
 #include <charconv>
 #include <cmath>
+#include <type_traits>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -15,12 +15,16 @@
 namespace civicpulse::core {
 namespace {
 
-absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
+absl::string_view ToAbsl(std::string_view text) {
+  return {text.data(), text.size()};
+}
 
-// absl::StrCat that also takes std::string_view (Debian's absl::string_view is its own type).
+// absl::StrCat that also takes std::string_view (Debian's absl::string_view is
+// its own type).
 template <typename T>
 decltype(auto) Piece(const T& value) {
-  if constexpr (std::is_convertible_v<const T&, std::string_view> && !std::is_arithmetic_v<T>) {
+  if constexpr (std::is_convertible_v<const T&, std::string_view> &&
+                !std::is_arithmetic_v<T>) {
     const std::string_view view(value);
     return absl::string_view(view.data(), view.size());
   } else {
@@ -32,14 +36,13 @@ std::string Cat(const T&... pieces) {
   return absl::StrCat(Piece(pieces)...);
 }
 
-
 // Reads at most this many cells of one row; the rest of a wider row is skipped.
 constexpr size_t kMaxCellsRead = 1024;
 
 constexpr std::array<std::string_view, CsvImport::kColumnCount> kColumnNames = {
-    "event_id", "kind",   "participant", "area",        "occurred_at",
-    "category", "hours",  "organisation", "weight_kg",  "material",
-    "sector",   "mode",   "public_body",  "coproduction", "age_band"};
+    "event_id", "kind",  "participant",  "area",         "occurred_at",
+    "category", "hours", "organisation", "weight_kg",    "material",
+    "sector",   "mode",  "public_body",  "coproduction", "age_band"};
 
 std::string Quote(std::string_view text) {
   constexpr size_t kMaxShown = 64;
@@ -48,7 +51,8 @@ std::string Quote(std::string_view text) {
   return Cat("\"", absl::CHexEscape(ToAbsl(text)), cut ? "...\"" : "\"");
 }
 
-// Well-formed UTF-8 per RFC 3629 (no overlong forms, no surrogates, <= U+10FFFF).
+// Well-formed UTF-8 per RFC 3629 (no overlong forms, no surrogates, <=
+// U+10FFFF).
 bool IsUtf8(std::string_view text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
@@ -83,13 +87,15 @@ bool IsUtf8(std::string_view text) {
 }
 
 std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
   return text;
 }
 
-// Data rows in `text` after the header, counted by a quote-aware scan of line breaks
-// (blank lines not counted). Used only for the up-front row limit.
+// Data rows in `text` after the header, counted by a quote-aware scan of line
+// breaks (blank lines not counted). Used only for the up-front row limit.
 size_t CountDataRows(std::string_view text) {
   size_t rows = 0;
   bool in_quotes = false, content = false;
@@ -115,8 +121,9 @@ CsvReader::CsvReader(std::string_view text) : text_(text) {
 bool CsvReader::Next(CsvRow* row) {
   const size_t n = text_.size();
   // Blank lines are skipped.
-  while (pos_ < n && (text_[pos_] == '\n' || (text_[pos_] == '\r' && pos_ + 1 < n &&
-                                               text_[pos_ + 1] == '\n'))) {
+  while (pos_ < n &&
+         (text_[pos_] == '\n' ||
+          (text_[pos_] == '\r' && pos_ + 1 < n && text_[pos_ + 1] == '\n'))) {
     pos_ += text_[pos_] == '\r' ? 2 : 1;
     ++line_;
   }
@@ -133,7 +140,8 @@ bool CsvReader::Next(CsvRow* row) {
   };
   // A row ends at LF, CRLF, or a CR just before the end of the text.
   auto at_row_end = [this, n](size_t i) {
-    return text_[i] == '\n' || (text_[i] == '\r' && (i + 1 == n || text_[i + 1] == '\n'));
+    return text_[i] == '\n' ||
+           (text_[i] == '\r' && (i + 1 == n || text_[i + 1] == '\n'));
   };
   const size_t start = pos_;
   size_t column = 0;
@@ -160,16 +168,19 @@ bool CsvReader::Next(CsvRow* row) {
         cell.push_back(c);
         ++pos_;
       }
-      if (!closed) malformed(column, "quoted field not closed before the end of the text");
+      if (!closed)
+        malformed(column, "quoted field not closed before the end of the text");
       while (pos_ < n && text_[pos_] != ',' && !at_row_end(pos_)) {
-        malformed(column, "characters after the closing quote (a quote inside a quoted "
-                          "field is written \"\")");
+        malformed(column,
+                  "characters after the closing quote (a quote inside a quoted "
+                  "field is written \"\")");
         cell.push_back(text_[pos_++]);
       }
     } else {
       while (pos_ < n && text_[pos_] != ',' && !at_row_end(pos_)) {
         if (text_[pos_] == '"') {
-          malformed(column, "quote inside an unquoted field (quote the whole field)");
+          malformed(column,
+                    "quote inside an unquoted field (quote the whole field)");
         }
         cell.push_back(text_[pos_++]);
       }
@@ -215,54 +226,61 @@ CsvImport::CsvImport(std::string_view text, CsvOptions options)
   for (int& column : columns_) column = -1;
 }
 
-absl::StatusOr<CsvImport> CsvImport::Start(std::string_view text, CsvOptions options) {
+absl::StatusOr<CsvImport> CsvImport::Start(std::string_view text,
+                                           CsvOptions options) {
   CsvImport import(text, options);
   if (!import.reader_.Next(&import.header_)) {
-    return absl::InvalidArgumentError("empty CSV: a header row naming the columns is required");
+    return absl::InvalidArgumentError(
+        "empty CSV: a header row naming the columns is required");
   }
   const CsvRow& header = import.header_;
   if (header.malformed_column != 0) {
-    return absl::InvalidArgumentError(Cat("header (line ", header.line, "), column ",
-                                                   header.malformed_column, ": ",
-                                                   header.malformed_detail));
+    return absl::InvalidArgumentError(Cat("header (line ", header.line,
+                                          "), column ", header.malformed_column,
+                                          ": ", header.malformed_detail));
   }
   if (header.cells.size() > options.max_columns) {
     return absl::InvalidArgumentError(Cat("header: ", header.cells.size(),
-                                                   " columns, at most ", options.max_columns));
+                                          " columns, at most ",
+                                          options.max_columns));
   }
-  if (!IsUtf8(header.text)) return absl::InvalidArgumentError("header: not UTF-8");
+  if (!IsUtf8(header.text))
+    return absl::InvalidArgumentError("header: not UTF-8");
   for (size_t i = 0; i < header.cells.size(); ++i) {
-    const std::string name = absl::AsciiStrToLower(ToAbsl(Trim(header.cells[i])));
+    const std::string name =
+        absl::AsciiStrToLower(ToAbsl(Trim(header.cells[i])));
     for (int c = 0; c < kColumnCount; ++c) {
       if (kColumnNames[c] != name) continue;
       if (import.columns_[c] >= 0) {
-        return absl::InvalidArgumentError(Cat(
-            "header: column \"", name, "\" appears twice (columns ", import.columns_[c] + 1,
-            " and ", i + 1, ")"));
+        return absl::InvalidArgumentError(
+            Cat("header: column \"", name, "\" appears twice (columns ",
+                import.columns_[c] + 1, " and ", i + 1, ")"));
       }
       import.columns_[c] = static_cast<int>(i);
     }
   }
-  std::vector<std::string_view> required = {"participant", "area", "occurred_at"};
+  std::vector<std::string_view> required = {"participant", "area",
+                                            "occurred_at"};
   if (options.kind == Kind::kVolunteerShift) required.push_back("hours");
   if (options.kind == Kind::kRecycling) required.push_back("weight_kg");
   std::vector<std::string_view> missing;
   for (const std::string_view name : required) {
     for (int c = 0; c < kColumnCount; ++c) {
-      if (kColumnNames[c] == name && import.columns_[c] < 0) missing.push_back(name);
+      if (kColumnNames[c] == name && import.columns_[c] < 0)
+        missing.push_back(name);
     }
   }
   if (!missing.empty()) {
-    return absl::InvalidArgumentError(Cat(
-        "header: missing column", missing.size() > 1 ? "s " : " ",
-        absl::StrJoin(missing, ", ", [](std::string* out, std::string_view s) {
-          out->append(s);
-        }),
-        " (", KindName(options.kind), " needs ",
-        absl::StrJoin(required, ", ", [](std::string* out, std::string_view s) {
-          out->append(s);
-        }),
-        ")"));
+    return absl::InvalidArgumentError(
+        Cat("header: missing column", missing.size() > 1 ? "s " : " ",
+            absl::StrJoin(
+                missing, ", ",
+                [](std::string* out, std::string_view s) { out->append(s); }),
+            " (", KindName(options.kind), " needs ",
+            absl::StrJoin(
+                required, ", ",
+                [](std::string* out, std::string_view s) { out->append(s); }),
+            ")"));
   }
   if (const size_t rows = CountDataRows(text); rows > options.max_rows) {
     return absl::ResourceExhaustedError(
@@ -278,40 +296,46 @@ int CsvImport::ColumnOf(std::string_view field) const {
   return 0;
 }
 
-bool CsvImport::Next(CsvRow* row, Event* event, absl::Status* status, int* column) {
+bool CsvImport::Next(CsvRow* row, Event* event, absl::Status* status,
+                     int* column) {
   if (!reader_.Next(row)) return false;
   *column = 0;
   *status = DecodeRow(*row, event, column);
   return true;
 }
 
-absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event, int* column) const {
+absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event,
+                                  int* column) const {
   event->Clear();
   const std::string where_row = Cat("line ", row.line);
   if (row.malformed_column != 0) {
     *column = row.malformed_column;
     return RejectionError(kReasonInvalidCsv, "",
-                          Cat(where_row, ", column ", row.malformed_column, ": ",
-                                       row.malformed_detail));
+                          Cat(where_row, ", column ", row.malformed_column,
+                              ": ", row.malformed_detail));
   }
   if (row.cells.size() != header_.cells.size()) {
-    return RejectionError(kReasonInvalidCsv, "",
-                          Cat(where_row, ": ", row.cells.size(), " fields, the header has ",
-                                       header_.cells.size()));
+    return RejectionError(
+        kReasonInvalidCsv, "",
+        Cat(where_row, ": ", row.cells.size(), " fields, the header has ",
+            header_.cells.size()));
   }
   // Each cell: UTF-8 and bounded.
   for (size_t i = 0; i < row.cells.size(); ++i) {
-    const bool participant = static_cast<int>(i) == columns_[kParticipantColumn];
+    const bool participant =
+        static_cast<int>(i) == columns_[kParticipantColumn];
     if (!IsUtf8(row.cells[i])) {
       *column = static_cast<int>(i) + 1;
-      return RejectionError(kReasonInvalidUtf8, participant ? "participant" : "",
+      return RejectionError(kReasonInvalidUtf8,
+                            participant ? "participant" : "",
                             Cat(where_row, ", column ", i + 1, ": not UTF-8"));
     }
     if (row.cells[i].size() > options_.max_cell_bytes) {
       *column = static_cast<int>(i) + 1;
-      return RejectionError(kReasonTooLarge, participant ? "participant" : "",
-                            Cat(where_row, ", column ", i + 1, ": ", row.cells[i].size(),
-                                         " bytes, at most ", options_.max_cell_bytes));
+      return RejectionError(
+          kReasonTooLarge, participant ? "participant" : "",
+          Cat(where_row, ", column ", i + 1, ": ", row.cells[i].size(),
+              " bytes, at most ", options_.max_cell_bytes));
     }
   }
   auto cell = [&](Column c) -> std::string_view {
@@ -321,7 +345,7 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event, int* column) 
     *column = columns_[c] + 1;
     return RejectionError(reason, kColumnNames[c],
                           Cat(where_row, ", column ", columns_[c] + 1, " (",
-                                       kColumnNames[c], "): ", ToAbsl(what)));
+                              kColumnNames[c], "): ", ToAbsl(what)));
   };
   auto required = [&](Column c, std::string_view* out) {
     *out = cell(c);
@@ -333,9 +357,10 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event, int* column) 
   event->event_id.assign(cell(kEventIdColumn));
   if (const std::string_view kind = cell(kKindColumn);
       !kind.empty() && kind != KindName(options_.kind)) {
-    return reject(kKindColumn, kReasonInvalidValue,
-                  Cat("this import is of kind ", ToAbsl(KindName(options_.kind)),
-                               ", the row says ", Quote(kind)));
+    return reject(
+        kKindColumn, kReasonInvalidValue,
+        Cat("this import is of kind ", ToAbsl(KindName(options_.kind)),
+            ", the row says ", Quote(kind)));
   }
   std::string_view text;
   if (absl::Status s = required(kParticipantColumn, &text); !s.ok()) return s;
@@ -344,10 +369,11 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event, int* column) 
   event->area.assign(text);
   if (absl::Status s = required(kOccurredAtColumn, &text); !s.ok()) return s;
   if (!ParseDateTime(text, options_.time_zone, &event->occurred_at_ms)) {
-    return reject(kOccurredAtColumn, kReasonInvalidTimestamp,
-                  Cat("not a date-time (RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the "
-                               "configured time zone): ",
-                               Quote(text)));
+    return reject(
+        kOccurredAtColumn, kReasonInvalidTimestamp,
+        Cat("not a date-time (RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the "
+            "configured time zone): ",
+            Quote(text)));
   }
   const bool shift = options_.kind == Kind::kVolunteerShift;
   if (shift || options_.kind == Kind::kRecycling) {
@@ -372,9 +398,10 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event, int* column) 
   if (text = cell(kSectorColumn); !text.empty()) {
     const std::optional<Sector> sector = ParseSector(text);
     if (!sector) {
-      return reject(kSectorColumn, kReasonInvalidValue,
-                    Cat("unknown value ", Quote(text),
-                                 " (want community_safety, local_environment or public_health)"));
+      return reject(
+          kSectorColumn, kReasonInvalidValue,
+          Cat("unknown value ", Quote(text),
+              " (want community_safety, local_environment or public_health)"));
     }
     event->sector = *sector;
   }
@@ -382,7 +409,8 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event, int* column) 
     const std::optional<Mode> mode = ParseMode(text);
     if (!mode) {
       return reject(kModeColumn, kReasonInvalidValue,
-                    Cat("unknown value ", Quote(text), " (want individual or collective)"));
+                    Cat("unknown value ", Quote(text),
+                        " (want individual or collective)"));
     }
     event->mode = *mode;
   }
@@ -395,7 +423,7 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event, int* column) 
     } else {
       return reject(kPublicBodyColumn, kReasonInvalidValue,
                     Cat("unknown value ", Quote(text),
-                                 " (want true/false, yes/no or 1/0)"));
+                        " (want true/false, yes/no or 1/0)"));
     }
   }
   if (text = cell(kCoproductionColumn); !text.empty()) {
@@ -403,8 +431,8 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event, int* column) 
     if (!type) {
       return reject(kCoproductionColumn, kReasonInvalidValue,
                     Cat("unknown value ", Quote(text),
-                                 " (want co_commissioning, co_design, co_delivery or "
-                                 "co_assessment)"));
+                        " (want co_commissioning, co_design, co_delivery or "
+                        "co_assessment)"));
     }
     event->coproduction = *type;
   }

@@ -45,10 +45,12 @@ TEST(CsvReaderTest, Rfc4180QuotingLineBreaksAndBlankLines) {
 }
 
 TEST(CsvReaderTest, MalformedRowsAreReadToTheirEndAndNameTheColumn) {
-  const std::vector<CsvRow> rows = ReadAll("a,b\"c,d\n\"x\"y,z\nok,1\n\"open,2\n");
+  const std::vector<CsvRow> rows =
+      ReadAll("a,b\"c,d\n\"x\"y,z\nok,1\n\"open,2\n");
   ASSERT_EQ(rows.size(), 4u);
   EXPECT_EQ(rows[0].malformed_column, 2);
-  EXPECT_THAT(rows[0].malformed_detail, HasSubstr("quote inside an unquoted field"));
+  EXPECT_THAT(rows[0].malformed_detail,
+              HasSubstr("quote inside an unquoted field"));
   EXPECT_EQ(rows[1].malformed_column, 1);
   EXPECT_EQ(rows[1].line, 2);
   EXPECT_EQ(rows[2].malformed_column, 0);
@@ -60,7 +62,8 @@ TEST(CsvReaderTest, MalformedRowsAreReadToTheirEndAndNameTheColumn) {
 TEST(CsvReaderTest, FormatRowQuotesWhatNeedsIt) {
   EXPECT_EQ(FormatCsvRow({"a", "b,c", "say \"hi\"", "x\ny", ""}),
             "a,\"b,c\",\"say \"\"hi\"\"\",\"x\ny\",");
-  const std::vector<CsvRow> rows = ReadAll(FormatCsvRow({"a", "b,c", "say \"hi\"", "x\ny"}));
+  const std::vector<CsvRow> rows =
+      ReadAll(FormatCsvRow({"a", "b,c", "say \"hi\"", "x\ny"}));
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_THAT(rows[0].cells, ElementsAre("a", "b,c", "say \"hi\"", "x\ny"));
 }
@@ -72,9 +75,11 @@ struct Decoded {
   Event event;
 };
 
-std::vector<Decoded> Import(std::string_view text, Kind kind, absl::Status* start_status) {
+std::vector<Decoded> Import(std::string_view text, Kind kind,
+                            absl::Status* start_status) {
   std::vector<Decoded> out;
-  absl::StatusOr<CsvImport> import = CsvImport::Start(text, {.kind = kind, .max_rows = 10});
+  absl::StatusOr<CsvImport> import =
+      CsvImport::Start(text, {.kind = kind, .max_rows = 10});
   *start_status = import.status();
   if (!import.ok()) return out;
   CsvRow row;
@@ -109,7 +114,8 @@ TEST(CsvImportTest, RecyclingRowsBecomeEvents) {
   EXPECT_EQ(e.sector, DefaultSector(Kind::kRecycling));
   ASSERT_TRUE(rows[1].status.ok()) << rows[1].status;
   EXPECT_EQ(rows[1].event.event_id, "");  // derived by the caller
-  EXPECT_EQ(FormatRfc3339(rows[1].event.occurred_at_ms), "2026-11-22T12:00:00Z");
+  EXPECT_EQ(FormatRfc3339(rows[1].event.occurred_at_ms),
+            "2026-11-22T12:00:00Z");
   EXPECT_EQ(rows[1].line, 3);
   EventCodec codec;
   EXPECT_TRUE(codec.Validate(rows[0].event, kNow).ok());
@@ -118,9 +124,11 @@ TEST(CsvImportTest, RecyclingRowsBecomeEvents) {
 TEST(CsvImportTest, VolunteerShiftsWithOptionalColumns) {
   absl::Status start;
   const std::vector<Decoded> rows = Import(
-      "participant,area,occurred_at,hours,organisation,public_body,mode,coproduction,age_band,"
+      "participant,area,occurred_at,hours,organisation,public_body,mode,"
+      "coproduction,age_band,"
       "kind\n"
-      "v-1,W03,2026-11-22T09:00:00+01:00,3.5,City Hospital,no,individual,co_design,65-74,"
+      "v-1,W03,2026-11-22T09:00:00+01:00,3.5,City "
+      "Hospital,no,individual,co_design,65-74,"
       "volunteer_shift\n",
       Kind::kVolunteerShift, &start);
   ASSERT_TRUE(start.ok()) << start;
@@ -140,14 +148,14 @@ TEST(CsvImportTest, BadRowsNameLineAndColumn) {
   absl::Status start;
   const std::vector<Decoded> rows = Import(
       "participant,area,occurred_at,hours,sector\n"
-      "v-1,W01,2026-11-22T09:00:00Z,25,\n"            // line 2: hours out of range
-      "v-secret,W01,2026-11-22T09:00:00Z,two,\n"      // line 3: hours not a number
-      "v-3,,2026-11-22T09:00:00Z,1,\n"                // line 4: area empty
-      "v-4,W01,yesterday,1,\n"                        // line 5: occurred_at
-      "v-5,W01,2026-11-22T09:00:00Z,1\n"              // line 6: 4 fields
-      "v-6,W\"01,2026-11-22T09:00:00Z,1,\n"           // line 7: stray quote
-      ",W01,2026-11-22T09:00:00Z,1,\n"                // line 8: participant empty
-      "v-8,W01,2026-11-22T09:00:00Z,1,health\n"       // line 9: sector
+      "v-1,W01,2026-11-22T09:00:00Z,25,\n"        // line 2: hours out of range
+      "v-secret,W01,2026-11-22T09:00:00Z,two,\n"  // line 3: hours not a number
+      "v-3,,2026-11-22T09:00:00Z,1,\n"            // line 4: area empty
+      "v-4,W01,yesterday,1,\n"                    // line 5: occurred_at
+      "v-5,W01,2026-11-22T09:00:00Z,1\n"          // line 6: 4 fields
+      "v-6,W\"01,2026-11-22T09:00:00Z,1,\n"       // line 7: stray quote
+      ",W01,2026-11-22T09:00:00Z,1,\n"            // line 8: participant empty
+      "v-8,W01,2026-11-22T09:00:00Z,1,health\n"   // line 9: sector
       "v-9,W01,2026-11-22T09:00:00Z,1,public_health\n",  // line 10: fine
       Kind::kVolunteerShift, &start);
   ASSERT_TRUE(start.ok()) << start;
@@ -158,15 +166,20 @@ TEST(CsvImportTest, BadRowsNameLineAndColumn) {
     const char* field;
   };
   const std::vector<Want> want = {
-      {2, 4, kReasonOutOfRange, "hours"},     {3, 4, kReasonWrongType, "hours"},
-      {4, 2, kReasonMissingField, "area"},    {5, 3, kReasonInvalidTimestamp, "occurred_at"},
-      {6, 0, kReasonInvalidCsv, ""},          {7, 2, kReasonInvalidCsv, ""},
-      {8, 1, kReasonMissingField, "participant"}, {9, 5, kReasonInvalidValue, "sector"}};
+      {2, 4, kReasonOutOfRange, "hours"},
+      {3, 4, kReasonWrongType, "hours"},
+      {4, 2, kReasonMissingField, "area"},
+      {5, 3, kReasonInvalidTimestamp, "occurred_at"},
+      {6, 0, kReasonInvalidCsv, ""},
+      {7, 2, kReasonInvalidCsv, ""},
+      {8, 1, kReasonMissingField, "participant"},
+      {9, 5, kReasonInvalidValue, "sector"}};
   for (size_t i = 0; i < want.size(); ++i) {
     const Rejection r = RejectionOf(rows[i].status);
     EXPECT_EQ(rows[i].line, want[i].line);
     EXPECT_EQ(rows[i].column, want[i].column) << "line " << want[i].line;
-    EXPECT_EQ(r.reason, want[i].reason) << "line " << want[i].line << ": " << r.detail;
+    EXPECT_EQ(r.reason, want[i].reason)
+        << "line " << want[i].line << ": " << r.detail;
     EXPECT_EQ(r.field, want[i].field) << "line " << want[i].line;
     EXPECT_THAT(r.detail, HasSubstr("line " + std::to_string(want[i].line)));
     EXPECT_THAT(r.detail, Not(HasSubstr("secret")));
@@ -178,12 +191,15 @@ TEST(CsvImportTest, UnusableHeadersRejectTheWholeText) {
   absl::Status start;
   Import("", Kind::kRecycling, &start);
   EXPECT_EQ(start.code(), absl::StatusCode::kInvalidArgument);
-  Import("participant,area,occurred_at\np,W,2026-01-01T00:00:00Z\n", Kind::kRecycling, &start);
+  Import("participant,area,occurred_at\np,W,2026-01-01T00:00:00Z\n",
+         Kind::kRecycling, &start);
   EXPECT_EQ(start.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(start.message(), HasSubstr("missing column weight_kg"));
-  Import("participant,area,area,occurred_at,hours\n", Kind::kVolunteerShift, &start);
+  Import("participant,area,area,occurred_at,hours\n", Kind::kVolunteerShift,
+         &start);
   EXPECT_THAT(start.message(), HasSubstr("appears twice"));
-  Import("participant,\"area,occurred_at,hours\n", Kind::kVolunteerShift, &start);
+  Import("participant,\"area,occurred_at,hours\n", Kind::kVolunteerShift,
+         &start);
   EXPECT_EQ(start.code(), absl::StatusCode::kInvalidArgument);
   std::string many = "participant,area,occurred_at,hours\n";
   for (int i = 0; i < 11; ++i) many += "p,W,2026-01-01T00:00:00Z,1\n";
@@ -193,9 +209,10 @@ TEST(CsvImportTest, UnusableHeadersRejectTheWholeText) {
 
 TEST(CsvImportTest, KindColumnMustMatchTheImport) {
   absl::Status start;
-  const std::vector<Decoded> rows =
-      Import("kind,participant,area,occurred_at,weight_kg\nvolunteer_shift,p,W,2026-01-01T00:00:00Z,1\n",
-             Kind::kRecycling, &start);
+  const std::vector<Decoded> rows = Import(
+      "kind,participant,area,occurred_at,weight_kg\nvolunteer_shift,p,W,2026-"
+      "01-01T00:00:00Z,1\n",
+      Kind::kRecycling, &start);
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(RejectionOf(rows[0].status).field, "kind");
   EXPECT_EQ(rows[0].column, 1);

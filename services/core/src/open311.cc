@@ -1,10 +1,10 @@
 #include "civicpulse/core/open311.h"
 
 #include <array>
-#include <type_traits>
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <type_traits>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -17,12 +17,16 @@
 namespace civicpulse::core {
 namespace {
 
-absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
+absl::string_view ToAbsl(std::string_view text) {
+  return {text.data(), text.size()};
+}
 
-// absl::StrCat that also takes std::string_view (Debian's absl::string_view is its own type).
+// absl::StrCat that also takes std::string_view (Debian's absl::string_view is
+// its own type).
 template <typename T>
 decltype(auto) Piece(const T& value) {
-  if constexpr (std::is_convertible_v<const T&, std::string_view> && !std::is_arithmetic_v<T>) {
+  if constexpr (std::is_convertible_v<const T&, std::string_view> &&
+                !std::is_arithmetic_v<T>) {
     const std::string_view view(value);
     return absl::string_view(view.data(), view.size());
   } else {
@@ -34,8 +38,8 @@ std::string Cat(const T&... pieces) {
   return absl::StrCat(Piece(pieces)...);
 }
 
-
-// A quoted, escaped and bounded rendering of untrusted text for a detail message.
+// A quoted, escaped and bounded rendering of untrusted text for a detail
+// message.
 std::string Quote(std::string_view text) {
   constexpr size_t kMaxShown = 64;
   const bool cut = text.size() > kMaxShown;
@@ -43,7 +47,8 @@ std::string Quote(std::string_view text) {
   return Cat("\"", absl::CHexEscape(ToAbsl(text)), cut ? "...\"" : "\"");
 }
 
-// Well-formed UTF-8 per RFC 3629 (no overlong forms, no surrogates, <= U+10FFFF).
+// Well-formed UTF-8 per RFC 3629 (no overlong forms, no surrogates, <=
+// U+10FFFF).
 bool IsUtf8(std::string_view text) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
   const size_t n = text.size();
@@ -77,15 +82,19 @@ bool IsUtf8(std::string_view text) {
   return true;
 }
 
-bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+bool IsJsonSpace(char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
 
-// ---- SplitJsonArray ----------------------------------------------------------------------
+// ---- SplitJsonArray
+// ----------------------------------------------------------------------
 
-// Scans one JSON value starting at text[*pos] by structure only; on success *pos is just
-// past it. Sets *too_deep when brackets nest deeper than max_depth (matching of bracket
-// kinds is then checked only down to max_depth). Returns an error message, or "" on success.
-std::string ScanValue(std::string_view text, size_t* pos, int max_depth, bool* too_deep,
-                      int* newlines) {
+// Scans one JSON value starting at text[*pos] by structure only; on success
+// *pos is just past it. Sets *too_deep when brackets nest deeper than max_depth
+// (matching of bracket kinds is then checked only down to max_depth). Returns
+// an error message, or "" on success.
+std::string ScanValue(std::string_view text, size_t* pos, int max_depth,
+                      bool* too_deep, int* newlines) {
   // Bracket kinds of the open containers, down to max_depth.
   std::string open;
   int depth = 0;
@@ -118,7 +127,8 @@ std::string ScanValue(std::string_view text, size_t* pos, int max_depth, bool* t
       }
       ++i;
     } else if (c == '}' || c == ']') {
-      if (depth == 0) break;  // closes the enclosing array: the scalar before it ended
+      if (depth == 0)
+        break;  // closes the enclosing array: the scalar before it ended
       if (depth <= max_depth) {
         if (open.back() != (c == '}' ? '{' : '[')) {
           return Cat("mismatched '", std::string(1, c), "' at byte ", i);
@@ -144,19 +154,29 @@ std::string ScanValue(std::string_view text, size_t* pos, int max_depth, bool* t
   return "";
 }
 
-// ---- SAX capture of an object's top-level members -----------------------------------------
+// ---- SAX capture of an object's top-level members
+// -----------------------------------------
 
-enum class JsonType : uint8_t { kAbsent, kNull, kBool, kNumber, kString, kObject, kArray };
+enum class JsonType : uint8_t {
+  kAbsent,
+  kNull,
+  kBool,
+  kNumber,
+  kString,
+  kObject,
+  kArray
+};
 
 std::string_view TypeName(JsonType type) {
-  static constexpr std::string_view kNames[] = {"nothing", "null",   "boolean", "number",
-                                                "string",  "object", "array"};
+  static constexpr std::string_view kNames[] = {
+      "nothing", "null", "boolean", "number", "string", "object", "array"};
   return kNames[static_cast<int>(type)];
 }
 
 struct JsonMember {
   JsonType type = JsonType::kAbsent;
-  std::string_view text;  // a string's unescaped content or a number's JSON text
+  std::string_view
+      text;  // a string's unescaped content or a number's JSON text
 };
 
 enum Field : uint8_t {
@@ -172,11 +192,13 @@ enum Field : uint8_t {
   kFieldCount,
 };
 constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
-    "service_request_id", "token", "service_code", "service_name", "requested_datetime",
-    "zipcode",            "lat",   "long",         "account_id"};
+    "service_request_id", "token",   "service_code", "service_name",
+    "requested_datetime", "zipcode", "lat",          "long",
+    "account_id"};
 
-// Records the root's type and the known members of the root object (the last of a repeated
-// key wins); stops beyond max_depth so that hostile nesting cannot exhaust the stack.
+// Records the root's type and the known members of the root object (the last of
+// a repeated key wins); stops beyond max_depth so that hostile nesting cannot
+// exhaust the stack.
 class RequestMembers {
  public:
   explicit RequestMembers(int max_depth) : max_depth_(max_depth) {}
@@ -222,7 +244,8 @@ class RequestMembers {
   bool Scalar(JsonType type, std::string_view text) {
     if (depth_ == 0) {
       root_ = type;
-    } else if (depth_ == 1 && root_ == JsonType::kObject && current_ != kFieldCount) {
+    } else if (depth_ == 1 && root_ == JsonType::kObject &&
+               current_ != kFieldCount) {
       members_[current_] = {type, text};
     }
     return true;
@@ -242,16 +265,20 @@ class RequestMembers {
   std::array<JsonMember, kFieldCount> members_;
 };
 
-bool Absent(const JsonMember& m) { return m.type == JsonType::kAbsent || m.type == JsonType::kNull; }
-
-absl::Status WrongType(Field field, std::string_view want, JsonType got) {
-  return RejectionError(kReasonWrongType, kFieldNames[field],
-                        Cat(kFieldNames[field], ": must be ", want, ", got ",
-                                     TypeName(got)));
+bool Absent(const JsonMember& m) {
+  return m.type == JsonType::kAbsent || m.type == JsonType::kNull;
 }
 
-// A string or number as text ("" when absent or null); numbers are kept as written.
-absl::Status Text(const RequestMembers& members, Field field, std::string_view* out) {
+absl::Status WrongType(Field field, std::string_view want, JsonType got) {
+  return RejectionError(
+      kReasonWrongType, kFieldNames[field],
+      Cat(kFieldNames[field], ": must be ", want, ", got ", TypeName(got)));
+}
+
+// A string or number as text ("" when absent or null); numbers are kept as
+// written.
+absl::Status Text(const RequestMembers& members, Field field,
+                  std::string_view* out) {
   const JsonMember& m = members[field];
   *out = {};
   if (Absent(m)) return absl::OkStatus();
@@ -267,14 +294,17 @@ absl::Status Text(const RequestMembers& members, Field field, std::string_view* 
 }
 
 std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
+    text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
+    text.remove_suffix(1);
   return text;
 }
 
-// A coordinate given as a number or numeric string; nullopt when absent or empty.
-absl::Status Coordinate(const RequestMembers& members, Field field, double limit,
-                        std::optional<double>* out) {
+// A coordinate given as a number or numeric string; nullopt when absent or
+// empty.
+absl::Status Coordinate(const RequestMembers& members, Field field,
+                        double limit, std::optional<double>* out) {
   std::string_view text;
   CIVICPULSE_RETURN_IF_ERROR(Text(members, field, &text));
   text = Trim(text);
@@ -283,20 +313,22 @@ absl::Status Coordinate(const RequestMembers& members, Field field, double limit
   const char* end = text.data() + text.size();
   const auto [ptr, error] = std::from_chars(text.data(), end, value);
   if (error != std::errc() || ptr != end) {
-    return RejectionError(kReasonInvalidValue, kFieldNames[field],
-                          Cat(kFieldNames[field], ": not a number: ", Quote(text)));
+    return RejectionError(
+        kReasonInvalidValue, kFieldNames[field],
+        Cat(kFieldNames[field], ": not a number: ", Quote(text)));
   }
   if (!std::isfinite(value) || std::fabs(value) > limit) {
     return RejectionError(kReasonOutOfRange, kFieldNames[field],
                           Cat(kFieldNames[field], ": must be within +-", limit,
-                                       " degrees, got ", Quote(text)));
+                              " degrees, got ", Quote(text)));
   }
   *out = value;
   return absl::OkStatus();
 }
 
-// The members of a JSON object as a plain range (RapidJSON keeps them contiguous). Its own
-// iterators trip clang's C++20 -Wambiguous-reversed-operator.
+// The members of a JSON object as a plain range (RapidJSON keeps them
+// contiguous). Its own iterators trip clang's C++20
+// -Wambiguous-reversed-operator.
 struct MemberRange {
   const rapidjson::Value::Member* first;
   const rapidjson::Value::Member* last;
@@ -309,10 +341,11 @@ MemberRange Members(const rapidjson::Value& object) {
   return {first, first + object.MemberCount()};
 }
 
-absl::StatusOr<Sector> SectorOf(const rapidjson::Value& value, std::string_view where) {
+absl::StatusOr<Sector> SectorOf(const rapidjson::Value& value,
+                                std::string_view where) {
   if (value.IsString()) {
-    if (std::optional<Sector> sector =
-            ParseSector(std::string_view(value.GetString(), value.GetStringLength()))) {
+    if (std::optional<Sector> sector = ParseSector(
+            std::string_view(value.GetString(), value.GetStringLength()))) {
       return *sector;
     }
   }
@@ -320,32 +353,40 @@ absl::StatusOr<Sector> SectorOf(const rapidjson::Value& value, std::string_view 
       where, ": must be community_safety, local_environment or public_health"));
 }
 
-absl::Status StringMap(const rapidjson::Value& object, std::string_view where,
-                       const std::function<absl::Status(std::string, const rapidjson::Value&)>&
-                           add) {
-  if (!object.IsObject()) return absl::InvalidArgumentError(Cat(where, ": must be an object"));
+absl::Status StringMap(
+    const rapidjson::Value& object, std::string_view where,
+    const std::function<absl::Status(std::string, const rapidjson::Value&)>&
+        add) {
+  if (!object.IsObject())
+    return absl::InvalidArgumentError(Cat(where, ": must be an object"));
   for (const auto& member : Members(object)) {
-    CIVICPULSE_RETURN_IF_ERROR(add(
-        std::string(member.name.GetString(), member.name.GetStringLength()), member.value));
+    CIVICPULSE_RETURN_IF_ERROR(
+        add(std::string(member.name.GetString(), member.name.GetStringLength()),
+            member.value));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> NonEmptyString(const rapidjson::Value& value, std::string_view where) {
+absl::StatusOr<std::string> NonEmptyString(const rapidjson::Value& value,
+                                           std::string_view where) {
   if (!value.IsString() || value.GetStringLength() == 0) {
-    return absl::InvalidArgumentError(Cat(where, ": must be a non-empty string"));
+    return absl::InvalidArgumentError(
+        Cat(where, ": must be a non-empty string"));
   }
   return std::string(value.GetString(), value.GetStringLength());
 }
 
-absl::StatusOr<double> Number(const rapidjson::Value& value, std::string_view where) {
-  if (!value.IsNumber()) return absl::InvalidArgumentError(Cat(where, ": must be a number"));
+absl::StatusOr<double> Number(const rapidjson::Value& value,
+                              std::string_view where) {
+  if (!value.IsNumber())
+    return absl::InvalidArgumentError(Cat(where, ": must be a number"));
   return value.GetDouble();
 }
 
 }  // namespace
 
-absl::Status SplitJsonArray(std::string_view text, int max_depth, size_t max_elements,
+absl::Status SplitJsonArray(std::string_view text, int max_depth,
+                            size_t max_elements,
                             std::vector<JsonElement>* elements) {
   elements->clear();
   size_t i = 0;
@@ -378,7 +419,8 @@ absl::Status SplitJsonArray(std::string_view text, int max_depth, size_t max_ele
       element.line = line;
       const size_t start = i;
       int newlines = 0;
-      std::string error = ScanValue(text, &i, max_depth, &element.too_deep, &newlines);
+      std::string error =
+          ScanValue(text, &i, max_depth, &element.too_deep, &newlines);
       if (!error.empty()) {
         return absl::InvalidArgumentError(
             Cat("not a JSON array: element ", element.index, ": ", error));
@@ -397,7 +439,8 @@ absl::Status SplitJsonArray(std::string_view text, int max_depth, size_t max_ele
       }
       return absl::InvalidArgumentError(
           i < n ? Cat("not a JSON array: expected ',' or ']' at byte ", i)
-                : std::string("not a JSON array: ']' missing at the end of the body"));
+                : std::string(
+                      "not a JSON array: ']' missing at the end of the body"));
     }
   }
   skip_space();
@@ -408,7 +451,8 @@ absl::Status SplitJsonArray(std::string_view text, int max_depth, size_t max_ele
   return absl::OkStatus();
 }
 
-bool ParseDateTime(std::string_view text, const absl::TimeZone& zone, int64_t* unix_ms) {
+bool ParseDateTime(std::string_view text, const absl::TimeZone& zone,
+                   int64_t* unix_ms) {
   char buf[64];
   if (text.size() < 16 || text.size() >= sizeof(buf)) return false;
   std::memcpy(buf, text.data(), text.size());
@@ -430,8 +474,9 @@ bool ParseDateTime(std::string_view text, const absl::TimeZone& zone, int64_t* u
   int year, month, day, hour, minute, second = 0;
   if (!digits(0, 4, &year) || normalised[4] != '-' || !digits(5, 2, &month) ||
       normalised[7] != '-' || !digits(8, 2, &day) ||
-      (normalised[10] != 'T' && normalised[10] != 't') || !digits(11, 2, &hour) ||
-      normalised[13] != ':' || !digits(14, 2, &minute)) {
+      (normalised[10] != 'T' && normalised[10] != 't') ||
+      !digits(11, 2, &hour) || normalised[13] != ':' ||
+      !digits(14, 2, &minute)) {
     return false;
   }
   size_t pos = 16;
@@ -442,7 +487,8 @@ bool ParseDateTime(std::string_view text, const absl::TimeZone& zone, int64_t* u
     if (pos < normalised.size()) {
       if (normalised[pos] != '.') return false;
       const size_t start = ++pos;
-      while (pos < normalised.size() && normalised[pos] >= '0' && normalised[pos] <= '9') {
+      while (pos < normalised.size() && normalised[pos] >= '0' &&
+             normalised[pos] <= '9') {
         if (pos - start < 3) millis = millis * 10 + (normalised[pos] - '0');
         ++pos;
       }
@@ -456,8 +502,8 @@ bool ParseDateTime(std::string_view text, const absl::TimeZone& zone, int64_t* u
       civil_day.day() != day || hour > 23 || minute > 59 || second > 59) {
     return false;
   }
-  const absl::Time t =
-      absl::FromCivil(absl::CivilSecond(year, month, day, hour, minute, second), zone);
+  const absl::Time t = absl::FromCivil(
+      absl::CivilSecond(year, month, day, hour, minute, second), zone);
   *unix_ms = absl::ToUnixMillis(t) + millis;
   return true;
 }
@@ -466,25 +512,31 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseStopWhenDoneFlag>(json.data(), json.size());
   if (doc.HasParseError()) {
-    return absl::InvalidArgumentError(Cat(
-        "not JSON: ", rapidjson::GetParseError_En(doc.GetParseError()), " at byte ",
-        doc.GetErrorOffset()));
+    return absl::InvalidArgumentError(
+        Cat("not JSON: ", rapidjson::GetParseError_En(doc.GetParseError()),
+            " at byte ", doc.GetErrorOffset()));
   }
-  if (!doc.IsObject()) return absl::InvalidArgumentError("must be a JSON object");
+  if (!doc.IsObject())
+    return absl::InvalidArgumentError("must be a JSON object");
   Open311Mapping mapping;
   for (const auto& top : Members(doc)) {
-    const std::string_view key(top.name.GetString(), top.name.GetStringLength());
+    const std::string_view key(top.name.GetString(),
+                               top.name.GetStringLength());
     const rapidjson::Value& value = top.value;
     if (key == "time_zone") {
-      CIVICPULSE_ASSIGN_OR_RETURN(mapping.time_zone_name, NonEmptyString(value, "time_zone"));
+      CIVICPULSE_ASSIGN_OR_RETURN(mapping.time_zone_name,
+                                  NonEmptyString(value, "time_zone"));
     } else if (key == "public_body") {
-      if (!value.IsBool()) return absl::InvalidArgumentError("public_body: must be a boolean");
+      if (!value.IsBool())
+        return absl::InvalidArgumentError("public_body: must be a boolean");
       mapping.public_body = value.GetBool();
     } else if (key == "sectors") {
       CIVICPULSE_RETURN_IF_ERROR(StringMap(
-          value, "sectors", [&](std::string name, const rapidjson::Value& v) -> absl::Status {
+          value, "sectors",
+          [&](std::string name, const rapidjson::Value& v) -> absl::Status {
             if (name == "default") {
-              CIVICPULSE_ASSIGN_OR_RETURN(mapping.default_sector, SectorOf(v, "sectors.default"));
+              CIVICPULSE_ASSIGN_OR_RETURN(mapping.default_sector,
+                                          SectorOf(v, "sectors.default"));
               return absl::OkStatus();
             }
             std::map<std::string, Sector, std::less<>>* target;
@@ -493,50 +545,61 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
             } else if (name == "service_name") {
               target = &mapping.sector_by_service_name;
             } else {
-              return absl::InvalidArgumentError(Cat(
-                  "sectors: unknown key \"", name,
-                  "\" (want service_code, service_name or default)"));
+              return absl::InvalidArgumentError(
+                  Cat("sectors: unknown key \"", name,
+                      "\" (want service_code, service_name or default)"));
             }
             const std::string where = Cat("sectors.", name);
-            return StringMap(v, where, [&](std::string k, const rapidjson::Value& s) {
-              absl::StatusOr<Sector> sector = SectorOf(s, Cat(where, ".", k));
-              if (!sector.ok()) return sector.status();
-              (*target)[k] = *sector;
-              return absl::OkStatus();
-            });
+            return StringMap(v, where,
+                             [&](std::string k, const rapidjson::Value& s) {
+                               absl::StatusOr<Sector> sector =
+                                   SectorOf(s, Cat(where, ".", k));
+                               if (!sector.ok()) return sector.status();
+                               (*target)[k] = *sector;
+                               return absl::OkStatus();
+                             });
           }));
     } else if (key == "areas") {
-      if (!value.IsObject()) return absl::InvalidArgumentError("areas: must be an object");
+      if (!value.IsObject())
+        return absl::InvalidArgumentError("areas: must be an object");
       for (const auto& member : Members(value)) {
-        const std::string_view name(member.name.GetString(), member.name.GetStringLength());
+        const std::string_view name(member.name.GetString(),
+                                    member.name.GetStringLength());
         const rapidjson::Value& v = member.value;
         if (name == "zipcode") {
           CIVICPULSE_RETURN_IF_ERROR(
-              StringMap(v, "areas.zipcode", [&](std::string zip, const rapidjson::Value& a) {
-                absl::StatusOr<std::string> area =
-                    NonEmptyString(a, Cat("areas.zipcode.", zip));
-                if (!area.ok()) return area.status();
-                mapping.area_by_zipcode[zip] = *area;
-                return absl::OkStatus();
-              }));
+              StringMap(v, "areas.zipcode",
+                        [&](std::string zip, const rapidjson::Value& a) {
+                          absl::StatusOr<std::string> area =
+                              NonEmptyString(a, Cat("areas.zipcode.", zip));
+                          if (!area.ok()) return area.status();
+                          mapping.area_by_zipcode[zip] = *area;
+                          return absl::OkStatus();
+                        }));
         } else if (name == "zipcode_prefix") {
-          CIVICPULSE_ASSIGN_OR_RETURN(mapping.zipcode_area_prefix,
-                                      NonEmptyString(v, "areas.zipcode_prefix"));
+          CIVICPULSE_ASSIGN_OR_RETURN(
+              mapping.zipcode_area_prefix,
+              NonEmptyString(v, "areas.zipcode_prefix"));
         } else if (name == "default") {
-          CIVICPULSE_ASSIGN_OR_RETURN(mapping.default_area, NonEmptyString(v, "areas.default"));
+          CIVICPULSE_ASSIGN_OR_RETURN(mapping.default_area,
+                                      NonEmptyString(v, "areas.default"));
         } else if (name == "boxes") {
-          if (!v.IsArray()) return absl::InvalidArgumentError("areas.boxes: must be an array");
+          if (!v.IsArray())
+            return absl::InvalidArgumentError("areas.boxes: must be an array");
           for (rapidjson::SizeType b = 0; b < v.Size(); ++b) {
             const std::string where = Cat("areas.boxes[", b, "]");
             const rapidjson::Value& box = v[b];
-            if (!box.IsObject()) return absl::InvalidArgumentError(where + ": must be an object");
+            if (!box.IsObject())
+              return absl::InvalidArgumentError(where + ": must be an object");
             GeoBox geo;
             int seen = 0;
             for (const auto& f : Members(box)) {
-              const std::string_view k(f.name.GetString(), f.name.GetStringLength());
+              const std::string_view k(f.name.GetString(),
+                                       f.name.GetStringLength());
               const std::string at = Cat(where, ".", std::string(k));
               if (k == "area") {
-                CIVICPULSE_ASSIGN_OR_RETURN(geo.area, NonEmptyString(f.value, at));
+                CIVICPULSE_ASSIGN_OR_RETURN(geo.area,
+                                            NonEmptyString(f.value, at));
               } else if (k == "south") {
                 CIVICPULSE_ASSIGN_OR_RETURN(geo.south, Number(f.value, at));
               } else if (k == "west") {
@@ -555,61 +618,67 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
               return absl::InvalidArgumentError(
                   where + ": needs area, south, west, north and east");
             }
-            if (geo.south > geo.north || geo.west > geo.east || geo.south < -90 ||
-                geo.north > 90 || geo.west < -180 || geo.east > 180) {
+            if (geo.south > geo.north || geo.west > geo.east ||
+                geo.south < -90 || geo.north > 90 || geo.west < -180 ||
+                geo.east > 180) {
               return absl::InvalidArgumentError(
-                  where + ": needs -90 <= south <= north <= 90 and -180 <= west <= east <= 180");
+                  where +
+                  ": needs -90 <= south <= north <= 90 and -180 <= west <= "
+                  "east <= 180");
             }
             mapping.area_boxes.push_back(std::move(geo));
           }
         } else {
-          return absl::InvalidArgumentError(Cat(
-              "areas: unknown key \"", std::string(name),
-              "\" (want zipcode, zipcode_prefix, boxes or default)"));
+          return absl::InvalidArgumentError(
+              Cat("areas: unknown key \"", std::string(name),
+                  "\" (want zipcode, zipcode_prefix, boxes or default)"));
         }
       }
     } else {
-      return absl::InvalidArgumentError(Cat(
-          "unknown key \"", std::string(key),
-          "\" (want time_zone, sectors, areas or public_body)"));
+      return absl::InvalidArgumentError(
+          Cat("unknown key \"", std::string(key),
+              "\" (want time_zone, sectors, areas or public_body)"));
     }
   }
   return mapping;
 }
 
-Open311Decoder::Open311Decoder(const Open311Mapping* mapping, Open311Options options)
+Open311Decoder::Open311Decoder(const Open311Mapping* mapping,
+                               Open311Options options)
     : mapping_(mapping), options_(options) {}
 
 Open311Decoder::~Open311Decoder() = default;
 
-absl::Status Open311Decoder::Decode(std::string_view request, std::string_view source,
-                                    Event* event) {
+absl::Status Open311Decoder::Decode(std::string_view request,
+                                    std::string_view source, Event* event) {
   event->Clear();
   if (std::memchr(request.data(), '\0', request.size()) != nullptr) {
-    return RejectionError(kReasonInvalidJson, "", "request contains a NUL byte");
+    return RejectionError(kReasonInvalidJson, "",
+                          "request contains a NUL byte");
   }
-  // In-situ parsing, numbers as text: no allocation inside RapidJSON and none of its
-  // internal stacks (see event_codec.cc).
+  // In-situ parsing, numbers as text: no allocation inside RapidJSON and none
+  // of its internal stacks (see event_codec.cc).
   insitu_.assign(request.data(), request.size());
   rapidjson::InsituStringStream stream(insitu_.data());
   RequestMembers members(options_.max_json_depth);
   rapidjson::Reader reader;
   const rapidjson::ParseResult result =
-      reader.Parse<rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag>(stream,
-                                                                                        members);
+      reader.Parse<rapidjson::kParseInsituFlag |
+                   rapidjson::kParseNumbersAsStringsFlag>(stream, members);
   if (result.IsError()) {
     if (members.too_deep()) {
-      return RejectionError(kReasonInvalidJson, "",
-                            Cat("JSON nested deeper than ", options_.max_json_depth));
+      return RejectionError(
+          kReasonInvalidJson, "",
+          Cat("JSON nested deeper than ", options_.max_json_depth));
     }
     return RejectionError(kReasonInvalidJson, "",
-                          Cat(rapidjson::GetParseError_En(result.Code()), " at byte ",
-                                       result.Offset()));
+                          Cat(rapidjson::GetParseError_En(result.Code()),
+                              " at byte ", result.Offset()));
   }
   if (members.root() != JsonType::kObject) {
-    return RejectionError(
-        kReasonNotAnObject, "",
-        Cat("a service request must be a JSON object, got ", TypeName(members.root())));
+    return RejectionError(kReasonNotAnObject, "",
+                          Cat("a service request must be a JSON object, got ",
+                              TypeName(members.root())));
   }
 
   std::string_view id;
@@ -634,11 +703,12 @@ absl::Status Open311Decoder::Decode(std::string_view request, std::string_view s
     return WrongType(kRequestedDatetime, "a string", when.type);
   }
   if (!ParseDateTime(when.text, mapping_->time_zone, &event->occurred_at_ms)) {
-    return RejectionError(
-        kReasonInvalidTimestamp, kFieldNames[kRequestedDatetime],
-        Cat("requested_datetime: not a date-time (RFC 3339, or YYYY-MM-DD HH:MM:SS "
-                     "in the configured time zone): ",
-                     Quote(when.text)));
+    return RejectionError(kReasonInvalidTimestamp,
+                          kFieldNames[kRequestedDatetime],
+                          Cat("requested_datetime: not a date-time (RFC 3339, "
+                              "or YYYY-MM-DD HH:MM:SS "
+                              "in the configured time zone): ",
+                              Quote(when.text)));
   }
 
   std::string_view code, name;
@@ -664,7 +734,8 @@ absl::Status Open311Decoder::Decode(std::string_view request, std::string_view s
   CIVICPULSE_RETURN_IF_ERROR(Coordinate(members, kLong, 180, &lon));
   if (lat && lon && *lat == 0 && *lon == 0) lat = lon = std::nullopt;
   if (!zipcode.empty()) {
-    if (auto it = mapping_->area_by_zipcode.find(zipcode); it != mapping_->area_by_zipcode.end()) {
+    if (auto it = mapping_->area_by_zipcode.find(zipcode);
+        it != mapping_->area_by_zipcode.end()) {
       event->area = it->second;
     } else if (!mapping_->zipcode_area_prefix.empty()) {
       event->area = Cat(mapping_->zipcode_area_prefix, ToAbsl(zipcode));
@@ -680,8 +751,9 @@ absl::Status Open311Decoder::Decode(std::string_view request, std::string_view s
   }
   if (event->area.empty()) event->area = mapping_->default_area;
   if (event->area.empty()) {
-    return RejectionError(kReasonUnmappedArea, kFieldNames[kZipcode],
-                          "zipcode, lat/long: no configured area matches and no default area");
+    return RejectionError(
+        kReasonUnmappedArea, kFieldNames[kZipcode],
+        "zipcode, lat/long: no configured area matches and no default area");
   }
 
   std::string_view account;

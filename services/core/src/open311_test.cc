@@ -23,8 +23,10 @@ std::vector<JsonElement> Split(std::string_view text, absl::Status* status,
 
 TEST(SplitJsonArrayTest, SplitsTopLevelElementsWithTheirLines) {
   absl::Status status;
-  const std::vector<JsonElement> elements =
-      Split("\xEF\xBB\xBF [\n{\"a\":\"],}\\\"\"},\n [1,[2]] ,\n\n \"x\", -1.5e3,null]\n", &status);
+  const std::vector<JsonElement> elements = Split(
+      "\xEF\xBB\xBF [\n{\"a\":\"],}\\\"\"},\n [1,[2]] ,\n\n \"x\", "
+      "-1.5e3,null]\n",
+      &status);
   ASSERT_TRUE(status.ok()) << status;
   ASSERT_EQ(elements.size(), 5u);
   EXPECT_EQ(elements[0].text, "{\"a\":\"],}\\\"\"}");
@@ -42,8 +44,8 @@ TEST(SplitJsonArrayTest, EmptyArrayAndStructuralErrors) {
   absl::Status status;
   EXPECT_TRUE(Split(" [ ] ", &status).empty());
   EXPECT_TRUE(status.ok());
-  for (const char* bad : {"", "{}", "[", "[1,", "[1,,2]", "[{]", "[{\"a\":1]", "[\"abc]",
-                          "[1] 2", "[1 2]", "[}]", "[,]"}) {
+  for (const char* bad : {"", "{}", "[", "[1,", "[1,,2]", "[{]", "[{\"a\":1]",
+                          "[\"abc]", "[1] 2", "[1 2]", "[}]", "[,]"}) {
     Split(bad, &status);
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
   }
@@ -51,7 +53,8 @@ TEST(SplitJsonArrayTest, EmptyArrayAndStructuralErrors) {
 
 TEST(SplitJsonArrayTest, DeepNestingIsMarkedNotRecursed) {
   absl::Status status;
-  const std::string deep = "[" + std::string(100000, '[') + std::string(100000, ']') + ",{}]";
+  const std::string deep =
+      "[" + std::string(100000, '[') + std::string(100000, ']') + ",{}]";
   const std::vector<JsonElement> elements = Split(deep, &status);
   ASSERT_TRUE(status.ok()) << status;
   ASSERT_EQ(elements.size(), 2u);
@@ -75,15 +78,17 @@ TEST(ParseDateTimeTest, OffsetFormsAndCivilTimesInAZone) {
   EXPECT_EQ(FormatRfc3339(ms), "2011-06-28T12:14:00Z");  // PDT = UTC-7
   ASSERT_TRUE(ParseDateTime("2011-01-28T05:14", la, &ms));
   EXPECT_EQ(FormatRfc3339(ms), "2011-01-28T13:14:00Z");  // PST = UTC-8
-  ASSERT_TRUE(ParseDateTime("2011-06-28 05:14:00.25", absl::UTCTimeZone(), &ms));
+  ASSERT_TRUE(
+      ParseDateTime("2011-06-28 05:14:00.25", absl::UTCTimeZone(), &ms));
   EXPECT_EQ(FormatRfc3339(ms), "2011-06-28T05:14:00.250Z");
   ASSERT_TRUE(ParseDateTime("2010-04-14T06:37:38-08:00", la, &ms));
   EXPECT_EQ(FormatRfc3339(ms), "2010-04-14T14:37:38Z");
   ASSERT_TRUE(ParseDateTime("2010-04-14 06:37:38Z", la, &ms));
   EXPECT_EQ(FormatRfc3339(ms), "2010-04-14T06:37:38Z");
-  for (const char* bad : {"", "2011-06-28", "2011-13-01 00:00", "2011-02-29 00:00",
-                          "2011-06-28 24:00", "2011-06-28 05:14:00.", "2011-06-28 05:14:00x",
-                          "0000-01-01 00:00", "2011-06-28 05:14:60", "2011/06/28 05:14"}) {
+  for (const char* bad :
+       {"", "2011-06-28", "2011-13-01 00:00", "2011-02-29 00:00",
+        "2011-06-28 24:00", "2011-06-28 05:14:00.", "2011-06-28 05:14:00x",
+        "0000-01-01 00:00", "2011-06-28 05:14:60", "2011/06/28 05:14"}) {
     EXPECT_FALSE(ParseDateTime(bad, la, &ms)) << bad;
   }
 }
@@ -101,8 +106,10 @@ TEST(ParseOpen311MappingTest, ReadsEveryKeyAndRejectsTypos) {
     "public_body": false})");
   ASSERT_TRUE(mapping.ok()) << mapping.status();
   EXPECT_EQ(mapping->time_zone_name, "America/Los_Angeles");
-  EXPECT_EQ(mapping->sector_by_service_code.at("033"), Sector::kCommunitySafety);
-  EXPECT_EQ(mapping->sector_by_service_name.at("Graffiti"), Sector::kLocalEnvironment);
+  EXPECT_EQ(mapping->sector_by_service_code.at("033"),
+            Sector::kCommunitySafety);
+  EXPECT_EQ(mapping->sector_by_service_name.at("Graffiti"),
+            Sector::kLocalEnvironment);
   EXPECT_EQ(mapping->default_sector, Sector::kPublicHealth);
   EXPECT_EQ(mapping->area_by_zipcode.at("94110"), "SF-Mission");
   EXPECT_EQ(mapping->zipcode_area_prefix, "SF-");
@@ -111,13 +118,15 @@ TEST(ParseOpen311MappingTest, ReadsEveryKeyAndRejectsTypos) {
   EXPECT_EQ(mapping->default_area, "SF-unknown");
   EXPECT_FALSE(mapping->public_body);
 
-  for (const char* bad :
-       {"[]", "{", R"({"timezone": "UTC"})", R"({"areas": {"zipcodes": {}}})",
-        R"({"sectors": {"service_code": {"1": "health"}}})",
-        R"({"areas": {"boxes": [{"area": "A", "south": 1, "west": 1, "north": 0, "east": 2}]}})",
-        R"({"areas": {"boxes": [{"area": "A", "south": 1}]}})",
-        R"({"public_body": "yes"})"}) {
-    EXPECT_EQ(ParseOpen311Mapping(bad).status().code(), absl::StatusCode::kInvalidArgument)
+  for (
+      const char* bad :
+      {"[]", "{", R"({"timezone": "UTC"})", R"({"areas": {"zipcodes": {}}})",
+       R"({"sectors": {"service_code": {"1": "health"}}})",
+       R"({"areas": {"boxes": [{"area": "A", "south": 1, "west": 1, "north": 0, "east": 2}]}})",
+       R"({"areas": {"boxes": [{"area": "A", "south": 1}]}})",
+       R"({"public_body": "yes"})"}) {
+    EXPECT_EQ(ParseOpen311Mapping(bad).status().code(),
+              absl::StatusCode::kInvalidArgument)
         << bad;
   }
 }
@@ -167,37 +176,47 @@ TEST_F(Open311DecoderTest, SanFranciscoRequestBecomesAnAnonymousCoAssessment) {
 
 TEST_F(Open311DecoderTest, AreaFallsBackFromZipcodeToBoxToDefault) {
   // No zipcode: the box holding lat/long.
-  ASSERT_TRUE(Decode(R"({"service_request_id": "1", "requested_datetime": "2011-06-28 05:07:00",
+  ASSERT_TRUE(
+      Decode(
+          R"({"service_request_id": "1", "requested_datetime": "2011-06-28 05:07:00",
       "service_name": "Graffiti", "zipcode": null, "lat": 37.789433, "long": -122.40696})")
-                  .ok());
+          .ok());
   EXPECT_EQ(event_.area, "SF-NE");
   EXPECT_EQ(event_.sector, Sector::kLocalEnvironment);
   // Zipcode 0 and lat/long 0,0 are "unknown": the default area.
-  ASSERT_TRUE(Decode(R"({"service_request_id": 2, "requested_datetime": "2011-06-28 05:07:00",
+  ASSERT_TRUE(
+      Decode(
+          R"({"service_request_id": 2, "requested_datetime": "2011-06-28 05:07:00",
       "zipcode": 0, "lat": 0.0, "long": 0.0})")
-                  .ok());
+          .ok());
   EXPECT_EQ(event_.area, "SF-unknown");
   EXPECT_EQ(event_.event_id, "open311-sf-2");
   // An unlisted zipcode without a prefix: lat/long, given as strings.
-  ASSERT_TRUE(Decode(R"({"service_request_id": "3", "requested_datetime": "2011-06-28 05:07:00",
+  ASSERT_TRUE(
+      Decode(
+          R"({"service_request_id": "3", "requested_datetime": "2011-06-28 05:07:00",
       "zipcode": "94999", "lat": "37.8", "long": "-122.4"})")
-                  .ok());
+          .ok());
   EXPECT_EQ(event_.area, "SF-NE");
   mapping_.zipcode_area_prefix = "zip-";
-  ASSERT_TRUE(Decode(R"({"service_request_id": "3", "requested_datetime": "2011-06-28 05:07:00",
+  ASSERT_TRUE(
+      Decode(
+          R"({"service_request_id": "3", "requested_datetime": "2011-06-28 05:07:00",
       "zipcode": "94999", "lat": "37.8", "long": "-122.4"})")
-                  .ok());
+          .ok());
   EXPECT_EQ(event_.area, "zip-94999");
   mapping_.default_area.clear();
-  const absl::Status status =
-      Decode(R"({"service_request_id": "4", "requested_datetime": "2011-06-28 05:07:00"})");
+  const absl::Status status = Decode(
+      R"({"service_request_id": "4", "requested_datetime": "2011-06-28 05:07:00"})");
   EXPECT_EQ(RejectionOf(status).reason, kReasonUnmappedArea);
 }
 
 TEST_F(Open311DecoderTest, AnAccountIdIsTheParticipant) {
-  ASSERT_TRUE(Decode(R"({"service_request_id": "5", "requested_datetime": "2011-06-28T05:07:00Z",
+  ASSERT_TRUE(
+      Decode(
+          R"({"service_request_id": "5", "requested_datetime": "2011-06-28T05:07:00Z",
       "account_id": "acct-77"})")
-                  .ok());
+          .ok());
   EXPECT_TRUE(event_.has_participant);
   EXPECT_EQ(event_.participant, "acct-77");
 }
@@ -208,33 +227,38 @@ TEST_F(Open311DecoderTest, BrokenRequestsNameTheField) {
     std::string_view reason;
     const char* field;
   };
-  for (const Case& c : std::vector<Case>{
-           {R"([1])", kReasonNotAnObject, ""},
-           {R"({"service_request_id": "1")", kReasonInvalidJson, ""},
-           {R"({"requested_datetime": "2011-06-28 05:07:00"})", kReasonMissingField,
-            "service_request_id"},
-           {R"({"service_request_id": true, "requested_datetime": "2011-06-28 05:07:00"})",
-            kReasonWrongType, "service_request_id"},
-           {R"({"service_request_id": "1"})", kReasonMissingField, "requested_datetime"},
-           {R"({"service_request_id": "1", "requested_datetime": "yesterday"})",
-            kReasonInvalidTimestamp, "requested_datetime"},
-           {R"({"service_request_id": "1", "requested_datetime": 2011})", kReasonWrongType,
-            "requested_datetime"},
-           {R"({"service_request_id": "1", "requested_datetime": "2011-06-28 05:07:00",
+  for (
+      const Case& c : std::vector<Case>{
+          {R"([1])", kReasonNotAnObject, ""},
+          {R"({"service_request_id": "1")", kReasonInvalidJson, ""},
+          {R"({"requested_datetime": "2011-06-28 05:07:00"})",
+           kReasonMissingField, "service_request_id"},
+          {R"({"service_request_id": true, "requested_datetime": "2011-06-28 05:07:00"})",
+           kReasonWrongType, "service_request_id"},
+          {R"({"service_request_id": "1"})", kReasonMissingField,
+           "requested_datetime"},
+          {R"({"service_request_id": "1", "requested_datetime": "yesterday"})",
+           kReasonInvalidTimestamp, "requested_datetime"},
+          {R"({"service_request_id": "1", "requested_datetime": 2011})",
+           kReasonWrongType, "requested_datetime"},
+          {R"({"service_request_id": "1", "requested_datetime": "2011-06-28 05:07:00",
                "lat": 91, "long": 0})",
-            kReasonOutOfRange, "lat"},
-           {R"({"service_request_id": "1", "requested_datetime": "2011-06-28 05:07:00",
+           kReasonOutOfRange, "lat"},
+          {R"({"service_request_id": "1", "requested_datetime": "2011-06-28 05:07:00",
                "long": "west"})",
-            kReasonInvalidValue, "long"},
-           {R"({"service_request_id": "1", "requested_datetime": "2011-06-28 05:07:00",
+           kReasonInvalidValue, "long"},
+          {R"({"service_request_id": "1", "requested_datetime": "2011-06-28 05:07:00",
                "zipcode": {"a": 1}})",
-            kReasonWrongType, "zipcode"},
-           {"{\"service_request_id\": \"\\udc00\", \"requested_datetime\": \"2011-06-28 05:07\"}",
-            kReasonInvalidUtf8, "service_request_id"},
-           {R"({"a": [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]})", kReasonInvalidJson, ""},
-       }) {
+           kReasonWrongType, "zipcode"},
+          {"{\"service_request_id\": \"\\udc00\", \"requested_datetime\": "
+           "\"2011-06-28 05:07\"}",
+           kReasonInvalidUtf8, "service_request_id"},
+          {R"({"a": [[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]})",
+           kReasonInvalidJson, ""},
+      }) {
     const Rejection rejection = RejectionOf(Decode(c.request));
-    EXPECT_EQ(rejection.reason, c.reason) << c.request << " -> " << rejection.detail;
+    EXPECT_EQ(rejection.reason, c.reason)
+        << c.request << " -> " << rejection.detail;
     EXPECT_EQ(rejection.field, c.field) << c.request;
   }
 }

@@ -1,0 +1,247 @@
+#include "service.h"
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+
+namespace civicpulse::ingest {
+namespace {
+
+// The media type of a Content-Type header, lowercased, without parameters.
+std::string MediaType(const runtime::HttpRequest& request) {
+  std::string type = request.header("Content-Type");
+  if (const size_t semicolon = type.find(';'); semicolon != std::string::npos) {
+    type.resize(semicolon);
+  }
+  return absl::AsciiStrToLower(absl::StripAsciiWhitespace(type));
+}
+
+bool IsNdjson(const std::string& type) {
+  return type == "application/x-ndjson" || type == "application/ndjson" ||
+         type == "application/jsonl" || type == "application/x-jsonlines";
+}
+
+bool IsJson(const std::string& type) {
+  return type.empty() || type == "application/json";
+}
+
+std::string ErrorJson(absl::string_view message) {
+  std::string out = "{\"error\":\"";
+  for (const char c : message) {
+    if (c == '"' || c == '\\') out.push_back('\\');
+    if (static_cast<unsigned char>(c) >= 0x20) out.push_back(c);
+  }
+  out.append("\"}\n");
+  return out;
+}
+
+void Answer(runtime::HttpResponse* response, int status, std::string body) {
+  response->status = status;
+  response->content_type = "application/json";
+  response->body = std::move(body);
+}
+
+int HttpStatusOf(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kResourceExhausted:
+      return 413;
+    case absl::StatusCode::kUnimplemented:
+      return 415;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    default:
+      return 400;
+  }
+}
+
+}  // namespace
+
+IngestService::IngestService(IngestOptions options, const SourceTokens* tokens,
+                             const Pseudonymizer* pseudonymizer,
+                             EventSink* sink, IngestMetrics* metrics)
+    : options_(std::move(options)),
+      tokens_(tokens),
+      pseudonymizer_(pseudonymizer),
+      sink_(sink),
+      metrics_(metrics) {
+  if (!options_.now_ms)
+    options_.now_ms = [] { return absl::ToUnixMillis(absl::Now()); };
+}
+
+void IngestService::Register(runtime::HttpServer* server) {
+  server->Post("/v1/events", [this](const runtime::HttpRequest& request,
+                                    runtime::HttpResponse* response) {
+    PostEvents(request, response);
+  });
+  server->Post("/v1/open311/requests",
+               [this](const runtime::HttpRequest& request,
+                      runtime::HttpResponse* response) {
+                 PostOpen311(request, response);
+               });
+  server->Post("/v1/imports/csv", [this](const runtime::HttpRequest& request,
+                                         runtime::HttpResponse* response) {
+    PostCsv(request, response);
+  });
+}
+
+std::optional<std::string> IngestService::Authenticate(
+    const runtime::HttpRequest& request) const {
+  if (tokens_ == nullptr) return options_.default_source;
+  const std::string header = request.header("Authorization");
+  constexpr absl::string_view kBearer = "bearer ";
+  if (header.size() <= kBearer.size() ||
+      absl::AsciiStrToLower(
+          absl::string_view(header).substr(0, kBearer.size())) != kBearer) {
+    return std::nullopt;
+  }
+  return tokens_->SourceOf(std::string(absl::StripAsciiWhitespace(
+      absl::string_view(header).substr(kBearer.size()))));
+}
+
+void IngestService::Serve(Route route, const runtime::HttpRequest& request,
+                          runtime::HttpResponse* response,
+                          const std::function<absl::Status()>& check,
+                          const Build& build) {
+  const absl::Time start = absl::Now();
+  size_t records = 0;
+  [&] {
+    const std::optional<std::string> source = Authenticate(request);
+    if (!source) {
+      Answer(response, 401,
+             ErrorJson("missing or unknown bearer token (Authorization: Bearer "
+                       "<token> from the tokens file)"));
+      response->headers.emplace("WWW-Authenticate",
+                                "Bearer realm=\"civicpulse-ingest\"");
+      return;
+    }
+    if (absl::Status s = check(); !s.ok()) {
+      Answer(response, HttpStatusOf(s), ErrorJson(s.message()));
+      return;
+    }
+    const BatchContext context{.source = *source,
+                               .now_ms = options_.now_ms(),
+                               .pseudonymizer = pseudonymizer_,
+                               .max_records = options_.max_records,
+                               .max_json_depth = options_.max_json_depth,
+                               .open311 = options_.open311,
+                               .csv_time_zone = options_.csv_time_zone};
+    absl::StatusOr<Batch> batch = build(context);
+    if (!batch.ok()) {
+      Answer(response, HttpStatusOf(batch.status()),
+             ErrorJson(batch.status().message()));
+      return;
+    }
+    records =
+        static_cast<size_t>(batch->accepted_total()) + batch->rejected.size();
+    if (!batch->records.empty()) {
+      const absl::Status written =
+          sink_->Write(batch->records, options_.produce_timeout);
+      {
+        absl::MutexLock lock(&mu_);
+        kafka_error_ = written.ok() ? "" : std::string(written.message());
+      }
+      if (!written.ok()) {
+        for (int k = 0; k < core::kKindCount; ++k) {
+          metrics_->CountEvents(*source, static_cast<core::Kind>(k + 1),
+                                Outcome::kFailed, batch->accepted[k]);
+        }
+        for (const RejectedRecord& r : batch->rejected) {
+          metrics_->CountEvents(*source, r.kind, Outcome::kFailed, 1);
+        }
+        Answer(response, 503,
+               ErrorJson(absl::StrCat(
+                   "Kafka did not acknowledge the records in time; nothing "
+                   "of this request is acknowledged, retry later (",
+                   written.message(), ")")));
+        response->headers.emplace("Retry-After",
+                                  std::to_string(options_.retry_after_seconds));
+        return;
+      }
+    }
+    for (int k = 0; k < core::kKindCount; ++k) {
+      metrics_->CountEvents(*source, static_cast<core::Kind>(k + 1),
+                            Outcome::kAccepted, batch->accepted[k]);
+    }
+    for (const RejectedRecord& r : batch->rejected) {
+      metrics_->CountEvents(*source, r.kind, Outcome::kRejected, 1);
+      metrics_->CountRejected(r.reason);
+    }
+    Answer(response, 202, batch->ResponseJson());
+  }();
+  metrics_->ObserveRequest(route, response->status,
+                           absl::ToDoubleSeconds(absl::Now() - start), records);
+}
+
+void IngestService::PostEvents(const runtime::HttpRequest& request,
+                               runtime::HttpResponse* response) {
+  const std::string type = MediaType(request);
+  Serve(
+      Route::kEvents, request, response,
+      [&] {
+        if (IsNdjson(type) || IsJson(type)) return absl::OkStatus();
+        return absl::UnimplementedError(
+            absl::StrCat("Content-Type ", type,
+                         " is not supported: use application/json (an object "
+                         "or an array) or "
+                         "application/x-ndjson"));
+      },
+      [&](const BatchContext& context) {
+        return EventsBatch(request.body, IsNdjson(type), context);
+      });
+}
+
+void IngestService::PostOpen311(const runtime::HttpRequest& request,
+                                runtime::HttpResponse* response) {
+  const std::string type = MediaType(request);
+  Serve(
+      Route::kOpen311, request, response,
+      [&] {
+        if (options_.open311 == nullptr) {
+          return absl::NotFoundError(
+              "Open311 import is not configured: start civicpulse-ingest with "
+              "--open311-config");
+        }
+        if (IsJson(type)) return absl::OkStatus();
+        return absl::UnimplementedError(absl::StrCat(
+            "Content-Type ", type, " is not supported: use application/json"));
+      },
+      [&](const BatchContext& context) {
+        return Open311Batch(request.body, context);
+      });
+}
+
+void IngestService::PostCsv(const runtime::HttpRequest& request,
+                            runtime::HttpResponse* response) {
+  const std::string type = MediaType(request);
+  std::optional<core::Kind> kind;
+  std::string kind_name;
+  if (auto it = request.params.find("kind"); it != request.params.end())
+    kind_name = it->second;
+  if (kind_name == "recycling") kind = core::Kind::kRecycling;
+  if (kind_name == "volunteer_shift") kind = core::Kind::kVolunteerShift;
+  Serve(
+      Route::kCsv, request, response,
+      [&] {
+        if (!kind) {
+          return absl::InvalidArgumentError(
+              "query parameter kind must be recycling or volunteer_shift");
+        }
+        if (type.empty() || type == "text/csv" || type == "application/csv" ||
+            type == "text/plain") {
+          return absl::OkStatus();
+        }
+        return absl::UnimplementedError(absl::StrCat(
+            "Content-Type ", type, " is not supported: use text/csv"));
+      },
+      [&](const BatchContext& context) {
+        return CsvBatch(request.body, *kind, context);
+      });
+}
+
+runtime::Health IngestService::health() const {
+  absl::MutexLock lock(&mu_);
+  if (kafka_error_.empty()) return {};
+  return {.ok = false, .detail = absl::StrCat("kafka: ", kafka_error_)};
+}
+
+}  // namespace civicpulse::ingest
