@@ -215,7 +215,8 @@ TEST_F(PartitionAggregatorTest, TakeCellsReturnsOnlyChangedCellsUnlessAll) {
 TEST_F(PartitionAggregatorTest, AnonymousEventsCountButAreNotParticipants) {
   Apply(MakeEvent("anon", kT0, ""));
   Apply(MakeEvent("named", kT0, "p-1"));
-  const v1::Cell& c = Find(Take(), 60, kT0);
+  const std::vector<v1::Cell> cells = Take();
+  const v1::Cell& c = Find(cells, 60, kT0);
   EXPECT_EQ(c.events(), 2u);
   EXPECT_EQ(c.attributed_events(), 1u);
   EXPECT_EQ(Distinct(c.participants()), 1);

@@ -28,6 +28,9 @@ HttpServer::HttpServer(HttpServerOptions options) : impl_(std::make_unique<Impl>
   impl_->options = options;
   impl_->server.set_payload_max_length(options.max_body_bytes);
   impl_->server.set_read_timeout(options.read_timeout_seconds, 0);
+  // Replies are small and written at once: without TCP_NODELAY, Nagle and delayed ACKs
+  // hold each keep-alive answer ~40 ms.
+  impl_->server.set_tcp_nodelay(true);
   const int threads = options.worker_threads;
   impl_->server.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
 }
