@@ -1,10 +1,18 @@
 // Event-time engine benchmarks (services/core: PartitionAggregator, IndicatorStore).
 //
-//   BM_Apply            pre-decoded events (200 areas, 1M participants) into one partition's
-//                       aggregator, with a Tick every 64k events as the app does; items/s.
+//   BM_BaselineHashCount  the same pre-decoded events counted per area and per participant in
+//                       two absl::flat_hash_maps (the least a consumer that counts people
+//                       does); the other benchmarks' `vs_baseline` divides by its rate.
+//   BM_Apply            pre-decoded events (one day, 3M events, 200 areas, 1M participants)
+//                       into one partition's aggregator, with a Tick every 64k events as the
+//                       app does; items/s. BM_BaselineHashCount, BM_Apply, BM_ApplyAndPublish
+//                       and BM_DecodeAndApply each make exactly one pass over that day.
 //                       Target: >= 1M events/s on one core.
 //   BM_ApplyAndPublish  the same plus TakeCells + FillProgress every 100k events (snapshots
 //                       of changed cells, as on each flush).
+//   BM_DecodeAndApply/{json,protobuf}  EventCodec::Decode (full validation) of the encoded
+//                       events, then Apply, as the aggregator does per record. Target: >= 1M
+//                       events/s on one core (JSON).
 //   BM_StateMemory7Days 1M distinct participants across 200 areas over 7 days of event time
 //                       (3M events): MemoryBytes() of the state, reported as counters.
 //                       Target: < 256 MiB.
@@ -14,13 +22,16 @@
 // in place, as the decoders do, so no allocation is measured that the app would not do.
 #include <charconv>
 #include <cstdint>
+#include <ctime>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "benchmark/benchmark.h"
 #include "civicpulse/core/area_cap.h"
 #include "civicpulse/core/event.h"
+#include "civicpulse/core/event_codec.h"
 #include "civicpulse/core/indicator_store.h"
 #include "civicpulse/core/partition_aggregator.h"
 #include "civicpulse/v1/aggregate.pb.h"
@@ -92,6 +103,58 @@ const Stream& ApplyStream() {
   return *stream;
 }
 
+// Times the benchmark loop itself so that rates of different benchmarks can be compared
+// within the run (Google Benchmark's own rates are only computed after a benchmark ends).
+// Thread CPU time, like Google Benchmark's items_per_second, so that a machine shared with
+// other work skews the ratio less.
+class RateClock {
+ public:
+  RateClock() : start_(ThreadSeconds()) {}
+  double PerSecond(int64_t items) const {
+    return static_cast<double>(items) / (ThreadSeconds() - start_);
+  }
+
+ private:
+  static double ThreadSeconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+  }
+  double start_;
+};
+
+double g_baseline_rate = 0;
+
+void ReportVsBaseline(benchmark::State& state, const RateClock& clock) {
+  state.SetItemsProcessed(state.iterations());
+  if (g_baseline_rate > 0) {
+    state.counters["vs_baseline"] = clock.PerSecond(state.iterations()) / g_baseline_rate;
+  }
+}
+
+void BM_BaselineHashCount(benchmark::State& state) {
+  const Stream& stream = ApplyStream();
+  absl::flat_hash_map<std::string, int64_t> by_area, by_participant;
+  Event e;
+  size_t i = 0;
+  uint64_t id = 0;
+  RateClock clock;
+  for (auto _ : state) {
+    if (i == stream.size()) i = 0;
+    stream.Fill(i, id++, &e);
+    ++by_area[e.area];
+    ++by_participant[e.participant];
+    ++i;
+  }
+  g_baseline_rate = clock.PerSecond(state.iterations());
+  benchmark::DoNotOptimize(by_participant.size());
+  state.SetItemsProcessed(state.iterations());
+}
+// Every stream benchmark does exactly one pass over the 3M-event day, so that all of them
+// measure the same work (state grows during the pass; a partial pass would flatter).
+constexpr int64_t kOnePass = 3'000'000;
+BENCHMARK(BM_BaselineHashCount)->Iterations(kOnePass);
+
 void RunApply(benchmark::State& state, bool publish) {
   const Stream& stream = ApplyStream();
   EngineOptions options;
@@ -102,6 +165,7 @@ void RunApply(benchmark::State& state, bool publish) {
   v1::PartitionProgress progress;
   size_t i = 0;
   uint64_t id = 0;
+  RateClock clock;
   for (auto _ : state) {
     if (i == stream.size()) {  // a fresh partition for the next pass over the stream
       state.PauseTiming();
@@ -120,15 +184,80 @@ void RunApply(benchmark::State& state, bool publish) {
       benchmark::DoNotOptimize(cells.data());
     }
   }
-  state.SetItemsProcessed(state.iterations());
+  ReportVsBaseline(state, clock);
   state.counters["state_MiB"] = static_cast<double>(agg->MemoryBytes()) / (1 << 20);
 }
 
 void BM_Apply(benchmark::State& state) { RunApply(state, false); }
-BENCHMARK(BM_Apply)->MinTime(2.0);
+BENCHMARK(BM_Apply)->Iterations(kOnePass);
 
 void BM_ApplyAndPublish(benchmark::State& state) { RunApply(state, true); }
-BENCHMARK(BM_ApplyAndPublish)->MinTime(2.0);
+BENCHMARK(BM_ApplyAndPublish)->Iterations(kOnePass);
+
+// ApplyStream()'s events encoded as the simulator does (JSON and protobuf; ~0.9 GB).
+struct EncodedStream {
+  std::vector<std::string> json, protobuf;
+};
+
+const EncodedStream& Encoded() {
+  static const EncodedStream* encoded = [] {
+    auto* out = new EncodedStream;
+    const Stream& stream = ApplyStream();
+    const size_t n = stream.size();
+    EventCodec codec;
+    Event e;
+    std::string value;
+    out->json.reserve(n);
+    out->protobuf.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      stream.Fill(i, i, &e);
+      codec.EncodeJson(e, &value);
+      out->json.push_back(value);
+      codec.EncodeProtobuf(e, &value);
+      out->protobuf.push_back(value);
+    }
+    return out;
+  }();
+  return *encoded;
+}
+
+void BM_DecodeAndApply(benchmark::State& state, bool json) {
+  const Stream& stream = ApplyStream();
+  const std::vector<std::string>& records = json ? Encoded().json : Encoded().protobuf;
+  double bytes = 0;
+  for (const std::string& r : records) bytes += static_cast<double>(r.size());
+  const int64_t decode_now_ms = kT0 + 2 * kDayMs;  // after every event: none is in the future
+  EngineOptions options;
+  AreaCap areas(AreaCapOptions{});
+  auto agg = std::make_unique<PartitionAggregator>(options, &areas);
+  EventCodec codec;
+  Event e;
+  int64_t rejected = 0;
+  size_t i = 0;
+  RateClock clock;
+  for (auto _ : state) {
+    if (i == records.size()) {  // a fresh partition for the next pass (event ids repeat)
+      state.PauseTiming();
+      agg = std::make_unique<PartitionAggregator>(options, &areas);
+      i = 0;
+      state.ResumeTiming();
+    }
+    if (codec.Decode(records[i], Encoding::kAuto, decode_now_ms, &e).ok()) {
+      benchmark::DoNotOptimize(agg->Apply(e, stream.time_ms[i]));
+    } else {
+      ++rejected;
+    }
+    ++i;
+    if ((i & 0xFFFF) == 0) agg->Tick(stream.time_ms[i - 1]);
+  }
+  if (rejected != 0) state.SkipWithError("a benchmark record was rejected");
+  ReportVsBaseline(state, clock);
+  state.SetBytesProcessed(static_cast<int64_t>(
+      static_cast<double>(state.iterations()) * bytes / static_cast<double>(records.size())));
+  state.counters["bytes_per_event"] = bytes / static_cast<double>(records.size());
+}
+BENCHMARK_CAPTURE(BM_DecodeAndApply, json, true)->Iterations(kOnePass);
+BENCHMARK_CAPTURE(BM_DecodeAndApply, protobuf, false)->Iterations(kOnePass);
 
 // 1M distinct participants across 200 areas over 7 days: the state one partition (or all
 // partitions together: the state is per area and participant) holds.

@@ -3,11 +3,14 @@
 # a bare librdkafka consumer-group member (bench/kafka_ceiling) reading the same topic.
 #
 #   bench/pipeline_throughput.sh [build-dir]
-#   N=1000000 PARTITIONS=128 AREAS=2000 PARTICIPANTS=200000 FORMATS="json protobuf" (defaults)
+#   N=1000000 PARTITIONS=256 AREAS=2000 PARTICIPANTS=200000 HISTORY=7d
+#   FORMATS="json protobuf" (defaults)
 #
 # For each format, on a fresh embedded broker (civicpulse-broker):
-#  1. civicpulse-simulator produces N events (7 days of event time ending now, keyed by area)
-#     to civicpulse.events.v1 and exits;
+#  1. civicpulse-simulator produces N events (HISTORY of event time ending now, keyed by
+#     area) to civicpulse.events.v1 and exits. HISTORY=7d is a replay of a week (what a
+#     restarted aggregator re-reads; sparse: few events per area, kind and minute), HISTORY=1h
+#     the same events packed into one hour (dense);
 #  2. kafka_ceiling reads all N from the earliest offset (timed from its first record, so the
 #     group join is excluded); it fails if retention lost records;
 #  3. civicpulse-aggregator (a fresh consumer group, so it reads from the earliest offset)
@@ -16,15 +19,18 @@
 #     civicpulse_aggregator_events_total (all outcomes) reaches N; the records counted at the
 #     first sample are subtracted, so the join is excluded here too;
 #  4. kafka_ceiling runs once more in a new group (the ceiling is the faster of the two runs).
-# Prints one `RESULT` line per format: both rates, their ratio, the aggregator's CPU seconds
-# and peak RSS. The embedded broker keeps only ~5 MiB per partition: enough partitions and
-# areas (the record key) keep every partition well below that; a loss is reported, not hidden.
+# Prints one `RESULT` line per format: both rates, their ratio, the aggregator's CPU seconds,
+# peak RSS and aggregate records published per event. The embedded broker keeps only ~5 MiB
+# per partition: enough partitions and areas (the record key) keep every partition below
+# that (the simulator's heavy-tailed participants make some areas 2.5 MiB of JSON per 1M
+# events, so 128 partitions lose JSON records, 256 do not); a loss is reported, not hidden.
 set -euo pipefail
 BUILD=${1:-build}
 N=${N:-1000000}
-PARTITIONS=${PARTITIONS:-128}
+PARTITIONS=${PARTITIONS:-256}
 AREAS=${AREAS:-2000}
 PARTICIPANTS=${PARTICIPANTS:-200000}
+HISTORY=${HISTORY:-7d}
 FORMATS=${FORMATS:-json protobuf}
 TOPIC=civicpulse.events.v1
 TIMEOUT_S=${TIMEOUT_S:-120}  # no progress for this long fails the run
@@ -53,6 +59,11 @@ counted() {  # port [outcome]
         if (o == "" || index($0, "outcome=\"" o "\"")) s += $2 } END {printf "%d", s}'
 }
 
+metric() {  # port name: the value of an unlabelled metric
+  curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null |
+    awk -v m="$2" '$1 == m {printf "%d", $2}'
+}
+
 # utime+stime of a process in seconds.
 cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
@@ -69,16 +80,19 @@ run_format() {
   local B
   B=$(cat "$dir/bootstrap")
 
-  # 7 days of history ending now, thinned so that 7 days hold about 1.05 N events; --count
-  # stops at N, --end stops the run even if the rhythms gave fewer.
+  # HISTORY ending now, thinned so that it holds about 1.05 N events; --count stops at N,
+  # --end stops the run even if the rhythms gave fewer.
   local rate end_time t0 t1
-  rate=$(python3 -c "print($N * 1.05 / (7 * 86400))")
+  rate=$(python3 -c "
+import re
+m = re.fullmatch(r'(\d+)([smhd])', '$HISTORY')
+print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))")
   end_time=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  echo "[$format] producing $N events to $PARTITIONS partitions ($AREAS areas," \
+  echo "[$format] producing $N events over $HISTORY to $PARTITIONS partitions ($AREAS areas," \
     "$PARTICIPANTS participants)..."
   t0=$(now)
   "$BUILD/bin/civicpulse-simulator" --brokers "$B" --listen 127.0.0.1:0 --format "$format" \
-    --count "$N" --history 7d --history-rate "$rate" --end "$end_time" --seed 1 \
+    --count "$N" --history "$HISTORY" --history-rate "$rate" --end "$end_time" --seed 1 \
     --areas "$AREAS" --participants "$PARTICIPANTS" 2>"$dir/simulator.log"
   t1=$(now)
   local produced
@@ -130,8 +144,9 @@ run_format() {
   done
   end=$(now)
   cpu_end=$(cpu_seconds "$agg")
-  local rss applied duplicate late invalid
+  local rss applied duplicate late invalid published
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$agg/status")
+  published=$(metric "$port" civicpulse_aggregator_published_records_total)
   applied=$(counted "$port" applied)
   duplicate=$(counted "$port" duplicate)
   late=$(counted "$port" late)
@@ -147,25 +162,31 @@ run_format() {
   wait "$broker" 2>/dev/null || true
 
   python3 - "$format" "$produced" "$first" "$start" "$end" "$cpu_start" "$cpu_end" "$rss" \
-    "$applied" "$duplicate" "$late" "$invalid" "$c1" "$c2" <<'PY'
-import re, sys
-(fmt, n, first, start, end, cpu0, cpu1, rss, applied, dup, late, invalid) = sys.argv[1:13]
+    "$applied" "$duplicate" "$late" "$invalid" "$published" "$c1" "$c2" "$HISTORY" <<'PY'
+import sys
+(fmt, n, first, start, end, cpu0, cpu1, rss, applied, dup, late, invalid,
+ published) = sys.argv[1:14]
+history = sys.argv[16]
 n, first = int(n), int(first)
 seconds = float(end) - float(start)
 rate = (n - first) / seconds
 cpu = float(cpu1) - float(cpu0)
 def parse(line):
     return dict(kv.split("=") for kv in line.split()[1:])
-runs = [parse(sys.argv[13]), parse(sys.argv[14])]
+runs = [parse(sys.argv[14]), parse(sys.argv[15])]
 ceiling = max(float(r["records_per_second"]) for r in runs)
 mean_bytes = float(runs[0]["bytes"]) / float(runs[0]["records"])
 print("[%s] aggregator: %d events (applied %s, duplicate %s, late %s, invalid %s), timed "
-      "%d of them in %.3f s; %.2f CPU s (%.0f events per CPU second); peak RSS %.0f MiB"
+      "%d of them in %.3f s; %.2f CPU s (%.0f events per CPU second); peak RSS %.0f MiB; "
+      "%s aggregate records published (%.2f per event)"
       % (fmt, n, applied, dup, late, invalid, n - first, seconds, cpu,
-         (n - first) / cpu if cpu > 0 else 0, float(rss) / 1024))
-print("RESULT format=%s events=%d bytes_per_event=%.0f ceiling_eps=%.0f aggregator_eps=%.0f "
-      "ratio=%.2f aggregator_cpu_s=%.2f aggregator_rss_mib=%.0f"
-      % (fmt, n, mean_bytes, ceiling, rate, rate / ceiling, cpu, float(rss) / 1024))
+         (n - first) / cpu if cpu > 0 else 0, float(rss) / 1024, published,
+         float(published or 0) / n))
+print("RESULT format=%s history=%s events=%d bytes_per_event=%.0f ceiling_eps=%.0f "
+      "aggregator_eps=%.0f ratio=%.3f aggregator_cpu_s=%.2f aggregator_rss_mib=%.0f "
+      "published_per_event=%.2f"
+      % (fmt, history, n, mean_bytes, ceiling, rate, rate / ceiling, cpu, float(rss) / 1024,
+         float(published or 0) / n))
 PY
 }
 
