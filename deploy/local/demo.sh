@@ -52,7 +52,8 @@ start exporter "$BIN_DIR/civicpulse-exporter" --listen 127.0.0.1:9400
 start simulator "$BIN_DIR/civicpulse-simulator" --listen 127.0.0.1:9402 \
   --rate "$RATE" --history "$HISTORY" --history-rate "$HISTORY_RATE" --seed 42 --format protobuf
 if [[ -x $BIN_DIR/civicpulse-ingest ]]; then
-  start ingest "$BIN_DIR/civicpulse-ingest" --listen 127.0.0.1:8080 --demo
+  start ingest "$BIN_DIR/civicpulse-ingest" --listen 127.0.0.1:8080 --demo \
+    --open311-config "$here/../../services/ingest/open311-sf.json"
 fi
 
 prometheus_line="(prometheus not installed: skipped)"

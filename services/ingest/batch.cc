@@ -265,6 +265,27 @@ class Builder {
   Batch& batch() { return batch_; }
   EventCodec& codec() { return codec_; }
 
+  // The batch with its events in event-time order (stable; dead letters stay where they
+  // are). Exports such as Open311's requests.json list the newest first; produced in that
+  // order, all but the newest hour of a backfill would be late at the aggregator.
+  Batch& FinishInEventTimeOrder() {
+    std::vector<OutRecord*> events;
+    for (OutRecord& record : batch_.records) {
+      if (record.topic == OutTopic::kEvents) events.push_back(&record);
+    }
+    std::vector<OutRecord> sorted;
+    sorted.reserve(events.size());
+    for (OutRecord* record : events) sorted.push_back(std::move(*record));
+    std::stable_sort(sorted.begin(), sorted.end(), [](const OutRecord& a, const OutRecord& b) {
+      return a.occurred_at_ms < b.occurred_at_ms;
+    });
+    size_t next = 0;
+    for (OutRecord& record : batch_.records) {
+      if (record.topic == OutTopic::kEvents) record = std::move(sorted[next++]);
+    }
+    return batch_;
+  }
+
   // Pseudonymises, stamps the source, validates and encodes an event built by a
   // decoder.
   absl::Status Accept(Event* event) {
@@ -278,6 +299,7 @@ class Builder {
     OutRecord record;
     record.topic = OutTopic::kEvents;
     record.key = event->area;
+    record.occurred_at_ms = event->occurred_at_ms;
     codec_.EncodeProtobuf(*event, &record.value);
     batch_.records.push_back(std::move(record));
     ++batch_.accepted[static_cast<int>(event->kind) - 1];
@@ -480,7 +502,7 @@ absl::StatusOr<Batch> EventsBatch(std::string_view body, bool ndjson,
                                         context.now_ms, event);
         });
   }
-  return std::move(builder.batch());
+  return std::move(builder.FinishInEventTimeOrder());
 }
 
 absl::StatusOr<Batch> Open311Batch(std::string_view body,
@@ -497,7 +519,7 @@ absl::StatusOr<Batch> Open311Batch(std::string_view body,
                          return decoder.Decode(text, context.source, event);
                        });
   }
-  return std::move(builder.batch());
+  return std::move(builder.FinishInEventTimeOrder());
 }
 
 absl::StatusOr<Batch> CsvBatch(std::string_view body, Kind kind,
@@ -547,7 +569,7 @@ absl::StatusOr<Batch> CsvBatch(std::string_view body, Kind kind,
                    {{"csv-header", std::string(import->header_text())},
                     {"line", std::to_string(row.line)}});
   }
-  return std::move(builder.batch());
+  return std::move(builder.FinishInEventTimeOrder());
 }
 
 }  // namespace civicpulse::ingest

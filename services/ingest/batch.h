@@ -50,6 +50,7 @@ struct OutRecord {
   std::string value;  // protobuf civicpulse.v1.Event, or the (pseudonymised)
                       // rejected input
   kafka::Headers headers;
+  int64_t occurred_at_ms = 0;  // events: records of a batch are produced in this order
 };
 
 // One rejected input record, as the response lists it.

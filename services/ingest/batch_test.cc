@@ -237,5 +237,25 @@ TEST_F(BatchTest, CsvRowsDeriveStableIdsAndNameLineAndColumn) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(BatchTest, EventsAreProducedInEventTimeOrder) {
+  // Newest first, as Open311's requests.json and many exports list them; a dead letter in
+  // the middle keeps its place.
+  const std::string body = absl::StrCat(
+      R"({"event_id":"n","kind":"watch_report","participant":"p","area":"W01",)",
+      R"("occurred_at":"2026-11-16T12:00:00Z"})", "\n", kBadHours, "\n",
+      R"({"event_id":"m","kind":"watch_report","participant":"p","area":"W02",)",
+      R"("occurred_at":"2026-11-16T10:00:00Z"})", "\n",
+      R"({"event_id":"o","kind":"watch_report","participant":"p","area":"W01",)",
+      R"("occurred_at":"2026-11-16T08:00:00Z"})", "\n");
+  absl::StatusOr<Batch> batch = EventsBatch(body, /*ndjson=*/true, context_);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->records.size(), 4u);
+  EXPECT_EQ(DecodeEvent(batch->records[0]).event_id, "o");
+  EXPECT_EQ(batch->records[1].topic, OutTopic::kDeadLetter);
+  EXPECT_EQ(DecodeEvent(batch->records[2]).event_id, "m");
+  EXPECT_EQ(DecodeEvent(batch->records[3]).event_id, "n");
+  EXPECT_EQ(batch->records[2].key, "W02");
+}
+
 }  // namespace
 }  // namespace civicpulse::ingest

@@ -78,6 +78,12 @@ class Stack:
         subprocess.run(["kcat", "-b", self.brokers, "-P", "-t", topic, "-K", "\t", "-z", "none"],
                        input=payload.encode(), check=True, timeout=30)
 
+    def dump(self, topic, timeout=30):
+        """Every key, value and header of a topic as raw bytes (binary values welcome)."""
+        return subprocess.run(
+            ["kcat", "-b", self.brokers, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
+             "-f", "%k %s %h\n"], capture_output=True, check=True, timeout=timeout).stdout
+
     def consume(self, topic, timeout=30):
         """All records of a topic with their headers, as (key, value, {header: value})."""
         out = subprocess.run(
