@@ -123,6 +123,7 @@ print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))"
   # Sampled every 50 ms with shell built-ins, curl and awk only (no python in the loop: the
   # machine's cores are what is being measured).
   local start="" first=0 c=0 last=0 last_change=$SECONDS end cpu_start=0 cpu_end
+  local broker_cpu_start=0 broker_cpu_end
   while :; do
     c=$(counted "$port" || echo 0)
     c=${c:-0}
@@ -130,6 +131,7 @@ print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))"
       start=$(now)
       first=$c
       cpu_start=$(cpu_seconds "$agg")
+      broker_cpu_start=$(cpu_seconds "$broker")
     fi
     [[ $c -ge $produced ]] && break
     if [[ $c -ne $last ]]; then
@@ -144,6 +146,7 @@ print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))"
   done
   end=$(now)
   cpu_end=$(cpu_seconds "$agg")
+  broker_cpu_end=$(cpu_seconds "$broker")
   local rss applied duplicate late invalid published
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$agg/status")
   published=$(metric "$port" civicpulse_aggregator_published_records_total)
@@ -162,11 +165,12 @@ print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))"
   wait "$broker" 2>/dev/null || true
 
   python3 - "$format" "$produced" "$first" "$start" "$end" "$cpu_start" "$cpu_end" "$rss" \
-    "$applied" "$duplicate" "$late" "$invalid" "$published" "$c1" "$c2" "$HISTORY" <<'PY'
+    "$applied" "$duplicate" "$late" "$invalid" "$published" "$c1" "$c2" "$HISTORY" "$broker_cpu_start" "$broker_cpu_end" <<'PY'
 import sys
 (fmt, n, first, start, end, cpu0, cpu1, rss, applied, dup, late, invalid,
  published) = sys.argv[1:14]
 history = sys.argv[16]
+broker_cpu = float(sys.argv[18]) - float(sys.argv[17])
 n, first = int(n), int(first)
 seconds = float(end) - float(start)
 rate = (n - first) / seconds
@@ -178,15 +182,15 @@ ceiling = max(float(r["records_per_second"]) for r in runs)
 mean_bytes = float(runs[0]["bytes"]) / float(runs[0]["records"])
 print("[%s] aggregator: %d events (applied %s, duplicate %s, late %s, invalid %s), timed "
       "%d of them in %.3f s; %.2f CPU s (%.0f events per CPU second); peak RSS %.0f MiB; "
-      "%s aggregate records published (%.2f per event)"
+      "%s aggregate records published (%.2f per event); the broker used %.2f CPU s meanwhile"
       % (fmt, n, applied, dup, late, invalid, n - first, seconds, cpu,
          (n - first) / cpu if cpu > 0 else 0, float(rss) / 1024, published,
-         float(published or 0) / n))
+         float(published or 0) / n, broker_cpu))
 print("RESULT format=%s history=%s events=%d bytes_per_event=%.0f ceiling_eps=%.0f "
       "aggregator_eps=%.0f ratio=%.3f aggregator_cpu_s=%.2f aggregator_rss_mib=%.0f "
-      "published_per_event=%.2f"
+      "published_per_event=%.2f broker_cpu_s=%.2f"
       % (fmt, history, n, mean_bytes, ceiling, rate, rate / ceiling, cpu, float(rss) / 1024,
-         float(published or 0) / n))
+         float(published or 0) / n, broker_cpu))
 PY
 }
 
