@@ -11,30 +11,14 @@
 #include "absl/strings/str_join.h"
 #include "civicpulse/core/event_codec.h"
 #include "civicpulse/core/open311.h"
+#include "civicpulse/core/text.h"
 
 namespace civicpulse::core {
 namespace {
 
-absl::string_view ToAbsl(std::string_view text) {
-  return {text.data(), text.size()};
-}
-
-// absl::StrCat that also takes std::string_view (Debian's absl::string_view is
-// its own type).
-template <typename T>
-decltype(auto) Piece(const T& value) {
-  if constexpr (std::is_convertible_v<const T&, std::string_view> &&
-                !std::is_arithmetic_v<T>) {
-    const std::string_view view(value);
-    return absl::string_view(view.data(), view.size());
-  } else {
-    return (value);
-  }
-}
-template <typename... T>
-std::string Cat(const T&... pieces) {
-  return absl::StrCat(Piece(pieces)...);
-}
+using text::Cat;
+using text::Quote;
+using text::ToAbsl;
 
 // Reads at most this many cells of one row; the rest of a wider row is skipped.
 constexpr size_t kMaxCellsRead = 1024;
@@ -44,47 +28,6 @@ constexpr std::array<std::string_view, CsvImport::kColumnCount> kColumnNames = {
     "category", "hours", "organisation", "weight_kg",    "material",
     "sector",   "mode",  "public_body",  "coproduction", "age_band"};
 
-std::string Quote(std::string_view text) {
-  constexpr size_t kMaxShown = 64;
-  const bool cut = text.size() > kMaxShown;
-  if (cut) text = text.substr(0, kMaxShown);
-  return Cat("\"", absl::CHexEscape(ToAbsl(text)), cut ? "...\"" : "\"");
-}
-
-// Well-formed UTF-8 per RFC 3629 (no overlong forms, no surrogates, <=
-// U+10FFFF).
-bool IsUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t length;
-    unsigned char low = 0x80, high = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      length = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      length = 3;
-      if (c == 0xE0) low = 0xA0;
-      if (c == 0xED) high = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      length = 4;
-      if (c == 0xF0) low = 0x90;
-      if (c == 0xF4) high = 0x8F;
-    } else {
-      return false;
-    }
-    if (n - i < length || s[i + 1] < low || s[i + 1] > high) return false;
-    for (size_t k = 2; k < length; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-    }
-    i += length;
-  }
-  return true;
-}
 
 std::string_view Trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
@@ -244,7 +187,7 @@ absl::StatusOr<CsvImport> CsvImport::Start(std::string_view text,
                                           " columns, at most ",
                                           options.max_columns));
   }
-  if (!IsUtf8(header.text))
+  if (!text::IsValidUtf8(header.text))
     return absl::InvalidArgumentError("header: not UTF-8");
   for (size_t i = 0; i < header.cells.size(); ++i) {
     const std::string name =
@@ -324,7 +267,7 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event,
   for (size_t i = 0; i < row.cells.size(); ++i) {
     const bool participant =
         static_cast<int>(i) == columns_[kParticipantColumn];
-    if (!IsUtf8(row.cells[i])) {
+    if (!text::IsValidUtf8(row.cells[i])) {
       *column = static_cast<int>(i) + 1;
       return RejectionError(kReasonInvalidUtf8,
                             participant ? "participant" : "",

@@ -10,6 +10,7 @@
 #include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "civicpulse/core/status_macros.h"
+#include "civicpulse/core/text.h"
 #include "civicpulse/v1/event.pb.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/reader.h"
@@ -122,8 +123,6 @@ size_t FormatRfc3339To(int64_t unix_ms, char* buf) {
 
 // Debian's abseil has its own absl::string_view (not an alias of std::string_view), so
 // absl::StrCat does not take the std::string_view used here; this small Cat does.
-absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
-
 void AppendPiece(std::string* out, std::string_view text) { out->append(text); }
 template <typename T>
 requires std::is_integral_v<T>
@@ -139,13 +138,9 @@ std::string Cat(const Pieces&... pieces) {
   return out;
 }
 
-// A quoted, escaped and bounded rendering of untrusted text for a detail message.
-std::string Quote(std::string_view text) {
-  constexpr size_t kMaxShown = 64;
-  const bool cut = text.size() > kMaxShown;
-  if (cut) text = text.substr(0, kMaxShown);
-  return Cat("\"", absl::CHexEscape(ToAbsl(text)), cut ? "...\"" : "\"");
-}
+using text::IsValidUtf8;
+using text::Quote;
+using text::ToAbsl;
 
 std::string FormatDouble(double value) {
   char buf[64];
@@ -248,52 +243,6 @@ bool InRange(E value, int max) {
 // RapidJSON's per-character kParseValidateEncodingFlag, and it covers the same strings.
 constexpr unsigned kJsonParseFlags =
     rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
-
-// Well-formed UTF-8 per RFC 3629 (no overlong forms, no surrogates, nothing above U+10FFFF),
-// eight ASCII bytes at a time.
-bool IsValidUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  auto continuation = [s](size_t i) { return (s[i] & 0xC0) == 0x80; };
-  size_t i = 0;
-  while (i < n) {
-    if (i + 8 <= n) {
-      uint64_t word;
-      std::memcpy(&word, s + i, 8);
-      if ((word & 0x8080808080808080ull) == 0) {
-        i += 8;
-        continue;
-      }
-    }
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    // The allowed range of the second byte depends on the first; the rest are 80..BF.
-    size_t length;
-    unsigned char low = 0x80, high = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      length = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      length = 3;
-      if (c == 0xE0) low = 0xA0;   // overlong
-      if (c == 0xED) high = 0x9F;  // surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      length = 4;
-      if (c == 0xF0) low = 0x90;   // overlong
-      if (c == 0xF4) high = 0x8F;  // above U+10FFFF
-    } else {
-      return false;
-    }
-    if (n - i < length || s[i + 1] < low || s[i + 1] > high) return false;
-    for (size_t k = 2; k < length; ++k) {
-      if (!continuation(i + k)) return false;
-    }
-    i += length;
-  }
-  return true;
-}
 
 enum JsonField : uint8_t {
   kFieldEventId,

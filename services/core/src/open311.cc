@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "civicpulse/core/event_codec.h"
 #include "civicpulse/core/status_macros.h"
+#include "civicpulse/core/text.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
 #include "rapidjson/reader.h"
@@ -17,70 +18,9 @@
 namespace civicpulse::core {
 namespace {
 
-absl::string_view ToAbsl(std::string_view text) {
-  return {text.data(), text.size()};
-}
-
-// absl::StrCat that also takes std::string_view (Debian's absl::string_view is
-// its own type).
-template <typename T>
-decltype(auto) Piece(const T& value) {
-  if constexpr (std::is_convertible_v<const T&, std::string_view> &&
-                !std::is_arithmetic_v<T>) {
-    const std::string_view view(value);
-    return absl::string_view(view.data(), view.size());
-  } else {
-    return (value);
-  }
-}
-template <typename... T>
-std::string Cat(const T&... pieces) {
-  return absl::StrCat(Piece(pieces)...);
-}
-
-// A quoted, escaped and bounded rendering of untrusted text for a detail
-// message.
-std::string Quote(std::string_view text) {
-  constexpr size_t kMaxShown = 64;
-  const bool cut = text.size() > kMaxShown;
-  if (cut) text = text.substr(0, kMaxShown);
-  return Cat("\"", absl::CHexEscape(ToAbsl(text)), cut ? "...\"" : "\"");
-}
-
-// Well-formed UTF-8 per RFC 3629 (no overlong forms, no surrogates, <=
-// U+10FFFF).
-bool IsUtf8(std::string_view text) {
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t n = text.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned char c = s[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t length;
-    unsigned char low = 0x80, high = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      length = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      length = 3;
-      if (c == 0xE0) low = 0xA0;
-      if (c == 0xED) high = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      length = 4;
-      if (c == 0xF0) low = 0x90;
-      if (c == 0xF4) high = 0x8F;
-    } else {
-      return false;
-    }
-    if (n - i < length || s[i + 1] < low || s[i + 1] > high) return false;
-    for (size_t k = 2; k < length; ++k) {
-      if ((s[i + k] & 0xC0) != 0x80) return false;
-    }
-    i += length;
-  }
-  return true;
-}
+using text::Cat;
+using text::Quote;
+using text::ToAbsl;
 
 bool IsJsonSpace(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -285,7 +225,7 @@ absl::Status Text(const RequestMembers& members, Field field,
   if (m.type != JsonType::kString && m.type != JsonType::kNumber) {
     return WrongType(field, "a string or a number", m.type);
   }
-  if (!IsUtf8(m.text)) {
+  if (!text::IsValidUtf8(m.text)) {
     return RejectionError(kReasonInvalidUtf8, kFieldNames[field],
                           Cat(kFieldNames[field], ": not UTF-8"));
   }
