@@ -12,7 +12,8 @@
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::fprintf(stderr, "usage: kafka_ceiling <brokers> <topic> <count> [group] [idle-seconds]\n");
+    std::fprintf(stderr,
+                 "usage: kafka_ceiling <brokers> <topic> <count> [group] [idle-seconds]\n");
     return 2;
   }
   const std::string brokers = argv[1], topic = argv[2];

@@ -70,7 +70,8 @@ cpu_seconds() {
 }
 
 run_format() {
-  local format=$1 dir="$work/$format"
+  local format=$1
+  local dir="$work/$format"
   mkdir -p "$dir"
   "$BUILD/bin/civicpulse-broker" --partitions "$PARTITIONS" --bootstrap-file "$dir/bootstrap" \
     >"$dir/broker.log" 2>&1 &
@@ -165,7 +166,8 @@ print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))"
   wait "$broker" 2>/dev/null || true
 
   python3 - "$format" "$produced" "$first" "$start" "$end" "$cpu_start" "$cpu_end" "$rss" \
-    "$applied" "$duplicate" "$late" "$invalid" "$published" "$c1" "$c2" "$HISTORY" "$broker_cpu_start" "$broker_cpu_end" <<'PY'
+    "$applied" "$duplicate" "$late" "$invalid" "$published" "$c1" "$c2" "$HISTORY" \
+    "$broker_cpu_start" "$broker_cpu_end" <<'PY'
 import sys
 (fmt, n, first, start, end, cpu0, cpu1, rss, applied, dup, late, invalid,
  published) = sys.argv[1:14]
