@@ -318,6 +318,12 @@ int64_t PartitionAggregator::max_event_ms() const { return state_->max_event; }
 
 void PartitionAggregator::TakeCells(std::vector<v1::Cell>* out, bool all) {
   State& s = *state_;
+  // A cell that starts before W - L of its window can never be read again (W only moves
+  // forward, and the exporter drops such cells itself), so it is not published: during a
+  // replay most short cells open and close between two flushes.
+  auto readable = [&s](int resolution, int64_t start) {
+    return s.watermark == 0 || start >= s.watermark - kWindows[resolution].length_ms;
+  };
   if (all) {
     for (const auto& series : s.series) {
       if (series == nullptr) continue;
@@ -328,7 +334,7 @@ void PartitionAggregator::TakeCells(std::vector<v1::Cell>* out, bool all) {
         for (auto& [start, cell] : series->cells[r]) cells.emplace_back(start, cell.get());
         std::sort(cells.begin(), cells.end());
         for (auto& [start, cell] : cells) {
-          s.Snapshot(*series, r, start, *cell, out);
+          if (readable(r, start)) s.Snapshot(*series, r, start, *cell, out);
           cell->dirty = false;
         }
       }
@@ -342,7 +348,9 @@ void PartitionAggregator::TakeCells(std::vector<v1::Cell>* out, bool all) {
     if (it == series.cells[ref.resolution].end()) continue;  // evicted since
     CellState& cell = *it->second;
     if (!cell.dirty) continue;
-    s.Snapshot(series, ref.resolution, ref.start_ms, cell, out);
+    if (readable(ref.resolution, ref.start_ms)) {
+      s.Snapshot(series, ref.resolution, ref.start_ms, cell, out);
+    }
     cell.dirty = false;
   }
   s.dirty.clear();

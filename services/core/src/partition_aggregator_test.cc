@@ -212,6 +212,20 @@ TEST_F(PartitionAggregatorTest, TakeCellsReturnsOnlyChangedCellsUnlessAll) {
   EXPECT_TRUE(Take().empty());
 }
 
+TEST_F(PartitionAggregatorTest, CellsNoWindowCanReadAreNotPublished) {
+  // As in a replay: a's 1-minute cell closes before the next flush.
+  Apply(MakeEvent("a", kT0));
+  Apply(MakeEvent("b", kT0 + 2 * kHourMs));  // W = kT0 + 1h55m: 1h window from kT0 + 55m
+  const std::vector<v1::Cell> cells = Take();
+  EXPECT_EQ(cells.size(), 2u + 3u);
+  for (const v1::Cell& c : cells) {
+    EXPECT_FALSE(c.width_seconds() == 60 && c.start_unix_seconds() == kT0 / 1000);
+  }
+  EXPECT_EQ(Find(cells, 900, kT0).events(), 1u);
+  EXPECT_EQ(Find(cells, 3600, kT0).events(), 1u);
+  EXPECT_EQ(Take(/*all=*/true).size(), 5u);
+}
+
 TEST_F(PartitionAggregatorTest, AnonymousEventsCountButAreNotParticipants) {
   Apply(MakeEvent("anon", kT0, ""));
   Apply(MakeEvent("named", kT0, "p-1"));

@@ -52,7 +52,8 @@ class PartitionAggregator {
   int64_t max_event_ms() const;
 
   // Appends full snapshots of every cell changed since the last call and forgets the
-  // changes. `all` appends every live cell instead (for a periodic full re-publish).
+  // changes. `all` appends every live cell instead (for a periodic full re-publish). Cells
+  // that no window can read any more (start < watermark - window length) are left out.
   void TakeCells(std::vector<v1::Cell>* out, bool all = false);
   void FillProgress(v1::PartitionProgress* out) const;
 
