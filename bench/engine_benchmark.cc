@@ -273,12 +273,20 @@ WeekState& Week() {
     const Stream stream(3'000'000, 7 * kDayMs, 2);
     w->agg = std::make_unique<PartitionAggregator>(EngineOptions{}, &w->areas);
     Event e;
+    std::vector<v1::Cell> cells;
     for (size_t i = 0; i < stream.size(); ++i) {
       stream.Fill(i, i, &e);
       w->agg->Apply(e, stream.time_ms[i]);
-      if ((i & 0xFFFF) == 0) w->agg->Tick(stream.time_ms[i]);
+      if ((i & 0xFFFF) == 0) {
+        // As the aggregator does on every flush: advance, then take the changed cells.
+        w->agg->Tick(stream.time_ms[i]);
+        cells.clear();
+        w->agg->TakeCells(&cells);
+      }
     }
     w->agg->Tick(stream.time_ms.back());
+    cells.clear();
+    w->agg->TakeCells(&cells);
     w->events = stream.size();
     return w;
   }();

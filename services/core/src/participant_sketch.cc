@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -64,6 +65,99 @@ double TopDecileOf(std::vector<uint32_t> counts) {
   return static_cast<double>(top_events) / static_cast<double>(total);
 }
 
+// Participant hash -> event count. Up to kSmallLimit entries it is an unsorted packed array
+// searched linearly (12 bytes an entry, one allocation; most cells of a city hold a few
+// people); beyond that a flat hash map.
+class CountTable {
+ public:
+  static constexpr size_t kSmallLimit = 8;
+
+  CountTable() = default;
+  CountTable(const CountTable& other)
+      : small_(other.small_),
+        map_(other.map_ ? std::make_unique<absl::flat_hash_map<uint64_t, uint32_t>>(*other.map_)
+                        : nullptr) {}
+  CountTable& operator=(const CountTable& other) {
+    if (this != &other) *this = CountTable(other);
+    return *this;
+  }
+  CountTable(CountTable&&) noexcept = default;
+  CountTable& operator=(CountTable&&) noexcept = default;
+
+  size_t size() const { return map_ ? map_->size() : small_.size(); }
+  bool empty() const { return size() == 0; }
+
+  void Add(uint64_t hash, uint32_t count) {
+    if (map_) {
+      (*map_)[hash] += count;
+      return;
+    }
+    for (Entry& e : small_) {
+      if (e.hash == hash) {
+        e.count += count;
+        return;
+      }
+    }
+    if (small_.size() < kSmallLimit) {
+      small_.push_back({hash, count});
+      return;
+    }
+    map_ = std::make_unique<absl::flat_hash_map<uint64_t, uint32_t>>();
+    for (const Entry& e : small_) map_->emplace(e.hash, e.count);
+    std::vector<Entry>().swap(small_);
+    (*map_)[hash] += count;
+  }
+
+  template <typename Fn>  // fn(uint64_t hash, uint32_t& count)
+  void ForEach(Fn fn) {
+    if (map_) {
+      for (auto& [hash, count] : *map_) fn(hash, count);
+    } else {
+      for (Entry& e : small_) fn(e.hash, e.count);
+    }
+  }
+  template <typename Fn>  // fn(uint64_t hash, uint32_t count)
+  void ForEach(Fn fn) const {
+    if (map_) {
+      for (const auto& [hash, count] : *map_) fn(hash, count);
+    } else {
+      for (const Entry& e : small_) fn(e.hash, e.count);
+    }
+  }
+
+  void EraseAbove(uint64_t threshold) {
+    if (map_) {
+      absl::erase_if(*map_, [threshold](const auto& entry) { return entry.first > threshold; });
+    } else {
+      std::erase_if(small_, [threshold](const Entry& e) { return e.hash > threshold; });
+    }
+  }
+
+  std::vector<std::pair<uint64_t, uint32_t>> Entries() const {
+    std::vector<std::pair<uint64_t, uint32_t>> out;
+    out.reserve(size());
+    ForEach([&out](uint64_t hash, uint32_t count) { out.emplace_back(hash, count); });
+    return out;
+  }
+
+  size_t MemoryBytes() const {
+    return map_ ? sizeof(*map_) + map_->capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1)
+                : small_.capacity() * sizeof(Entry);
+  }
+
+ private:
+#pragma pack(push, 4)
+  struct Entry {
+    uint64_t hash;
+    uint32_t count;
+  };
+#pragma pack(pop)
+  static_assert(sizeof(Entry) == 12);
+
+  std::vector<Entry> small_;                                       // small mode
+  std::unique_ptr<absl::flat_hash_map<uint64_t, uint32_t>> map_;  // map mode when set
+};
+
 }  // namespace
 
 // MurmurHash64A (Austin Appleby, public domain) with a fixed seed and fmix64 finaliser: stable across processes,
@@ -110,7 +204,7 @@ uint64_t HashParticipant(std::string_view participant) {
 
 struct ParticipantSketch::Rep {
   // Exact mode: every participant. Dense mode: the bottom-k sample (hash <= threshold).
-  absl::flat_hash_map<uint64_t, uint32_t> counts;
+  CountTable counts;
   std::vector<uint8_t> registers;  // empty in exact mode
   uint64_t threshold = kNoThreshold;
   uint64_t total = 0;
@@ -127,14 +221,14 @@ struct ParticipantSketch::Rep {
 
   void Densify() {
     registers.assign(kRegisters, 0);
-    for (const auto& [hash, count] : counts) AddRegister(hash);
+    counts.ForEach([this](uint64_t hash, uint32_t) { AddRegister(hash); });
     PruneSample();
   }
 
   // The bottom-k sample proper: the k smallest hashes held, sorted (the map may hold up to
   // 2k between prunes).
   std::vector<std::pair<uint64_t, uint32_t>> Sample() const {
-    std::vector<std::pair<uint64_t, uint32_t>> sample(counts.begin(), counts.end());
+    std::vector<std::pair<uint64_t, uint32_t>> sample = counts.Entries();
     std::sort(sample.begin(), sample.end());
     if (sample.size() > kSampleSize) sample.resize(kSampleSize);
     return sample;
@@ -146,24 +240,38 @@ struct ParticipantSketch::Rep {
     if (counts.size() <= 2 * kSampleSize) return;
     std::vector<uint64_t> hashes;
     hashes.reserve(counts.size());
-    for (const auto& [hash, count] : counts) hashes.push_back(hash);
+    counts.ForEach([&hashes](uint64_t hash, uint32_t) { hashes.push_back(hash); });
     std::nth_element(hashes.begin(), hashes.begin() + (kSampleSize - 1), hashes.end());
     threshold = hashes[kSampleSize - 1];
-    const uint64_t t = threshold;
-    absl::erase_if(counts, [t](const auto& entry) { return entry.first > t; });
+    counts.EraseAbove(threshold);
   }
 };
 
-ParticipantSketch::ParticipantSketch() : rep_(new Rep) {}
+// rep_ is null while the sketch is empty: most cells' new-participant and age sketches stay
+// empty, and an empty sketch then costs one pointer.
+const ParticipantSketch::Rep& ParticipantSketch::EmptyRep() {
+  static const Rep* empty = new Rep;
+  return *empty;
+}
+
+ParticipantSketch::ParticipantSketch() : rep_(nullptr) {}
 ParticipantSketch::~ParticipantSketch() { delete rep_; }
 ParticipantSketch::ParticipantSketch(const ParticipantSketch& other)
-    : rep_(new Rep(*other.rep_)) {}
+    : rep_(other.rep_ ? new Rep(*other.rep_) : nullptr) {}
 ParticipantSketch& ParticipantSketch::operator=(const ParticipantSketch& other) {
-  if (this != &other) *rep_ = *other.rep_;
+  if (this == &other) return *this;
+  if (other.rep_ == nullptr) {
+    delete rep_;
+    rep_ = nullptr;
+  } else if (rep_ == nullptr) {
+    rep_ = new Rep(*other.rep_);
+  } else {
+    *rep_ = *other.rep_;
+  }
   return *this;
 }
 ParticipantSketch::ParticipantSketch(ParticipantSketch&& other) noexcept : rep_(other.rep_) {
-  other.rep_ = new Rep;
+  other.rep_ = nullptr;
 }
 ParticipantSketch& ParticipantSketch::operator=(ParticipantSketch&& other) noexcept {
   std::swap(rep_, other.rep_);
@@ -171,30 +279,36 @@ ParticipantSketch& ParticipantSketch::operator=(ParticipantSketch&& other) noexc
 }
 
 void ParticipantSketch::Add(uint64_t participant_hash, uint32_t events) {
+  if (rep_ == nullptr) rep_ = new Rep;
   Rep& r = *rep_;
   r.total += events;
   if (r.dense()) {
     r.AddRegister(participant_hash);
     if (participant_hash > r.threshold) return;
-    r.counts[participant_hash] += events;
+    r.counts.Add(participant_hash, events);
     r.PruneSample();
     return;
   }
-  r.counts[participant_hash] += events;
+  r.counts.Add(participant_hash, events);
   if (r.counts.size() > kExactLimit) r.Densify();
 }
 
 void ParticipantSketch::Merge(const ParticipantSketch& other) {
+  if (other.rep_ == nullptr) return;
+  if (rep_ == nullptr) {
+    rep_ = new Rep(*other.rep_);
+    return;
+  }
   Rep& r = *rep_;
   const Rep& o = *other.rep_;
   if (&r == &o) {  // self-union: the same set, counts double
-    for (auto& [hash, count] : r.counts) count *= 2;
+    r.counts.ForEach([](uint64_t, uint32_t& count) { count *= 2; });
     r.total *= 2;
     return;
   }
   r.total += o.total;
   if (!r.dense() && !o.dense()) {
-    for (const auto& [hash, count] : o.counts) r.counts[hash] += count;
+    o.counts.ForEach([&r](uint64_t hash, uint32_t count) { r.counts.Add(hash, count); });
     if (r.counts.size() > kExactLimit) r.Densify();
     return;
   }
@@ -204,19 +318,19 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
       r.registers[i] = std::max(r.registers[i], o.registers[i]);
     }
   } else {
-    for (const auto& [hash, count] : o.counts) r.AddRegister(hash);
+    o.counts.ForEach([&r](uint64_t hash, uint32_t) { r.AddRegister(hash); });
   }
   const uint64_t t = std::min(r.threshold, o.threshold);
   r.threshold = t;
-  absl::erase_if(r.counts, [t](const auto& entry) { return entry.first > t; });
-  for (const auto& [hash, count] : o.counts) {
-    if (hash <= t) r.counts[hash] += count;
-  }
+  r.counts.EraseAbove(t);
+  o.counts.ForEach([&r, t](uint64_t hash, uint32_t count) {
+    if (hash <= t) r.counts.Add(hash, count);
+  });
   r.PruneSample();
 }
 
 double ParticipantSketch::Estimate() const {
-  const Rep& r = *rep_;
+  const Rep& r = rep_ ? *rep_ : EmptyRep();
   if (!r.dense()) return static_cast<double>(r.counts.size());
   int histogram[kQ + 2] = {};
   for (uint8_t value : r.registers) ++histogram[value];
@@ -228,15 +342,18 @@ double ParticipantSketch::Estimate() const {
   return std::round(kAlphaInf * m * m / z);
 }
 
-bool ParticipantSketch::exact() const { return !rep_->dense(); }
-bool ParticipantSketch::empty() const { return rep_->total == 0 && rep_->counts.empty(); }
-uint64_t ParticipantSketch::total_events() const { return rep_->total; }
+bool ParticipantSketch::exact() const { return rep_ == nullptr || !rep_->dense(); }
+bool ParticipantSketch::empty() const {
+  return rep_ == nullptr || (rep_->total == 0 && rep_->counts.empty());
+}
+uint64_t ParticipantSketch::total_events() const { return rep_ ? rep_->total : 0; }
 
 double ParticipantSketch::TopDecileShare() const {
+  if (rep_ == nullptr) return 0.0;
   std::vector<uint32_t> counts;
   if (!rep_->dense()) {
     counts.reserve(rep_->counts.size());
-    for (const auto& [hash, count] : rep_->counts) counts.push_back(count);
+    rep_->counts.ForEach([&counts](uint64_t, uint32_t count) { counts.push_back(count); });
   } else {
     for (const auto& [hash, count] : rep_->Sample()) counts.push_back(count);
   }
@@ -244,12 +361,12 @@ double ParticipantSketch::TopDecileShare() const {
 }
 
 void ParticipantSketch::ToProto(v1::ParticipantSketch* out) const {
-  const Rep& r = *rep_;
+  const Rep& r = rep_ ? *rep_ : EmptyRep();
   out->Clear();
   out->set_total_count(r.total);
   if (!r.dense()) {
     // Sorted, so that equal sketches serialise to equal bytes.
-    std::vector<std::pair<uint64_t, uint32_t>> entries(r.counts.begin(), r.counts.end());
+    std::vector<std::pair<uint64_t, uint32_t>> entries = r.counts.Entries();
     std::sort(entries.begin(), entries.end());
     out->mutable_hashes()->Reserve(entries.size());
     out->mutable_counts()->Reserve(entries.size());
@@ -277,8 +394,7 @@ absl::Status ParticipantSketch::FromProto(const v1::ParticipantSketch& in) {
     if (static_cast<size_t>(in.hashes_size()) > kExactLimit) {
       return absl::InvalidArgumentError("participant sketch: exact mode over its limit");
     }
-    fresh.counts.reserve(in.hashes_size());
-    for (int i = 0; i < in.hashes_size(); ++i) fresh.counts[in.hashes(i)] += in.counts(i);
+    for (int i = 0; i < in.hashes_size(); ++i) fresh.counts.Add(in.hashes(i), in.counts(i));
   } else {
     if (in.precision() != static_cast<uint32_t>(kPrecision) ||
         in.registers().size() != static_cast<size_t>(kRegisters)) {
@@ -295,19 +411,26 @@ absl::Status ParticipantSketch::FromProto(const v1::ParticipantSketch& in) {
     }
     uint64_t largest = 0;
     for (int i = 0; i < in.heavy_hashes_size(); ++i) {
-      fresh.counts[in.heavy_hashes(i)] += in.heavy_counts(i);
+      fresh.counts.Add(in.heavy_hashes(i), in.heavy_counts(i));
       largest = std::max<uint64_t>(largest, in.heavy_hashes(i));
     }
     // A full sample holds exactly the participants with hash <= its largest hash.
     fresh.threshold = fresh.counts.size() >= kSampleSize ? largest : kNoThreshold;
   }
-  *rep_ = std::move(fresh);
+  if (fresh.total == 0 && fresh.counts.empty() && fresh.registers.empty()) {
+    delete rep_;
+    rep_ = nullptr;
+  } else if (rep_ == nullptr) {
+    rep_ = new Rep(std::move(fresh));
+  } else {
+    *rep_ = std::move(fresh);
+  }
   return absl::OkStatus();
 }
 
 size_t ParticipantSketch::MemoryBytes() const {
-  return sizeof(*this) + sizeof(Rep) + rep_->registers.capacity() +
-         rep_->counts.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1);
+  if (rep_ == nullptr) return sizeof(*this);
+  return sizeof(*this) + sizeof(Rep) + rep_->registers.capacity() + rep_->counts.MemoryBytes();
 }
 
 }  // namespace civicpulse::core

@@ -354,6 +354,8 @@ void PartitionAggregator::TakeCells(std::vector<v1::Cell>* out, bool all) {
     cell.dirty = false;
   }
   s.dirty.clear();
+  // A replay burst can leave a large, now idle list behind.
+  if (s.dirty.capacity() > 65536) std::vector<DirtyCell>().swap(s.dirty);
 }
 
 void PartitionAggregator::FillProgress(v1::PartitionProgress* out) const {

@@ -60,7 +60,8 @@ class ParticipantSketch {
 
  private:
   struct Rep;
-  Rep* rep_;
+  static const Rep& EmptyRep();
+  Rep* rep_;  // null while empty
 };
 
 }  // namespace civicpulse::core
