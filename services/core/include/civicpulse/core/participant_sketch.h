@@ -2,11 +2,13 @@
 // the concentration question ("share of events by the most active tenth").
 //
 // Exact mode keeps each participant's 64-bit hash with its event count, up to kExactLimit
-// distinct participants (so counts below 1000 are exact). Beyond that it turns dense: a
+// distinct participants (so counts below 1000 are exact): nothing while empty, a packed
+// array for a handful of people, then a hash map. Beyond the limit it turns dense: a
 // HyperLogLog with 2^kPrecision registers (standard error 1.04/sqrt(2^14) = 0.8%, so within
 // 2% with high probability) estimated with Ertl's improved estimator (no bias tables), plus
-// a bounded heavy-hitters summary for the concentration ratio. Merge is a set union: the same
-// participant seen by two aggregator instances counts once.
+// a bottom-k sample (the kExactLimit participants with the smallest hashes, with their exact
+// counts; itself mergeable) from which the concentration ratio is estimated. Merge is a set
+// union: the same participant seen by two aggregator instances counts once.
 //
 // Thread-compatible. Does no I/O.
 #pragma once
