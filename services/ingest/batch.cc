@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "civicpulse/core/csv_import.h"
 #include "civicpulse/core/event_codec.h"
+#include "civicpulse/core/text.h"
 
 namespace civicpulse::ingest {
 namespace {
@@ -27,13 +28,8 @@ const std::vector<std::string_view>& Open311PersonalMembers() {
   return *names;
 }
 
-absl::string_view ToAbsl(std::string_view text) {
-  return {text.data(), text.size()};
-}
-
-bool IsJsonSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+using core::text::IsJsonSpace;
+using core::text::ToAbsl;
 
 // Skips JSON whitespace and a leading UTF-8 byte-order mark.
 size_t SkipSpace(std::string_view text, size_t i = 0) {

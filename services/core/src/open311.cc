@@ -19,12 +19,9 @@ namespace civicpulse::core {
 namespace {
 
 using text::Cat;
+using text::IsJsonSpace;
 using text::Quote;
 using text::ToAbsl;
-
-bool IsJsonSpace(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
 
 // ---- SplitJsonArray
 // ----------------------------------------------------------------------

@@ -20,6 +20,9 @@ bool IsValidUtf8(std::string_view text);
 
 inline absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
 
+// JSON's insignificant whitespace (RFC 8259): space, tab, line feed, carriage return.
+inline bool IsJsonSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
 template <typename T>
 decltype(auto) Piece(const T& value) {
   if constexpr (std::is_convertible_v<const T&, std::string_view> && !std::is_arithmetic_v<T>) {
