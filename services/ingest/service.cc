@@ -139,6 +139,7 @@ void IngestService::Serve(Route route, const runtime::HttpRequest& request,
       {
         absl::MutexLock lock(&mu_);
         kafka_error_ = written.ok() ? "" : std::string(written.message());
+        kafka_error_at_ms_ = options_.now_ms();
       }
       if (!written.ok()) {
         for (int k = 0; k < core::kKindCount; ++k) {
@@ -240,7 +241,12 @@ void IngestService::PostCsv(const runtime::HttpRequest& request,
 
 runtime::Health IngestService::health() const {
   absl::MutexLock lock(&mu_);
-  if (kafka_error_.empty()) return {};
+  // Only for Retry-After seconds: a load balancer that takes the instance out of service
+  // must let it back in, or no request could ever show that Kafka is back.
+  if (kafka_error_.empty() ||
+      options_.now_ms() - kafka_error_at_ms_ >= options_.retry_after_seconds * 1000LL) {
+    return {};
+  }
   return {.ok = false, .detail = absl::StrCat("kafka: ", kafka_error_)};
 }
 

@@ -62,7 +62,7 @@ class IngestService {
   void PostCsv(const runtime::HttpRequest& request,
                runtime::HttpResponse* response);
 
-  // Unhealthy while the latest write to Kafka failed.
+  // Unhealthy when the latest write to Kafka failed, for retry_after_seconds after it.
   runtime::Health health() const;
 
  private:
@@ -80,6 +80,7 @@ class IngestService {
   IngestMetrics* metrics_;
   mutable absl::Mutex mu_;
   std::string kafka_error_ ABSL_GUARDED_BY(mu_);
+  int64_t kafka_error_at_ms_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace civicpulse::ingest

@@ -47,8 +47,10 @@ class ServiceTest : public ::testing::Test {
   ServiceTest()
       : tokens_(*SourceTokens::Parse("nw-app token-nw-app-0123456789\n")),
         metrics_(registry_, tokens_.sources()),
-        service_({.max_records = 3, .now_ms = [] { return kNow; }}, &tokens_,
+        service_({.max_records = 3, .now_ms = [this] { return now_ms_; }}, &tokens_,
                  &pseudonymizer_, &sink_, &metrics_) {}
+
+  int64_t now_ms_ = kNow;
 
   std::string Metrics() {
     return prometheus::TextSerializer().Serialize(registry_.Collect());
@@ -116,6 +118,17 @@ TEST_F(ServiceTest, KafkaNotAcknowledgingIs503WithRetryAfterAndNothingCounted) {
   sink_.available = true;
   service_.PostEvents(Request(kEvent, "application/json", kAuth), &response);
   EXPECT_EQ(response.status, 202);
+  EXPECT_TRUE(service_.health().ok);
+}
+
+TEST_F(ServiceTest, UnhealthyOnlyForRetryAfterSoTrafficCanComeBack) {
+  sink_.available = false;
+  runtime::HttpResponse response;
+  service_.PostEvents(Request(kEvent, "application/json", kAuth), &response);
+  ASSERT_EQ(response.status, 503);
+  now_ms_ += 4999;  // Retry-After is 5 s
+  EXPECT_FALSE(service_.health().ok);
+  now_ms_ += 1;
   EXPECT_TRUE(service_.health().ok);
 }
 

@@ -2,6 +2,8 @@
 
 #include <httplib.h>
 
+#include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -19,6 +21,7 @@ struct HttpServer::Impl {
   HttpServerOptions options;
   httplib::Server server;
   std::thread thread;
+  std::atomic<bool> listen_returned{false};
   int port = 0;
   absl::Mutex mu;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables ABSL_GUARDED_BY(mu);
@@ -116,7 +119,15 @@ absl::Status HttpServer::Start(const std::string& listen) {
     }
     impl_->port = port;
   }
-  impl_->thread = std::thread([impl = impl_.get()] { impl->server.listen_after_bind(); });
+  impl_->thread = std::thread([impl = impl_.get()] {
+    impl->server.listen_after_bind();
+    impl->listen_returned = true;
+  });
+  // httplib's stop() does nothing until the accept loop runs; a Stop() right after Start()
+  // (a short-lived process) would then join a thread that never ends. Wait for the loop.
+  while (!impl_->server.is_running() && !impl_->listen_returned) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return absl::OkStatus();
 }
 

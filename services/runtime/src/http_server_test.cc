@@ -52,6 +52,16 @@ TEST(HttpServerTest, ServesMetricsHealthAndHandlers) {
   server.Stop();
 }
 
+TEST(HttpServerTest, StopRightAfterStartReturns) {
+  // A short-lived process (simulator --count) stops its server at once; httplib ignores a
+  // stop() that comes before its accept loop runs, which once left Stop() joining forever.
+  for (int i = 0; i < 200; ++i) {
+    HttpServer server;
+    ASSERT_TRUE(server.Start("127.0.0.1:0").ok());
+    server.Stop();
+  }
+}
+
 TEST(HttpServerTest, RefusesABadListenAddress) {
   HttpServer server;
   EXPECT_FALSE(server.Start("nonsense").ok());
