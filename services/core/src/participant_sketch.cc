@@ -321,8 +321,10 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
     o.counts.ForEach([&r](uint64_t hash, uint32_t) { r.AddRegister(hash); });
   }
   const uint64_t t = std::min(r.threshold, o.threshold);
-  r.threshold = t;
-  r.counts.EraseAbove(t);
+  if (t < r.threshold) {  // otherwise nothing held is above it already
+    r.threshold = t;
+    r.counts.EraseAbove(t);
+  }
   o.counts.ForEach([&r, t](uint64_t hash, uint32_t count) {
     if (hash <= t) r.counts.Add(hash, count);
   });
