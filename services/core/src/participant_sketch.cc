@@ -93,17 +93,17 @@ class CountTable {
       return;
     }
     for (Entry& e : small_) {
-      if (e.hash == hash) {
+      if (e.hash() == hash) {
         e.count += count;
         return;
       }
     }
     if (small_.size() < kSmallLimit) {
-      small_.push_back({hash, count});
+      small_.push_back(Entry::Of(hash, count));
       return;
     }
     map_ = std::make_unique<absl::flat_hash_map<uint64_t, uint32_t>>();
-    for (const Entry& e : small_) map_->emplace(e.hash, e.count);
+    for (const Entry& e : small_) map_->emplace(e.hash(), e.count);
     std::vector<Entry>().swap(small_);
     (*map_)[hash] += count;
   }
@@ -113,7 +113,7 @@ class CountTable {
     if (map_) {
       for (auto& [hash, count] : *map_) fn(hash, count);
     } else {
-      for (Entry& e : small_) fn(e.hash, e.count);
+      for (Entry& e : small_) fn(e.hash(), e.count);
     }
   }
   template <typename Fn>  // fn(uint64_t hash, uint32_t count)
@@ -121,7 +121,7 @@ class CountTable {
     if (map_) {
       for (const auto& [hash, count] : *map_) fn(hash, count);
     } else {
-      for (const Entry& e : small_) fn(e.hash, e.count);
+      for (const Entry& e : small_) fn(e.hash(), e.count);
     }
   }
 
@@ -129,7 +129,7 @@ class CountTable {
     if (map_) {
       absl::erase_if(*map_, [threshold](const auto& entry) { return entry.first > threshold; });
     } else {
-      std::erase_if(small_, [threshold](const Entry& e) { return e.hash > threshold; });
+      std::erase_if(small_, [threshold](const Entry& e) { return e.hash() > threshold; });
     }
   }
 
@@ -146,12 +146,17 @@ class CountTable {
   }
 
  private:
-#pragma pack(push, 4)
+  // 12 bytes: the hash as two 32-bit halves keeps every member naturally aligned.
   struct Entry {
-    uint64_t hash;
+    uint32_t hash_low;
+    uint32_t hash_high;
     uint32_t count;
+
+    static Entry Of(uint64_t hash, uint32_t count) {
+      return {static_cast<uint32_t>(hash), static_cast<uint32_t>(hash >> 32), count};
+    }
+    uint64_t hash() const { return (uint64_t{hash_high} << 32) | hash_low; }
   };
-#pragma pack(pop)
   static_assert(sizeof(Entry) == 12);
 
   std::vector<Entry> small_;                                       // small mode
