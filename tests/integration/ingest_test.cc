@@ -30,6 +30,7 @@
 #include "civicpulse/kafka/embedded_broker.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "child_process.h"
 
 namespace civicpulse {
 namespace {
@@ -43,12 +44,8 @@ constexpr char kKey[] = "integration-test-key-0123456789abcdef";
 constexpr char kToken[] = "tok-nw-app-0123456789abcdef";
 constexpr char kCouncilToken[] = "tok-council-0123456789abcdef";
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using civicpulse::testing::ChildProcess;
+using civicpulse::testing::ReadFile;
 
 // What the ingest must put in place of a raw id: computed here independently.
 std::string ExpectedPseudonym(const std::string& source,
@@ -65,33 +62,11 @@ std::string ExpectedPseudonym(const std::string& source,
   return hex;
 }
 
-// A civicpulse-ingest process; stderr in a file.
-class Ingest {
+// A civicpulse-ingest process.
+class Ingest : public ChildProcess {
  public:
-  Ingest(const std::string& dir, std::vector<std::string> args) {
-    err_ = dir + "/stderr-" + std::to_string(counter_++);
-    out_ = err_ + ".out";
-    args.insert(args.begin(), CIVICPULSE_INGEST_BIN);
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int out = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int err = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(out, 1);
-      dup2(err, 2);
-      unsetenv("CIVICPULSE_BROKERS");
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~Ingest() {
-    if (!exited_) {
-      kill(pid_, SIGKILL);
-      Wait();
-    }
-  }
+  explicit Ingest(std::vector<std::string> args)
+      : ChildProcess(CIVICPULSE_INGEST_BIN, std::move(args)) {}
 
   // Waits for "listening on port N" on stderr; 0 when the process exited or
   // never said so.
@@ -105,30 +80,11 @@ class Ingest {
             text.substr(at + 18, text.find(' ', at + 18) - at - 18);
         if (absl::SimpleAtoi(rest, &port)) return port;
       }
-      int status;
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        exited_ = true;
-        return 0;
-      }
+      if (!Running()) return 0;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return 0;
   }
-  int Wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  void Signal(int sig) { kill(pid_, sig); }
-  std::string err() const { return ReadFile(err_); }
-  std::string out() const { return ReadFile(out_); }
-
- private:
-  static inline int counter_ = 0;
-  std::string err_, out_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
 };
 
 struct Record {
@@ -236,7 +192,7 @@ std::string Event(const std::string& id, const std::string& participant,
 }
 
 TEST_F(IngestTest, EventsArePseudonymisedAndNoRawIdReachesKafkaLogsOrMetrics) {
-  Ingest ingest(dir_, Args());
+  Ingest ingest(Args());
   const int port = ingest.Port();
   ASSERT_GT(port, 0) << ingest.err();
   httplib::Client client("127.0.0.1", port);
@@ -345,7 +301,7 @@ TEST_F(IngestTest, EventsArePseudonymisedAndNoRawIdReachesKafkaLogsOrMetrics) {
 }
 
 TEST_F(IngestTest, SanFranciscoSampleIsAcceptedInFullAsAnonymousReports) {
-  Ingest ingest(dir_, Args());
+  Ingest ingest(Args());
   const int port = ingest.Port();
   ASSERT_GT(port, 0) << ingest.err();
   httplib::Client client("127.0.0.1", port);
@@ -396,7 +352,7 @@ TEST_F(IngestTest, SanFranciscoSampleIsAcceptedInFullAsAnonymousReports) {
 }
 
 TEST_F(IngestTest, CsvImportsNameTheLineAndColumnOfBadRows) {
-  Ingest ingest(dir_, Args({"--time-zone", "Europe/London"}));
+  Ingest ingest(Args({"--time-zone", "Europe/London"}));
   const int port = ingest.Port();
   ASSERT_GT(port, 0) << ingest.err();
   httplib::Client client("127.0.0.1", port);
@@ -444,7 +400,7 @@ TEST_F(IngestTest, CsvImportsNameTheLineAndColumnOfBadRows) {
 }
 
 TEST_F(IngestTest, TokensAndLimitsProtectTheApi) {
-  Ingest ingest(dir_, Args({"--max-body-bytes", "4096", "--max-records", "3",
+  Ingest ingest(Args({"--max-body-bytes", "4096", "--max-records", "3",
                             "--max-json-depth", "8"}));
   const int port = ingest.Port();
   ASSERT_GT(port, 0) << ingest.err();
@@ -481,7 +437,7 @@ TEST_F(IngestTest, TokensAndLimitsProtectTheApi) {
 }
 
 TEST_F(IngestTest, KafkaDownIsA503WithRetryAfterNeverAnAcknowledgement) {
-  Ingest ingest(dir_, Args({"--produce-timeout", "1s", "--retry-after", "7"}));
+  Ingest ingest(Args({"--produce-timeout", "1s", "--retry-after", "7"}));
   const int port = ingest.Port();
   ASSERT_GT(port, 0) << ingest.err();
   httplib::Client client("127.0.0.1", port);
@@ -530,7 +486,7 @@ TEST_F(IngestTest, KafkaDownIsA503WithRetryAfterNeverAnAcknowledgement) {
 
 TEST_F(IngestTest, StartUpRefusesWithOneLineWhereItMust) {
   {  // No pseudonym key.
-    Ingest ingest(dir_, {"--brokers", broker_->bootstrap_servers(), "--listen",
+    Ingest ingest({"--brokers", broker_->bootstrap_servers(), "--listen",
                          "127.0.0.1:0"});
     EXPECT_EQ(ingest.Wait(), 2);
     const std::vector<std::string> lines =
@@ -539,14 +495,14 @@ TEST_F(IngestTest, StartUpRefusesWithOneLineWhereItMust) {
     EXPECT_THAT(lines[0], HasSubstr("--pseudonym-key-file is required"));
   }
   {  // No tokens file and a non-loopback address.
-    Ingest ingest(dir_, {"--brokers", broker_->bootstrap_servers(), "--demo",
+    Ingest ingest({"--brokers", broker_->bootstrap_servers(), "--demo",
                          "--listen", "0.0.0.0:0"});
     EXPECT_EQ(ingest.Wait(), 2);
     EXPECT_THAT(ingest.err(), HasSubstr("loopback only"));
   }
   {  // --demo: a random key, said on stderr; without tokens every request is
      // "local".
-    Ingest ingest(dir_, {"--brokers", broker_->bootstrap_servers(), "--demo",
+    Ingest ingest({"--brokers", broker_->bootstrap_servers(), "--demo",
                          "--listen", "127.0.0.1:0"});
     const int port = ingest.Port();
     ASSERT_GT(port, 0) << ingest.err();
@@ -566,7 +522,7 @@ TEST_F(IngestTest, StartUpRefusesWithOneLineWhereItMust) {
     EXPECT_EQ(ingest.Wait(), 0);
   }
   {  // --help
-    Ingest ingest(dir_, {"--help"});
+    Ingest ingest({"--help"});
     EXPECT_EQ(ingest.Wait(), 0);
     EXPECT_THAT(ingest.out(), HasSubstr("--pseudonym-key-file"));
     EXPECT_THAT(ingest.out(), HasSubstr("--produce-timeout"));

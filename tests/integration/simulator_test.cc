@@ -23,66 +23,20 @@
 #include "civicpulse/kafka/embedded_broker.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "child_process.h"
 
 namespace civicpulse {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using civicpulse::testing::ChildProcess;
 
-// A simulator process with stdout and stderr in files.
-class Simulator {
+// A civicpulse-simulator process.
+class Simulator : public ChildProcess {
  public:
-  explicit Simulator(std::vector<std::string> args) {
-    char dir[] = "/tmp/civicpulse-simulator-test.XXXXXX";
-    dir_ = mkdtemp(dir);
-    out_ = dir_ + "/stdout";
-    err_ = dir_ + "/stderr";
-    args.insert(args.begin(), CIVICPULSE_SIMULATOR_BIN);
-    pid_ = fork();
-    if (pid_ == 0) {
-      const int out = open(out_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      const int err = open(err_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      dup2(out, 1);
-      dup2(err, 2);
-      unsetenv("CIVICPULSE_BROKERS");
-      std::vector<char*> argv;
-      for (std::string& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(argv[0], argv.data());
-      _exit(127);
-    }
-  }
-  ~Simulator() {
-    if (!exited_) {
-      kill(pid_, SIGKILL);
-      Wait();
-    }
-    std::remove(out_.c_str());
-    std::remove(err_.c_str());
-    rmdir(dir_.c_str());
-  }
-
-  int Wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-  void Signal(int sig) { kill(pid_, sig); }
-  std::string out() const { return ReadFile(out_); }
-  std::string err() const { return ReadFile(err_); }
-
- private:
-  std::string dir_, out_, err_;
-  pid_t pid_ = -1;
-  bool exited_ = false;
+  explicit Simulator(std::vector<std::string> args)
+      : ChildProcess(CIVICPULSE_SIMULATOR_BIN, std::move(args)) {}
 };
 
 std::vector<std::string> Lines(const std::string& text) {
