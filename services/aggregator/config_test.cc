@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "civicpulse/runtime/flags_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -16,17 +17,7 @@ using ::testing::HasSubstr;
 
 // Parses `args` (after the program name) into a fresh config.
 absl::Status Parse(std::vector<std::string> args, AggregatorConfig* config) {
-  CLI::App app{"test", "civicpulse-aggregator"};
-  config->AddFlags(&app);
-  args.insert(args.begin(), "civicpulse-aggregator");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return absl::InvalidArgumentError(e.what());
-  }
-  return config->Finish();
+  return runtime::ParseFlagsForTest("civicpulse-aggregator", std::move(args), config);
 }
 
 TEST(AggregatorConfigTest, Defaults) {

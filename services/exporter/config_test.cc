@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "civicpulse/runtime/flags_for_test.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -15,18 +16,9 @@ using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::Pair;
 
+// Parses `args` (after the program name) into a fresh config.
 absl::Status Parse(std::vector<std::string> args, ExporterConfig* config) {
-  CLI::App app{"test", "civicpulse-exporter"};
-  config->AddFlags(&app);
-  args.insert(args.begin(), "civicpulse-exporter");
-  std::vector<char*> argv;
-  for (std::string& a : args) argv.push_back(a.data());
-  try {
-    app.parse(static_cast<int>(argv.size()), argv.data());
-  } catch (const CLI::ParseError& e) {
-    return absl::InvalidArgumentError(e.what());
-  }
-  return config->Finish();
+  return runtime::ParseFlagsForTest("civicpulse-exporter", std::move(args), config);
 }
 
 TEST(ExporterConfigTest, Defaults) {
