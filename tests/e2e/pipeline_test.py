@@ -267,8 +267,25 @@ def main():
         stack.start("exporter", "civicpulse-exporter",
                     ["--listen", "127.0.0.1:%d" % exporter_port, "--merge-interval", "500ms"],
                     env={"CIVICPULSE_BROKERS": brokers})
-        # Both aggregators join before the data arrives, so the group has rebalanced.
-        time.sleep(3)
+        # Both aggregators own partitions before the data arrives: a rebalance afterwards
+        # would make the new owner re-read its partitions from the start, which keeps the
+        # indicators exact but counts those records' outcomes in both processes.
+        deadline = time.time() + 60
+        while True:
+            owned = []
+            for port in agg_ports:
+                try:
+                    owned.append(sample(parse_metrics(scrape(port)),
+                                        "civicpulse_aggregator_assigned_partitions") or 0)
+                except OSError:
+                    owned.append(0)
+            if all(owned) and sum(owned) == stack.partitions:
+                break
+            if time.time() > deadline:
+                print("the aggregators never shared the %d partitions: %s" %
+                      (stack.partitions, owned))
+                return 1
+            time.sleep(0.2)
         stack.produce("civicpulse.events.v1",
                       VALID + [("W01" if i % 2 else "W05", v) for i, (v, _) in
                                enumerate(INVALID)])
