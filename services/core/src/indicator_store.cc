@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "absl/container/flat_hash_map.h"
+#include "cell_contents.h"
 #include "civicpulse/core/area_cap.h"
 #include "civicpulse/core/event.h"
 #include "civicpulse/core/participant_sketch.h"
@@ -47,21 +48,12 @@ struct CellKey {
   }
 };
 
-struct StoredCell {
+struct StoredCell : CellContents {
   int64_t offset = 0;
   uint32_t area = 0;  // folded area index
   int kind = 0;
   int resolution = 0;
   int64_t start_ms = 0;
-  uint64_t events = 0;
-  uint64_t attributed_events = 0;
-  uint64_t collective_events = 0;
-  uint64_t public_body_events = 0;
-  double volunteer_seconds = 0;
-  double recycled_grams = 0;
-  ParticipantSketch participants;
-  ParticipantSketch new_participants;
-  std::vector<std::pair<AgeBand, ParticipantSketch>> by_age;
 };
 
 struct StoredTotals {
@@ -196,32 +188,15 @@ struct IndicatorStore::State {
     if (it != p->cells.end() && offset < it->second.offset) return;  // older snapshot
 
     StoredCell stored;
-    if (!stored.participants.FromProto(cell.participants()).ok() ||
-        !stored.new_participants.FromProto(cell.new_participants()).ok()) {
+    if (!stored.FromProto(cell).ok()) {
       ++rejected;
       return;
-    }
-    for (const auto& [name, sketch] : cell.participants_by_age()) {
-      const AgeBand band = ParseAgeBand(name);
-      if (band == AgeBand::kNone) continue;
-      ParticipantSketch parsed;
-      if (!parsed.FromProto(sketch).ok()) {
-        ++rejected;
-        return;
-      }
-      stored.by_age.emplace_back(band, std::move(parsed));
     }
     stored.offset = offset;
     stored.area = AreaIndex(cell.area());
     stored.kind = kind;
     stored.resolution = r;
     stored.start_ms = start_ms;
-    stored.events = cell.events();
-    stored.attributed_events = cell.attributed_events();
-    stored.collective_events = cell.collective_events();
-    stored.public_body_events = cell.public_body_events();
-    stored.volunteer_seconds = cell.volunteer_seconds();
-    stored.recycled_grams = cell.recycled_grams();
     if (it != p->cells.end()) {
       it->second = std::move(stored);
     } else {
@@ -489,9 +464,7 @@ size_t IndicatorStore::MemoryBytes() const {
     bytes += p.cells.capacity() * (sizeof(std::pair<CellKey, StoredCell>) + 1);
     for (const auto& [key, c] : p.cells) {
       bytes += key.area.capacity() > 15 ? key.area.capacity() : 0;
-      bytes += c.participants.MemoryBytes() + c.new_participants.MemoryBytes();
-      bytes += c.by_age.capacity() * sizeof(c.by_age[0]);
-      for (const auto& [band, sketch] : c.by_age) bytes += sketch.MemoryBytes();
+      bytes += c.HeapBytes();
     }
   }
   return bytes;

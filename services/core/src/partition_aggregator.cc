@@ -10,6 +10,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "cell_contents.h"
 #include "civicpulse/core/event_id_filter.h"
 #include "civicpulse/core/participant_sketch.h"
 #include "civicpulse/v1/aggregate.pb.h"
@@ -30,25 +31,10 @@ int64_t FloorTo(int64_t t, int64_t width) {
 }
 
 // Everything applied for one (area, kind) in one bucket of one resolution.
-struct CellState {
-  uint64_t events = 0;
-  uint64_t attributed_events = 0;
-  uint64_t collective_events = 0;
-  uint64_t public_body_events = 0;
-  double volunteer_seconds = 0;
-  double recycled_grams = 0;
-  ParticipantSketch participants;
-  ParticipantSketch new_participants;
-  // Few bands per cell in practice: a small vector beats a map.
-  std::vector<std::pair<AgeBand, ParticipantSketch>> by_age;
+struct CellState : CellContents {
   bool dirty = false;
 
-  size_t MemoryBytes() const {
-    size_t bytes = sizeof(*this) + participants.MemoryBytes() + new_participants.MemoryBytes();
-    bytes += by_age.capacity() * sizeof(by_age[0]);
-    for (const auto& [band, sketch] : by_age) bytes += sketch.MemoryBytes();
-    return bytes;
-  }
+  size_t MemoryBytes() const { return sizeof(*this) + HeapBytes(); }
 };
 
 using CellMap = absl::flat_hash_map<int64_t, std::unique_ptr<CellState>>;
@@ -205,17 +191,7 @@ struct PartitionAggregator::State {
     cell.set_kind(static_cast<v1::Kind>(static_cast<int>(s.kind)));
     cell.set_start_unix_seconds(start / 1000);
     cell.set_width_seconds(static_cast<int32_t>(kWindows[r].cell_ms / 1000));
-    cell.set_events(c.events);
-    cell.set_attributed_events(c.attributed_events);
-    cell.set_collective_events(c.collective_events);
-    cell.set_public_body_events(c.public_body_events);
-    cell.set_volunteer_seconds(c.volunteer_seconds);
-    cell.set_recycled_grams(c.recycled_grams);
-    c.participants.ToProto(cell.mutable_participants());
-    c.new_participants.ToProto(cell.mutable_new_participants());
-    for (const auto& [band, sketch] : c.by_age) {
-      sketch.ToProto(&(*cell.mutable_participants_by_age())[std::string(AgeBandName(band))]);
-    }
+    c.ToProto(&cell);
   }
 };
 

@@ -1,0 +1,79 @@
+// Internal to services/core. CellContents: what one cell holds for one (area, kind) and one
+// time bucket — sums and participant sketches — and its encoding in a v1::Cell. The
+// aggregator's live cells (partition_aggregator.cc) and the exporter's stored snapshots
+// (indicator_store.cc) are both this plus their own bookkeeping.
+//
+// Thread-compatible. Does no I/O.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "civicpulse/core/event.h"
+#include "civicpulse/core/participant_sketch.h"
+#include "civicpulse/v1/aggregate.pb.h"
+
+namespace civicpulse::core {
+
+struct CellContents {
+  uint64_t events = 0;
+  uint64_t attributed_events = 0;
+  uint64_t collective_events = 0;
+  uint64_t public_body_events = 0;
+  double volunteer_seconds = 0;
+  double recycled_grams = 0;
+  ParticipantSketch participants;
+  ParticipantSketch new_participants;
+  // Few bands per cell in practice: a small vector beats a map.
+  std::vector<std::pair<AgeBand, ParticipantSketch>> by_age;
+
+  // Writes the sums and sketches (not area, kind, start or width).
+  void ToProto(v1::Cell* cell) const {
+    cell->set_events(events);
+    cell->set_attributed_events(attributed_events);
+    cell->set_collective_events(collective_events);
+    cell->set_public_body_events(public_body_events);
+    cell->set_volunteer_seconds(volunteer_seconds);
+    cell->set_recycled_grams(recycled_grams);
+    participants.ToProto(cell->mutable_participants());
+    new_participants.ToProto(cell->mutable_new_participants());
+    for (const auto& [band, sketch] : by_age) {
+      sketch.ToProto(&(*cell->mutable_participants_by_age())[std::string(AgeBandName(band))]);
+    }
+  }
+
+  // Reads what ToProto wrote into an empty CellContents; an age band it does not know is
+  // skipped, a malformed sketch is an error.
+  absl::Status FromProto(const v1::Cell& cell) {
+    if (absl::Status s = participants.FromProto(cell.participants()); !s.ok()) return s;
+    if (absl::Status s = new_participants.FromProto(cell.new_participants()); !s.ok()) return s;
+    for (const auto& [name, proto] : cell.participants_by_age()) {
+      const AgeBand band = ParseAgeBand(name);
+      if (band == AgeBand::kNone) continue;
+      ParticipantSketch sketch;
+      if (absl::Status s = sketch.FromProto(proto); !s.ok()) return s;
+      by_age.emplace_back(band, std::move(sketch));
+    }
+    events = cell.events();
+    attributed_events = cell.attributed_events();
+    collective_events = cell.collective_events();
+    public_body_events = cell.public_body_events();
+    volunteer_seconds = cell.volunteer_seconds();
+    recycled_grams = cell.recycled_grams();
+    return absl::OkStatus();
+  }
+
+  // Heap bytes of the sketches and the age-band list (the struct itself not included).
+  size_t HeapBytes() const {
+    size_t bytes = participants.MemoryBytes() + new_participants.MemoryBytes();
+    bytes += by_age.capacity() * sizeof(by_age[0]);
+    for (const auto& [band, sketch] : by_age) bytes += sketch.MemoryBytes();
+    return bytes;
+  }
+};
+
+}  // namespace civicpulse::core
