@@ -19,6 +19,7 @@ bool EventIdFilter::SeenBefore(std::string_view event_id, int64_t time_ms) {
   const uint64_t key = HashParticipant(event_id) ^ kIdSalt;
   auto [it, inserted] = seen_.try_emplace(key, time_ms);
   if (inserted) {
+    if (journal_on_) journal_.emplace_back(key, time_ms);
     if (seen_.size() > max_entries_) EvictOldest();
     return false;
   }
@@ -26,7 +27,20 @@ bool EventIdFilter::SeenBefore(std::string_view event_id, int64_t time_ms) {
   if (distance <= horizon_ms_) return true;
   // The earlier sighting is older than the horizon: a new event that reuses the id.
   it->second = time_ms;
+  if (journal_on_) journal_.emplace_back(key, time_ms);
   return false;
+}
+
+void EventIdFilter::TakeJournal(std::vector<std::pair<uint64_t, int64_t>>* out) {
+  out->insert(out->end(), journal_.begin(), journal_.end());
+  journal_.clear();
+  // A replay burst can leave a large, now idle journal behind.
+  if (journal_.capacity() > 65536) std::vector<std::pair<uint64_t, int64_t>>().swap(journal_);
+}
+
+void EventIdFilter::Restore(uint64_t hash, int64_t time_ms) {
+  seen_[hash] = time_ms;
+  if (seen_.size() > max_entries_) EvictOldest();
 }
 
 void EventIdFilter::Expire(int64_t oldest_time_ms) {

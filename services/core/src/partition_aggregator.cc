@@ -14,6 +14,7 @@
 #include "civicpulse/core/event_id_filter.h"
 #include "civicpulse/core/participant_sketch.h"
 #include "civicpulse/v1/aggregate.pb.h"
+#include "civicpulse/v1/checkpoint.pb.h"
 
 namespace civicpulse::core {
 namespace {
@@ -33,6 +34,7 @@ int64_t FloorTo(int64_t t, int64_t width) {
 // Everything applied for one (area, kind) in one bucket of one resolution.
 struct CellState : CellContents {
   bool dirty = false;
+  bool checkpoint_dirty = false;  // changed since the last checkpoint delta
 
   size_t MemoryBytes() const { return sizeof(*this) + HeapBytes(); }
 };
@@ -50,6 +52,7 @@ struct Series {
   uint64_t events = 0;
   std::array<uint64_t, kCoproductionTypeCount> coproduction_events = {};
   int64_t last_event_ms = 0;
+  bool checkpoint_dirty = false;  // totals changed since the last checkpoint delta
 };
 
 struct DirtyCell {
@@ -58,8 +61,10 @@ struct DirtyCell {
   int64_t start_ms;
 };
 
-uint64_t AreaSalt(uint32_t area_id) {
-  return (static_cast<uint64_t>(area_id) + 1) * 0x9E3779B97F4A7C15ULL;
+// Salt of an area in the new-participant memory's keys. Derived from the area's name, not
+// its process-local id, so that checkpointed keys mean the same in every process.
+uint64_t AreaSalt(std::string_view area) {
+  return (HashParticipant(area) | 1) * 0x9E3779B97F4A7C15ULL;
 }
 
 }  // namespace
@@ -75,11 +80,18 @@ struct PartitionAggregator::State {
   // Folded area names only (what AreaCap returned), so this stays bounded by the cap.
   absl::flat_hash_map<std::string, uint32_t> area_ids;
   std::vector<std::string> area_names;  // by id
+  std::vector<uint64_t> area_salts;     // by id: AreaSalt(name)
   std::vector<std::unique_ptr<Series>> series;  // index: area_id * kKindCount + kind - 1
   size_t live_series = 0;
   // (area, participant) -> largest event time applied; the "new participant" memory.
   absl::flat_hash_map<uint64_t, int64_t> last_seen;
   std::vector<DirtyCell> dirty;
+  // Checkpoint tracking (EnableCheckpoints): cells and series changed since the last delta,
+  // and the participant sightings recorded since.
+  bool checkpoints = false;
+  std::vector<DirtyCell> checkpoint_cells;
+  std::vector<uint32_t> checkpoint_series;
+  std::vector<std::pair<uint64_t, int64_t>> checkpoint_sightings;
 
   int64_t watermark = 0;
   int64_t max_event = 0;
@@ -104,6 +116,7 @@ struct PartitionAggregator::State {
     if (inserted) {
       it->second = static_cast<uint32_t>(area_names.size());
       area_names.push_back(it->first);
+      area_salts.push_back(AreaSalt(it->first));
     }
     return it->second;
   }
@@ -139,7 +152,76 @@ struct PartitionAggregator::State {
       cell->dirty = true;
       dirty.push_back({index, static_cast<uint8_t>(r), start});
     }
+    if (checkpoints && !cell->checkpoint_dirty) {
+      cell->checkpoint_dirty = true;
+      checkpoint_cells.push_back({index, static_cast<uint8_t>(r), start});
+    }
     return *cell;
+  }
+
+  // Restoring: the area keeps the (already folded) name it was checkpointed with.
+  uint32_t RestoredAreaId(const std::string& name) {
+    if (auto it = area_ids.find(name); it != area_ids.end()) return it->second;
+    if (name != kOtherArea) areas->Fold(name);  // counts toward the cap like a live area
+    auto [it, inserted] = area_ids.try_emplace(name, 0);
+    it->second = static_cast<uint32_t>(area_names.size());
+    area_names.push_back(it->first);
+    area_salts.push_back(AreaSalt(it->first));
+    return it->second;
+  }
+
+  void WriteCell(const Series& s, int r, int64_t start, const CellState& c,
+                 v1::Cell* cell) const {
+    cell->set_area(s.area);
+    cell->set_kind(static_cast<v1::Kind>(static_cast<int>(s.kind)));
+    cell->set_start_unix_seconds(start / 1000);
+    cell->set_width_seconds(static_cast<int32_t>(kWindows[r].cell_ms / 1000));
+    c.ToProto(cell);
+  }
+
+  static void WriteTotals(const Series& s, v1::AreaKindTotals* totals) {
+    totals->set_area(s.area);
+    totals->set_kind(static_cast<v1::Kind>(static_cast<int>(s.kind)));
+    totals->set_events(s.events);
+    for (uint64_t n : s.coproduction_events) totals->add_coproduction_events(n);
+    totals->set_last_event_unix_ms(s.last_event_ms);
+  }
+
+  void WriteScalars(v1::PartitionScalars* out) const {
+    out->set_watermark_unix_ms(watermark);
+    out->set_max_event_unix_ms(max_event);
+    out->set_applied(applied);
+    out->set_duplicate(duplicate);
+    out->set_late(late);
+    out->set_invalid(invalid);
+    out->set_swept_at_watermark_ms(swept_at_watermark);
+    out->set_dedup_evicted(dedup.evicted());
+  }
+
+  void ClearCheckpointTracking() {
+    for (const DirtyCell& ref : checkpoint_cells) {
+      if (CellState* c = FindCell(ref)) c->checkpoint_dirty = false;
+    }
+    checkpoint_cells.clear();
+    for (uint32_t index : checkpoint_series) {
+      if (index < series.size() && series[index] != nullptr) {
+        series[index]->checkpoint_dirty = false;
+      }
+    }
+    checkpoint_series.clear();
+    checkpoint_sightings.clear();
+    dedup.ClearJournal();
+    if (checkpoint_cells.capacity() > 65536) std::vector<DirtyCell>().swap(checkpoint_cells);
+    if (checkpoint_sightings.capacity() > 65536) {
+      std::vector<std::pair<uint64_t, int64_t>>().swap(checkpoint_sightings);
+    }
+  }
+
+  CellState* FindCell(const DirtyCell& ref) {
+    if (ref.series >= series.size() || series[ref.series] == nullptr) return nullptr;
+    CellMap& cells = series[ref.series]->cells[ref.resolution];
+    auto it = cells.find(ref.start_ms);
+    return it == cells.end() ? nullptr : it->second.get();
   }
 
   // Drops cells no window can reach any more: a cell ending before W - window - grace can
@@ -223,13 +305,15 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
   bool is_new = false;
   if (event.has_participant) {
     participant = HashParticipant(event.participant);
-    auto [it, inserted] = s.last_seen.try_emplace(participant ^ AreaSalt(area_id), t);
+    const uint64_t key = participant ^ s.area_salts[area_id];
+    auto [it, inserted] = s.last_seen.try_emplace(key, t);
     if (inserted) {
       is_new = true;
     } else {
       is_new = it->second < t - s.options.new_participant_horizon_ms;
       it->second = std::max(it->second, t);
     }
+    if (s.checkpoints) s.checkpoint_sightings.emplace_back(key, it->second);
   }
   const bool collective = event.mode == Mode::kCollective;
   const double volunteer_seconds =
@@ -260,6 +344,10 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
   }
 
   Series& series = *s.series[index];
+  if (s.checkpoints && !series.checkpoint_dirty) {
+    series.checkpoint_dirty = true;
+    s.checkpoint_series.push_back(index);
+  }
   ++series.events;
   const int type = static_cast<int>(event.coproduction) - 1;
   if (type >= 0 && type < kCoproductionTypeCount) ++series.coproduction_events[type];
@@ -387,5 +475,157 @@ size_t PartitionAggregator::cell_count() const {
 }
 
 size_t PartitionAggregator::series_count() const { return state_->live_series; }
+
+}  // namespace civicpulse::core
+
+// --- Checkpoints ------------------------------------------------------------------------
+
+namespace civicpulse::core {
+namespace {
+
+int ResolutionOfWidth(int32_t width_seconds) {
+  for (int r = 0; r < kWindowCount; ++r) {
+    if (kWindows[r].cell_ms == int64_t{width_seconds} * 1000) return r;
+  }
+  return -1;
+}
+
+// Rough encoded size of one id/time pair in a StatePiece (fixed64 + varint time).
+constexpr size_t kPairBytes = 16;
+
+}  // namespace
+
+void PartitionAggregator::EnableCheckpoints() {
+  State& s = *state_;
+  s.checkpoints = true;
+  s.dedup.set_journal(true);
+}
+
+void PartitionAggregator::TakeDelta(v1::StatePiece* out) {
+  State& s = *state_;
+  s.WriteScalars(out->mutable_scalars());
+  for (const DirtyCell& ref : s.checkpoint_cells) {
+    CellState* cell = s.FindCell(ref);
+    if (cell == nullptr || !cell->checkpoint_dirty) continue;  // evicted since
+    s.WriteCell(*s.series[ref.series], ref.resolution, ref.start_ms, *cell, out->add_cells());
+  }
+  for (uint32_t index : s.checkpoint_series) {
+    if (index < s.series.size() && s.series[index] != nullptr) {
+      State::WriteTotals(*s.series[index], out->add_totals());
+    }
+  }
+  std::vector<std::pair<uint64_t, int64_t>> ids;
+  s.dedup.TakeJournal(&ids);
+  out->mutable_event_id_hashes()->Reserve(static_cast<int>(ids.size()));
+  out->mutable_event_id_times_ms()->Reserve(static_cast<int>(ids.size()));
+  for (const auto& [hash, time] : ids) {
+    out->add_event_id_hashes(hash);
+    out->add_event_id_times_ms(time);
+  }
+  for (const auto& [key, time] : s.checkpoint_sightings) {
+    out->add_participant_keys(key);
+    out->add_participant_times_ms(time);
+  }
+  s.ClearCheckpointTracking();
+}
+
+void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes,
+                                        std::vector<v1::StatePiece>* out) {
+  State& s = *state_;
+  v1::StatePiece* piece = &out->emplace_back();
+  s.WriteScalars(piece->mutable_scalars());
+  size_t bytes = 0;
+  auto room = [&](size_t more) {
+    if (bytes > 0 && bytes + more > max_piece_bytes) {
+      piece = &out->emplace_back();
+      bytes = 0;
+    }
+    bytes += more;
+  };
+  for (const auto& series : s.series) {
+    if (series == nullptr) continue;
+    room(64);
+    State::WriteTotals(*series, piece->add_totals());
+    for (int r = 0; r < kWindowCount; ++r) {
+      for (const auto& [start, cell] : series->cells[r]) {
+        v1::Cell proto;
+        s.WriteCell(*series, r, start, *cell, &proto);
+        room(proto.ByteSizeLong() + 8);
+        piece->add_cells()->Swap(&proto);
+      }
+    }
+  }
+  s.dedup.ForEach([&](uint64_t hash, int64_t time) {
+    room(kPairBytes);
+    piece->add_event_id_hashes(hash);
+    piece->add_event_id_times_ms(time);
+  });
+  for (const auto& [key, time] : s.last_seen) {
+    room(kPairBytes);
+    piece->add_participant_keys(key);
+    piece->add_participant_times_ms(time);
+  }
+  s.ClearCheckpointTracking();
+}
+
+absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_t now_ms) {
+  State& s = *state_;
+  if (piece.event_id_hashes_size() != piece.event_id_times_ms_size() ||
+      piece.participant_keys_size() != piece.participant_times_ms_size()) {
+    return absl::DataLossError("checkpoint piece: id and time lists differ in length");
+  }
+  for (const v1::Cell& proto : piece.cells()) {
+    const int r = ResolutionOfWidth(proto.width_seconds());
+    const int k = static_cast<int>(proto.kind()) - 1;
+    if (r < 0 || k < 0 || k >= kKindCount) {
+      return absl::DataLossError("checkpoint piece: cell of unknown width or kind");
+    }
+    auto cell = std::make_unique<CellState>();
+    if (absl::Status st = cell->FromProto(proto); !st.ok()) return st;
+    const uint32_t index =
+        s.SeriesIndex(s.RestoredAreaId(proto.area()), static_cast<Kind>(k + 1));
+    Series& series = *s.series[index];
+    series.cells[r][proto.start_unix_seconds() * 1000] = std::move(cell);
+    series.cached_start[r] = kNoTime;
+    series.cached[r] = nullptr;
+  }
+  for (const v1::AreaKindTotals& totals : piece.totals()) {
+    const int k = static_cast<int>(totals.kind()) - 1;
+    if (k < 0 || k >= kKindCount) {
+      return absl::DataLossError("checkpoint piece: totals of an unknown kind");
+    }
+    Series& series =
+        *s.series[s.SeriesIndex(s.RestoredAreaId(totals.area()), static_cast<Kind>(k + 1))];
+    series.events = totals.events();
+    for (int i = 0; i < kCoproductionTypeCount; ++i) {
+      series.coproduction_events[i] =
+          i < totals.coproduction_events_size() ? totals.coproduction_events(i) : 0;
+    }
+    series.last_event_ms = totals.last_event_unix_ms();
+  }
+  for (int i = 0; i < piece.event_id_hashes_size(); ++i) {
+    s.dedup.Restore(piece.event_id_hashes(i), piece.event_id_times_ms(i));
+  }
+  for (int i = 0; i < piece.participant_keys_size(); ++i) {
+    int64_t& time = s.last_seen[piece.participant_keys(i)];
+    time = std::max(time, piece.participant_times_ms(i));
+  }
+  if (piece.has_scalars()) {
+    const v1::PartitionScalars& sc = piece.scalars();
+    s.watermark = sc.watermark_unix_ms();
+    s.max_event = sc.max_event_unix_ms();
+    s.applied = sc.applied();
+    s.duplicate = sc.duplicate();
+    s.late = sc.late();
+    s.invalid = sc.invalid();
+    s.swept_at_watermark = sc.swept_at_watermark_ms();
+    s.dedup.set_evicted(sc.dedup_evicted());
+  }
+  // Evict what the restored watermark no longer reaches at the next Tick, and start the idle
+  // clock now (a restored partition is not idle just because its owner changed).
+  s.evicted_at_watermark = 0;
+  if (s.watermark > 0) s.last_record_wall = now_ms;
+  return absl::OkStatus();
+}
 
 }  // namespace civicpulse::core

@@ -14,6 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 
@@ -35,6 +37,21 @@ class EventIdFilter {
   uint64_t evicted() const { return evicted_; }
   size_t MemoryBytes() const;
 
+  // --- Checkpoints ---------------------------------------------------------------------
+  // While on, every id remembered (or re-timed) is also journaled for TakeJournal.
+  void set_journal(bool on) { journal_on_ = on; }
+  // Moves the journaled (hash, time) pairs into `out` (appending) and clears the journal.
+  void TakeJournal(std::vector<std::pair<uint64_t, int64_t>>* out);
+  void ClearJournal() { journal_.clear(); }
+  // Calls f(hash, time) for every id remembered.
+  template <typename F>
+  void ForEach(F f) const {
+    for (const auto& [hash, time] : seen_) f(hash, time);
+  }
+  // Remembers `hash` at `time_ms` (restoring a checkpoint); not journaled.
+  void Restore(uint64_t hash, int64_t time_ms);
+  void set_evicted(uint64_t evicted) { evicted_ = evicted; }
+
  private:
   void Sweep(int64_t cutoff_ms);
   void EvictOldest();
@@ -44,6 +61,8 @@ class EventIdFilter {
   int64_t swept_cutoff_ms_ = 0;
   uint64_t evicted_ = 0;
   absl::flat_hash_map<uint64_t, int64_t> seen_;  // id hash -> event time of first sighting
+  bool journal_on_ = false;
+  std::vector<std::pair<uint64_t, int64_t>> journal_;
 };
 
 }  // namespace civicpulse::core

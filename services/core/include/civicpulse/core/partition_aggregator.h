@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "civicpulse/core/area_cap.h"
 #include "civicpulse/core/engine_options.h"
 #include "civicpulse/core/event.h"
@@ -24,6 +25,7 @@
 namespace civicpulse::v1 {
 class Cell;
 class PartitionProgress;
+class StatePiece;
 }  // namespace civicpulse::v1
 
 namespace civicpulse::core {
@@ -56,6 +58,22 @@ class PartitionAggregator {
   // that no window can read any more (start < watermark - window length) are left out.
   void TakeCells(std::vector<v1::Cell>* out, bool all = false);
   void FillProgress(v1::PartitionProgress* out) const;
+
+  // --- Checkpoints (proto/civicpulse/v1/checkpoint.proto, docs/delivery.md) -------------
+  // Starts tracking what changes, for TakeDelta. Off by default (it costs a little memory
+  // per event between two deltas).
+  void EnableCheckpoints();
+  // Writes everything changed since the last TakeDelta or WriteSnapshot: the scalars, the
+  // cells touched (full contents), the series totals changed, the event ids and participant
+  // sightings remembered since.
+  void TakeDelta(v1::StatePiece* out);
+  // Appends the whole state as pieces of about `max_piece_bytes` each (at least one), and
+  // forgets the pending changes (the snapshot covers them).
+  void WriteSnapshot(size_t max_piece_bytes, std::vector<v1::StatePiece>* out);
+  // Restores one piece (of a snapshot, into an empty aggregator, or of a later delta).
+  // `now_ms` restarts the idle clock. A malformed cell is an error; the aggregator is then
+  // unusable and the caller starts over.
+  absl::Status ApplyPiece(const v1::StatePiece& piece, int64_t now_ms);
 
   // Approximate heap bytes held (cells, sketches, participant and event-id memory).
   size_t MemoryBytes() const;
