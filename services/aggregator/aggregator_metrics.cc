@@ -53,7 +53,62 @@ AggregatorMetrics::AggregatorMetrics(prometheus::Registry& registry)
                            .Help("Publish cycles whose records Kafka did not acknowledge "
                                  "(offsets were not committed)")
                            .Register(registry)
-                           .Add({})) {}
+                           .Add({})),
+      dlq_truncated(prometheus::BuildCounter()
+                        .Name("civicpulse_aggregator_dlq_truncated_records_total")
+                        .Help("Dead letters whose value was cut to fit the record size limit "
+                              "(headers original-size and original-sha256 describe the whole)")
+                        .Register(registry)
+                        .Add({})),
+      dlq_pending(prometheus::BuildGauge()
+                      .Name("civicpulse_aggregator_dlq_pending_records")
+                      .Help("Dead letters not acknowledged by Kafka yet; while any is pending "
+                            "no checkpoint covers its record")
+                      .Register(registry)
+                      .Add({})),
+      checkpoint_bytes(prometheus::BuildCounter()
+                           .Name("civicpulse_aggregator_checkpoint_bytes_total")
+                           .Help("Bytes of acknowledged batches written, by log (aggregates, "
+                                 "changelog) and kind (snapshot, delta)")
+                           .Register(registry)),
+      largest_snapshot_bytes(prometheus::BuildGauge()
+                                 .Name("civicpulse_aggregator_largest_snapshot_bytes")
+                                 .Help("Size of the largest last changelog snapshot of an "
+                                       "owned partition (keep it under a third of the "
+                                       "changelog's retention per partition)")
+                                 .Register(registry)
+                                 .Add({})),
+      restore_duration_seconds(prometheus::BuildGauge()
+                                   .Name("civicpulse_aggregator_restore_duration_seconds")
+                                   .Help("Time the last restore of assigned partitions from "
+                                         "the changelog took")
+                                   .Register(registry)
+                                   .Add({})),
+      restored_partitions(prometheus::BuildCounter()
+                              .Name("civicpulse_aggregator_restored_partitions_total")
+                              .Help("Assigned partitions whose state was restored from a "
+                                    "changelog checkpoint")
+                              .Register(registry)
+                              .Add({})),
+      restore_fenced_records(prometheus::BuildCounter()
+                                 .Name("civicpulse_aggregator_restore_fenced_records_total")
+                                 .Help("Changelog records ignored while restoring because a "
+                                       "newer owner had fenced their writer")
+                                 .Register(registry)
+                                 .Add({})),
+      restore_failures(prometheus::BuildCounter()
+                           .Name("civicpulse_aggregator_restore_failures_total")
+                           .Help("Restores that could not read the changelog (retried)")
+                           .Register(registry)
+                           .Add({})) {
+  for (const char* log : {"aggregates", "changelog"}) {
+    for (const char* kind : {"snapshot", "delta"}) checkpoint_bytes.Add({{"log", log}, {"kind", kind}});
+  }
+}
+
+prometheus::Counter& AggregatorMetrics::Checkpoint(const std::string& log, bool snapshot) {
+  return checkpoint_bytes.Add({{"log", log}, {"kind", snapshot ? "snapshot" : "delta"}});
+}
 
 prometheus::Counter& AggregatorMetrics::Outcome(core::Outcome outcome) {
   switch (outcome) {

@@ -35,6 +35,16 @@ struct AggregatorMetrics {
   prometheus::Counter& published_records;
   prometheus::Counter& dropped_records;
   prometheus::Counter& publish_failures;
+  prometheus::Counter& dlq_truncated;
+  prometheus::Gauge& dlq_pending;
+  // Bytes written per log ("aggregates", "changelog") and batch kind.
+  prometheus::Counter& Checkpoint(const std::string& log, bool snapshot);
+  prometheus::Family<prometheus::Counter>& checkpoint_bytes;
+  prometheus::Gauge& largest_snapshot_bytes;
+  prometheus::Gauge& restore_duration_seconds;
+  prometheus::Counter& restored_partitions;
+  prometheus::Counter& restore_fenced_records;
+  prometheus::Counter& restore_failures;
 };
 
 // The lag series of one owned partition; Remove() takes them out of the families.

@@ -1,6 +1,7 @@
 #include "app.h"
 
 #include <iostream>
+#include <random>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -14,12 +15,18 @@ constexpr char kProgram[] = "civicpulse-aggregator";
 
 int64_t NowMs() { return absl::ToUnixMillis(absl::Now()); }
 
+uint64_t RandomOwnerId() {
+  std::random_device device;
+  return (static_cast<uint64_t>(device()) << 32) ^ device() ^ static_cast<uint64_t>(NowMs());
+}
+
 }  // namespace
 
 AggregatorApp::AggregatorApp(AggregatorConfig config)
     : config_(std::move(config)),
       registry_(std::make_shared<prometheus::Registry>()),
-      metrics_(*registry_) {}
+      metrics_(*registry_),
+      owner_(RandomOwnerId()) {}
 
 AggregatorApp::~AggregatorApp() {
   http_.Stop();
@@ -30,14 +37,31 @@ AggregatorApp::~AggregatorApp() {
 absl::Status AggregatorApp::Start() {
   // Connect the producer first: a revocation during start-up already needs it.
   CIVICPULSE_ASSIGN_OR_RETURN(producer_, kafka::Producer::Create(config_.common.kafka));
-  owned_ = std::make_unique<OwnedPartitions>(
-      OwnedPartitionsOptions{.topic = config_.topic,
-                             .dlq_topic = config_.dlq_topic,
-                             .aggregates_topic = config_.aggregates_topic,
-                             .instance_id = config_.instance_id,
-                             .engine = config_.engine,
-                             .areas = config_.areas},
-      producer_.get(), &metrics_);
+  CIVICPULSE_ASSIGN_OR_RETURN(int aggregates_partitions,
+                              producer_->PartitionCount(config_.aggregates_topic,
+                                                        absl::Seconds(10)));
+  CIVICPULSE_ASSIGN_OR_RETURN(int changelog_partitions,
+                              producer_->PartitionCount(config_.changelog_topic,
+                                                        absl::Seconds(10)));
+  owned_ = std::make_unique<OwnedPartitions>(config_.topic, config_.engine, config_.areas,
+                                             &metrics_);
+  dead_letters_ = std::make_unique<DeadLetterQueue>(
+      config_.dlq_topic, static_cast<size_t>(config_.max_record_bytes), &metrics_);
+  router_ = std::make_unique<RecordRouter>(owned_.get(), dead_letters_.get(), &metrics_);
+  checkpointer_ = std::make_unique<Checkpointer>(
+      CheckpointerOptions{.topic = config_.topic,
+                          .aggregates_topic = config_.aggregates_topic,
+                          .aggregates_partitions = aggregates_partitions,
+                          .changelog_topic = config_.changelog_topic,
+                          .changelog_partitions = changelog_partitions,
+                          .instance_id = config_.instance_id,
+                          .snapshot_min_bytes = static_cast<size_t>(config_.snapshot_bytes),
+                          .snapshot_interval = config_.snapshot_every,
+                          .max_piece_bytes = static_cast<size_t>(config_.max_record_bytes) / 2},
+      producer_.get(), dead_letters_.get(), &metrics_);
+  restorer_ = std::make_unique<StateRestorer>(config_.common.kafka, config_.topic,
+                                              config_.changelog_topic, changelog_partitions,
+                                              owned_.get());
   CIVICPULSE_ASSIGN_OR_RETURN(
       consumer_, kafka::Consumer::Create(config_.common.kafka,
                                          {.topics = {config_.topic},
@@ -48,21 +72,27 @@ absl::Status AggregatorApp::Start() {
   http_.ServeHealth([this] { return health(); });
   CIVICPULSE_RETURN_IF_ERROR(http_.Start(config_.common.listen));
   std::cerr << kProgram << ": instance " << config_.instance_id << " consuming "
-            << config_.topic << " in group " << config_.group << "; /metrics on port "
-            << http_.port() << std::endl;
+            << config_.topic << " in group " << config_.group << ", checkpointing to "
+            << config_.changelog_topic << "; /metrics on port " << http_.port() << std::endl;
   return absl::OkStatus();
 }
 
 runtime::Health AggregatorApp::health() const {
   absl::MutexLock lock(&mu_);
-  if (fatal_error_.empty()) return {};
-  return {.ok = false, .detail = fatal_error_};
+  if (problem_.empty()) return {};
+  return {.ok = false, .detail = problem_};
+}
+
+void AggregatorApp::SetProblem(std::string problem) {
+  absl::MutexLock lock(&mu_);
+  problem_ = std::move(problem);
 }
 
 void AggregatorApp::ReportError(const std::string& what, const absl::Status& status) {
   // The same error repeats every cycle while Kafka is away: log changes, and at most every
   // 30 s otherwise.
   const std::string line = absl::StrCat(what, ": ", status.message());
+  SetProblem(line);
   const absl::Time now = absl::Now();
   if (line == last_logged_error_ && now - last_logged_at_ < absl::Seconds(30)) return;
   last_logged_error_ = line;
@@ -71,86 +101,145 @@ void AggregatorApp::ReportError(const std::string& what, const absl::Status& sta
 }
 
 absl::Status AggregatorApp::Run() {
-  absl::Time next_flush = absl::Now() + config_.flush_every;
-  absl::Time next_republish = absl::Now() + config_.republish_every;
+  absl::Time next_checkpoint = absl::Now() + config_.flush_every;
   auto high_watermark = [this](int32_t partition) {
     return consumer_->HighWatermark(config_.topic, partition);
   };
   while (!stop_.load() && !runtime::ShutdownRequested()) {
     absl::StatusOr<const std::vector<kafka::ConsumerRecord>*> batch =
         consumer_->Poll(absl::Milliseconds(100));
+    if (!fatal_.ok()) break;
     if (!batch.ok()) {
-      {
-        absl::MutexLock lock(&mu_);
-        fatal_error_ = std::string(batch.status().message());
-      }
       ReportError("consumer", batch.status());
       runtime::WaitForShutdown(absl::Seconds(1));
-    } else {
-      {
-        absl::MutexLock lock(&mu_);
-        fatal_error_.clear();
-      }
-      if (!(*batch)->empty()) owned_->Consume(**batch, NowMs());
+    } else if (!(*batch)->empty()) {
+      router_->Route(**batch, NowMs());
     }
     const absl::Time now = absl::Now();
-    if (now >= next_flush) {
-      const bool all_cells = now >= next_republish;
-      PublishAndCommit(nullptr, all_cells);
+    if (now >= next_checkpoint) {
+      CheckpointAndCommit(owned_->All());
       owned_->UpdateHealthMetrics(NowMs(), high_watermark);
-      if (all_cells) next_republish = now + config_.republish_every;
-      next_flush = now + config_.flush_every;
+      next_checkpoint = now + config_.flush_every;
     }
   }
-  std::cerr << kProgram << ": shutting down: publishing and committing" << std::endl;
-  PublishAndCommit(nullptr, false);
+  if (!fatal_.ok()) {
+    http_.Stop();
+    return fatal_;
+  }
+  std::cerr << kProgram << ": shutting down: checkpointing and committing" << std::endl;
+  CheckpointAndCommit(owned_->All());
   consumer_->Close();  // revokes every partition through OnRevoked, then leaves the group
   http_.Stop();
   return absl::OkStatus();
 }
 
-void AggregatorApp::PublishAndCommit(const std::vector<int32_t>* partitions, bool all_cells) {
+void AggregatorApp::CheckpointAndCommit(const std::vector<OwnedPartition*>& partitions) {
   absl::StatusOr<std::vector<kafka::TopicPartition>> offsets =
-      owned_->Publish(partitions, all_cells, NowMs());
+      checkpointer_->Run(partitions, NowMs());
   if (!offsets.ok()) {
-    metrics_.publish_failures.Increment();
-    ReportError("publishing aggregates (offsets not committed)", offsets.status());
+    ReportError("checkpointing (offsets not committed; retrying)", offsets.status());
     return;
   }
+  SetProblem("");
   if (offsets->empty()) return;
+  // The changelog is the source of truth for where to resume; the group's committed offsets
+  // follow it so that Kafka's own lag tools see the progress.
   if (absl::Status s = consumer_->Commit(*offsets); !s.ok()) {
     ReportError("committing offsets", s);
     return;
   }
-  owned_->MarkCommitted(*offsets);
+  Checkpointer::MarkCommitted(*offsets, owned_.get());
 }
 
 void AggregatorApp::OnAssigned(std::vector<kafka::TopicPartition>* partitions) {
   std::vector<int32_t> numbers;
-  const int64_t now_ms = NowMs();
-  for (kafka::TopicPartition& tp : *partitions) {
-    if (tp.topic != config_.topic) continue;
-    // Rebuild the partition's state from its earliest retained record (no checkpoint yet).
-    tp.offset = kafka::kOffsetBeginning;
-    owned_->Assign(tp.partition, now_ms);
-    numbers.push_back(tp.partition);
+  for (const kafka::TopicPartition& tp : *partitions) {
+    if (tp.topic == config_.topic) numbers.push_back(tp.partition);
   }
+  if (numbers.empty()) return;
+  const absl::Time start = absl::Now();
+  const absl::Time deadline = start + config_.restore_within;
+  absl::StatusOr<std::vector<RestoredPartition>> restored;
+  StateRestorerStats stats;
+  while (true) {
+    restored = restorer_->Restore(numbers, NowMs(), deadline - absl::Now(), &stats);
+    if (restored.ok() || absl::Now() + absl::Seconds(1) >= deadline ||
+        stop_.load() || runtime::ShutdownRequested()) {
+      break;
+    }
+    metrics_.restore_failures.Increment();
+    ReportError("restoring assigned partitions (retrying)", restored.status());
+    runtime::WaitForShutdown(absl::Seconds(1));
+  }
+  if (!restored.ok()) {
+    // Consuming without the state would count history again or lose it: stop, and let a
+    // restart (or another member) take the partitions.
+    metrics_.restore_failures.Increment();
+    fatal_ = absl::UnavailableError(absl::StrCat(
+        "cannot restore partitions [", absl::StrJoin(numbers, ","), "] from ",
+        config_.changelog_topic, ": ", restored.status().message()));
+    stop_.store(true);
+    for (kafka::TopicPartition& tp : *partitions) tp.offset = kafka::kOffsetStored;
+    return;
+  }
+  const int64_t now_ms = NowMs();
+  int from_checkpoint = 0;
+  for (RestoredPartition& r : *restored) {
+    // A later epoch than any seen; wall-clock milliseconds keep it above an owner that never
+    // got to write (clocks agree far better than the group's session timeout).
+    const Lineage lineage{.epoch = std::max(r.max_epoch + 1, now_ms), .owner = owner_};
+    owned_->Assign(r.partition, std::move(r.engine),
+                   r.from_checkpoint ? r.next_offset : -1, lineage, now_ms);
+    if (r.from_checkpoint) {
+      ++from_checkpoint;
+      metrics_.restored_partitions.Increment();
+    }
+    for (kafka::TopicPartition& tp : *partitions) {
+      if (tp.topic == config_.topic && tp.partition == r.partition) {
+        tp.offset = r.from_checkpoint ? r.next_offset : kafka::kOffsetBeginning;
+      }
+    }
+  }
+  metrics_.restore_fenced_records.Increment(static_cast<double>(stats.fenced_records));
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  metrics_.restore_duration_seconds.Set(seconds);
   std::cerr << kProgram << ": assigned partitions [" << absl::StrJoin(numbers, ",")
-            << "], now owning " << owned_->size() << std::endl;
+            << "]: " << from_checkpoint << " restored from the changelog (" << stats.records
+            << " records read, " << stats.fenced_records << " fenced) in " << seconds
+            << " s; now owning " << owned_->size() << std::endl;
 }
 
 void AggregatorApp::OnRevoked(const std::vector<kafka::TopicPartition>& partitions) {
   std::vector<int32_t> numbers;
+  std::vector<OwnedPartition*> going;
   for (const kafka::TopicPartition& tp : partitions) {
-    if (tp.topic == config_.topic && owned_->Owns(tp.partition)) {
+    if (tp.topic != config_.topic) continue;
+    if (OwnedPartition* p = owned_->Find(tp.partition)) {
       numbers.push_back(tp.partition);
+      going.push_back(p);
     }
   }
   if (numbers.empty()) return;
-  PublishAndCommit(&numbers, false);
+  CheckpointAndCommit(going);
   for (int32_t number : numbers) owned_->Drop(number);
   std::cerr << kProgram << ": revoked partitions [" << absl::StrJoin(numbers, ",")
             << "], now owning " << owned_->size() << std::endl;
+}
+
+void AggregatorApp::OnLost(const std::vector<kafka::TopicPartition>& partitions) {
+  // Another member may own them already: writing now would be a zombie's write (readers
+  // would fence it anyway; not writing at all is cleaner).
+  std::vector<int32_t> numbers;
+  for (const kafka::TopicPartition& tp : partitions) {
+    if (tp.topic == config_.topic && owned_->Owns(tp.partition)) {
+      numbers.push_back(tp.partition);
+      owned_->Drop(tp.partition);
+    }
+  }
+  if (numbers.empty()) return;
+  std::cerr << kProgram << ": lost partitions [" << absl::StrJoin(numbers, ",")
+            << "] (thrown out of the group); dropped without writing, now owning "
+            << owned_->size() << std::endl;
 }
 
 absl::Status RunAggregator(const AggregatorConfig& config) {

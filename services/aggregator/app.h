@@ -1,7 +1,10 @@
-// AggregatorApp: civicpulse-aggregator. A consumer-group member on the events topic that keeps
-// one PartitionAggregator per owned partition (OwnedPartitions), publishes partial aggregates
-// every flush interval, and commits consumed offsets only after Kafka acknowledged the
-// aggregates (and dead letters) that cover them. Serves /metrics and /healthz.
+// AggregatorApp: civicpulse-aggregator, wired. A consumer-group member on the events topic
+// whose loop reads Consume (RecordRouter: decode, apply or dead-letter), then every flush
+// interval Checkpoint (Checkpointer: aggregates, dead letters, then the state changelog,
+// acknowledged) and Commit. Newly assigned partitions are restored from the changelog
+// (StateRestorer) before any of their records is read; revoked ones are checkpointed before
+// they go; lost ones (this member was thrown out of the group) are dropped without a word.
+// Serves /metrics and /healthz. The guarantee and its failure cases: docs/delivery.md.
 //
 // Start() and Run() are called from one thread, which also receives the rebalance callbacks;
 // Stop() may be called from any thread.
@@ -15,12 +18,16 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "aggregator_metrics.h"
+#include "checkpointer.h"
 #include "civicpulse/kafka/consumer.h"
 #include "civicpulse/kafka/producer.h"
 #include "civicpulse/runtime/http_server.h"
 #include "config.h"
+#include "dead_letters.h"
 #include "owned_partitions.h"
 #include "prometheus/registry.h"
+#include "record_router.h"
+#include "state_restorer.h"
 
 namespace civicpulse::aggregator {
 
@@ -32,7 +39,8 @@ class AggregatorApp final : public kafka::RebalanceListener {
 
   // Connects to Kafka (Unavailable when it cannot be reached) and starts the HTTP server.
   absl::Status Start();
-  // Consumes until Stop() or SIGINT/SIGTERM; then publishes, commits and leaves the group.
+  // Consumes until Stop() or SIGINT/SIGTERM; then checkpoints, commits and leaves the group.
+  // Fails when assigned partitions could not be restored within --restore-timeout.
   absl::Status Run();
   void Stop() { stop_.store(true); }
   // The bound /metrics port (after Start()).
@@ -40,23 +48,32 @@ class AggregatorApp final : public kafka::RebalanceListener {
 
   void OnAssigned(std::vector<kafka::TopicPartition>* partitions) override;
   void OnRevoked(const std::vector<kafka::TopicPartition>& partitions) override;
+  void OnLost(const std::vector<kafka::TopicPartition>& partitions) override;
 
  private:
-  void PublishAndCommit(const std::vector<int32_t>* partitions, bool all_cells);
+  // Checkpoints `partitions` and commits what that made durable.
+  void CheckpointAndCommit(const std::vector<OwnedPartition*>& partitions);
   void ReportError(const std::string& what, const absl::Status& status);
+  void SetProblem(std::string problem);
   runtime::Health health() const;
 
   AggregatorConfig config_;
   std::shared_ptr<prometheus::Registry> registry_;
   AggregatorMetrics metrics_;
+  uint64_t owner_;  // this incarnation's id in every lineage it starts
   std::unique_ptr<kafka::Producer> producer_;
   std::unique_ptr<OwnedPartitions> owned_;
+  std::unique_ptr<DeadLetterQueue> dead_letters_;
+  std::unique_ptr<RecordRouter> router_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  std::unique_ptr<StateRestorer> restorer_;
   std::unique_ptr<kafka::Consumer> consumer_;  // after owned_: its Close() revokes into it
   runtime::HttpServer http_;
   std::atomic<bool> stop_{false};
+  absl::Status fatal_;  // a restore that could not be done: Run() returns it
 
   mutable absl::Mutex mu_;
-  std::string fatal_error_ ABSL_GUARDED_BY(mu_);  // consumer fatal error, "" when none
+  std::string problem_ ABSL_GUARDED_BY(mu_);  // "" when healthy
   std::string last_logged_error_;
   absl::Time last_logged_at_ = absl::InfinitePast();
 };

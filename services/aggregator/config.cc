@@ -25,11 +25,28 @@ void AggregatorConfig::AddFlags(CLI::App* app) {
   app->add_option("--idle-timeout", idle_timeout,
                   "A partition silent this long has its watermark advanced by wall-clock time")
       ->capture_default_str();
-  app->add_option("--flush-interval", flush_interval,
-                  "How often changed aggregates are published and offsets committed")
+  app->add_option("--changelog-topic", changelog_topic,
+                  "Topic of the aggregators' state checkpoints (docs/delivery.md)")
       ->capture_default_str();
-  app->add_option("--republish-interval", republish_interval,
-                  "How often every live aggregate is re-published (exporter restarts)")
+  app->add_option("--flush-interval", flush_interval,
+                  "How often changed aggregates are published, state checkpointed and "
+                  "offsets committed")
+      ->capture_default_str();
+  app->add_option("--snapshot-interval", snapshot_interval,
+                  "Each partition writes a full snapshot of its aggregates and state at "
+                  "least this often (besides when its deltas outweigh its last snapshot)")
+      ->capture_default_str();
+  app->add_option("--snapshot-bytes", snapshot_bytes,
+                  "Deltas written since a partition's last snapshot that call for a new one "
+                  "(at least; a larger last snapshot raises it)")
+      ->capture_default_str();
+  app->add_option("--max-record-bytes", max_record_bytes,
+                  "Largest record produced: dead letters are cut to fit, state snapshots "
+                  "split (keep under the topics' max.message.bytes)")
+      ->capture_default_str();
+  app->add_option("--restore-timeout", restore_timeout,
+                  "How long restoring assigned partitions from the changelog may take "
+                  "before the instance gives up and exits")
       ->capture_default_str();
   app->add_option("--areas-file", areas_file,
                   "CSV area,residents: the allowed area labels (others fold into \"other\")");
@@ -65,7 +82,9 @@ absl::Status AggregatorConfig::Finish() {
   CIVICPULSE_RETURN_IF_ERROR(ParseDurationFlag("--idle-timeout", idle_timeout, &idle));
   CIVICPULSE_RETURN_IF_ERROR(ParseDurationFlag("--flush-interval", flush_interval, &flush_every));
   CIVICPULSE_RETURN_IF_ERROR(
-      ParseDurationFlag("--republish-interval", republish_interval, &republish_every));
+      ParseDurationFlag("--snapshot-interval", snapshot_interval, &snapshot_every));
+  CIVICPULSE_RETURN_IF_ERROR(
+      ParseDurationFlag("--restore-timeout", restore_timeout, &restore_within));
   if (lateness < absl::ZeroDuration()) {
     return absl::InvalidArgumentError("--allowed-lateness must not be negative");
   }
@@ -78,19 +97,32 @@ absl::Status AggregatorConfig::Finish() {
   if (flush_every < absl::Milliseconds(10) || flush_every > absl::Minutes(10)) {
     return absl::InvalidArgumentError("--flush-interval must be between 10ms and 10m");
   }
-  if (republish_every < flush_every) {
-    return absl::InvalidArgumentError("--republish-interval must be >= --flush-interval");
+  if (snapshot_every < flush_every) {
+    return absl::InvalidArgumentError("--snapshot-interval must be >= --flush-interval");
+  }
+  if (restore_within < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("--restore-timeout must be at least 1s");
+  }
+  if (snapshot_bytes < 1024) {
+    return absl::InvalidArgumentError("--snapshot-bytes must be at least 1024");
+  }
+  if (max_record_bytes < 64 * 1024 || max_record_bytes > 100 * 1024 * 1024) {
+    return absl::InvalidArgumentError("--max-record-bytes must be 65536..104857600");
   }
   if (max_areas < 1 || max_areas > 100000) {
     return absl::InvalidArgumentError("--max-areas must be 1..100000");
   }
   if (group.empty()) return absl::InvalidArgumentError("--group must not be empty");
-  if (topic.empty() || dlq_topic.empty() || aggregates_topic.empty()) {
+  if (topic.empty() || dlq_topic.empty() || aggregates_topic.empty() ||
+      changelog_topic.empty()) {
     return absl::InvalidArgumentError("topic names must not be empty");
   }
-  if (topic == aggregates_topic || topic == dlq_topic || dlq_topic == aggregates_topic) {
+  if (topic == aggregates_topic || topic == dlq_topic || dlq_topic == aggregates_topic ||
+      changelog_topic == topic || changelog_topic == dlq_topic ||
+      changelog_topic == aggregates_topic) {
     return absl::InvalidArgumentError(
-        "--topic, --dlq-topic and --aggregates-topic must be three different topics");
+        "--topic, --dlq-topic, --aggregates-topic and --changelog-topic must be four "
+        "different topics");
   }
   engine.allowed_lateness_ms = absl::ToInt64Milliseconds(lateness);
   engine.grace_ms = absl::ToInt64Milliseconds(grace_d);

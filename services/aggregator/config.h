@@ -4,6 +4,7 @@
 // Plain data, thread-compatible.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "CLI/CLI.hpp"
@@ -27,8 +28,12 @@ struct AggregatorConfig {
   std::string allowed_lateness = "5m";                        // --allowed-lateness
   std::string grace = "1h";                                   // --grace
   std::string idle_timeout = "1m";                            // --idle-timeout
+  std::string changelog_topic = kafka::kChangelogTopic;       // --changelog-topic
   std::string flush_interval = "1s";                          // --flush-interval
-  std::string republish_interval = "60s";                     // --republish-interval
+  std::string snapshot_interval = "10m";                      // --snapshot-interval
+  int64_t snapshot_bytes = 1 << 20;                           // --snapshot-bytes
+  int64_t max_record_bytes = 900'000;                         // --max-record-bytes
+  std::string restore_timeout = "60s";                        // --restore-timeout
   std::string areas_file;                                     // --areas-file (optional)
   int max_areas = 500;                                        // --max-areas
   std::string instance_id;                                    // --instance-id: hostname-pid
@@ -37,7 +42,8 @@ struct AggregatorConfig {
   core::EngineOptions engine;
   core::AreaCapOptions areas;
   absl::Duration flush_every = absl::Seconds(1);
-  absl::Duration republish_every = absl::Seconds(60);
+  absl::Duration snapshot_every = absl::Minutes(10);
+  absl::Duration restore_within = absl::Seconds(60);
 
   void AddFlags(CLI::App* app);
   // Completes the configuration after parsing; InvalidArgument / NotFound with a one-line

@@ -32,7 +32,7 @@ TEST(AggregatorConfigTest, Defaults) {
   EXPECT_EQ(config.engine.grace_ms, 60 * 60 * 1000);
   EXPECT_EQ(config.engine.idle_timeout_ms, 60 * 1000);
   EXPECT_EQ(config.flush_every, absl::Seconds(1));
-  EXPECT_EQ(config.republish_every, absl::Seconds(60));
+  EXPECT_EQ(config.snapshot_every, absl::Minutes(10));
   EXPECT_EQ(config.areas.max_areas, 500u);
   EXPECT_TRUE(config.areas.allowed.empty());
   EXPECT_FALSE(config.instance_id.empty());
@@ -42,7 +42,7 @@ TEST(AggregatorConfigTest, ParsesDurationsAndNames) {
   AggregatorConfig config;
   absl::Status s = Parse({"--brokers", "b:1", "--allowed-lateness", "90s", "--grace", "2h",
                           "--idle-timeout", "2s", "--flush-interval", "500ms",
-                          "--republish-interval", "5m", "--instance-id", "agg-1",
+                          "--snapshot-interval", "5m", "--instance-id", "agg-1",
                           "--max-areas", "3", "--group", "g", "-X", "linger.ms=1"},
                          &config);
   ASSERT_TRUE(s.ok()) << s;
@@ -50,7 +50,7 @@ TEST(AggregatorConfigTest, ParsesDurationsAndNames) {
   EXPECT_EQ(config.engine.grace_ms, 2 * 3600'000);
   EXPECT_EQ(config.engine.idle_timeout_ms, 2000);
   EXPECT_EQ(config.flush_every, absl::Milliseconds(500));
-  EXPECT_EQ(config.republish_every, absl::Minutes(5));
+  EXPECT_EQ(config.snapshot_every, absl::Minutes(5));
   EXPECT_EQ(config.instance_id, "agg-1");
   EXPECT_EQ(config.areas.max_areas, 3u);
   EXPECT_EQ(config.group, "g");
@@ -67,10 +67,12 @@ TEST(AggregatorConfigTest, RejectsBadValuesWithOneLine) {
       {{"--allowed-lateness", "-1m"}, "--allowed-lateness must not be negative"},
       {{"--idle-timeout", "0s"}, "--idle-timeout must be positive"},
       {{"--flush-interval", "1ms"}, "--flush-interval"},
-      {{"--republish-interval", "100ms"}, "--republish-interval"},
+      {{"--snapshot-interval", "100ms"}, "--snapshot-interval"},
       {{"--max-areas", "0"}, "--max-areas"},
       {{"--group", ""}, "--group"},
-      {{"--aggregates-topic", "civicpulse.events.v1"}, "three different topics"},
+      {{"--aggregates-topic", "civicpulse.events.v1"}, "four different topics"},
+      {{"--changelog-topic", "civicpulse.aggregates.v1"}, "four different topics"},
+      {{"--max-record-bytes", "100"}, "--max-record-bytes"},
       {{"--listen", "nonsense"}, "--listen"},
       {{"--areas-file", "/nonexistent.csv"}, "cannot read areas file"},
   };

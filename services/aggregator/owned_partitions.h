@@ -1,17 +1,12 @@
-// OwnedPartitions: the partitions of the events topic this aggregator instance owns, each with
-// its PartitionAggregator and consume position. It routes consumed records (decode, then
-// apply, or dead-letter the value unchanged), publishes partial aggregates (changed cells and
-// a progress record per partition) to the aggregates topic, and tells which consumed offsets
-// may be committed: only once Kafka acknowledged every record published for them.
+// OwnedPartitions: the partitions of the events topic this aggregator instance owns. Each
+// OwnedPartition holds its event-time engine (core::PartitionAggregator), how far it has
+// consumed, the lineage it writes its logs under and where each log stands (the
+// Checkpointer's bookkeeping), and its lag series.
 //
-// A partition's state is the fold of its records in offset order from the earliest retained
-// offset. A record whose offset is below the position already reached means the partition was
-// re-positioned (revoked and assigned again within one poll batch): its state restarts.
-//
-// Uses the kafka::Producer interface only (tests pass a fake). Thread-compatible: the consume
-// thread calls everything, rebalance callbacks included.
+// Thread-compatible: the consume thread calls everything, rebalance callbacks included.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,68 +14,97 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 #include "aggregator_metrics.h"
+#include "batch_writer.h"
 #include "civicpulse/core/area_cap.h"
 #include "civicpulse/core/engine_options.h"
-#include "civicpulse/core/event.h"
-#include "civicpulse/core/event_codec.h"
 #include "civicpulse/core/partition_aggregator.h"
-#include "civicpulse/kafka/consumer.h"
-#include "civicpulse/kafka/producer.h"
-#include "civicpulse/v1/aggregate.pb.h"
 
 namespace civicpulse::aggregator {
 
-struct OwnedPartitionsOptions {
-  std::string topic = kafka::kEventsTopic;
-  std::string dlq_topic = kafka::kDeadLetterTopic;
-  std::string aggregates_topic = kafka::kAggregatesTopic;
-  std::string instance_id;  // PartialAggregate.producer
-  core::EngineOptions engine;
-  core::AreaCapOptions areas;
-  // How long Publish() waits for Kafka's acknowledgements.
-  absl::Duration flush_timeout = absl::Seconds(10);
+// Where one of a partition's logs (aggregates or changelog) stands.
+struct LogCursor {
+  int64_t next_batch = 0;
+  // The next batch must be a snapshot: a new lineage, a failed write, or the policy below.
+  bool snapshot_due = true;
+  size_t bytes_since_snapshot = 0;
+  size_t last_snapshot_bytes = 0;
+  int64_t last_snapshot_ms = 0;
+
+  // A snapshot is due once the deltas since the last one outweigh it (and `min_bytes`), so
+  // that the log never holds more than about three snapshots' worth to restore from, or
+  // once `interval_ms` has passed (time-based retention must never drop the only one).
+  bool Due(int64_t now_ms, size_t min_bytes, int64_t interval_ms) const {
+    return snapshot_due ||
+           bytes_since_snapshot >= std::max(min_bytes, last_snapshot_bytes) ||
+           now_ms - last_snapshot_ms >= interval_ms;
+  }
+  void Wrote(bool snapshot, size_t bytes, int64_t now_ms) {
+    ++next_batch;
+    if (snapshot) {
+      snapshot_due = false;
+      bytes_since_snapshot = 0;
+      last_snapshot_bytes = bytes;
+      last_snapshot_ms = now_ms;
+    } else {
+      bytes_since_snapshot += bytes;
+    }
+  }
 };
 
-// Kafka key of a cell record: "<area>/<width>s/<start>", e.g. "W01/60s/1700000040".
-std::string CellKey(const v1::Cell& cell);
-// Kafka key of a progress record: "progress/<topic>/<partition>".
-std::string ProgressKey(const std::string& topic, int32_t partition);
+struct OwnedPartition {
+  OwnedPartition(int32_t number, std::unique_ptr<core::PartitionAggregator> engine,
+                 int64_t next_offset, Lineage lineage, int64_t now_ms,
+                 AggregatorMetrics* metrics, const std::string& topic)
+      : number(number),
+        engine(std::move(engine)),
+        next_offset(next_offset),
+        checkpointed_offset(next_offset),
+        lineage(lineage),
+        lag(metrics, topic, number),
+        assigned_at_ms(now_ms) {}
+
+  int32_t number;
+  std::unique_ptr<core::PartitionAggregator> engine;
+  // Next source offset to apply; -1 while unknown (reading from the earliest retained).
+  int64_t next_offset;
+  // Source offset covered by the last acknowledged changelog batch (-1: none).
+  int64_t checkpointed_offset;
+  int64_t committed_offset = -1;
+  // What the last acknowledged aggregates batch said.
+  int64_t published_offset = -1;
+  int64_t published_watermark = -1;
+  Lineage lineage;
+  LogCursor aggregates;
+  LogCursor changelog;
+  PartitionLagSeries lag;
+  int64_t assigned_at_ms;
+  int64_t last_record_ms = 0;  // Kafka timestamp of the last consumed record
+};
 
 class OwnedPartitions {
  public:
-  // `producer` and `metrics` must outlive this object.
-  OwnedPartitions(OwnedPartitionsOptions options, kafka::Producer* producer,
+  // `metrics` must outlive this object.
+  OwnedPartitions(std::string topic, core::EngineOptions engine, core::AreaCapOptions areas,
                   AggregatorMetrics* metrics);
-  ~OwnedPartitions();
-  OwnedPartitions(const OwnedPartitions&) = delete;
-  OwnedPartitions& operator=(const OwnedPartitions&) = delete;
 
-  // Starts an empty state for `partition`; the caller reads it from the earliest offset.
-  void Assign(int32_t partition, int64_t now_ms);
-  // Forgets `partition` and removes its series (publish and commit it first).
+  // A new engine for a partition with no checkpoint (the caller reads it from the start).
+  std::unique_ptr<core::PartitionAggregator> NewEngine();
+  // Takes ownership of `partition` (restored or new); it starts at `next_offset`.
+  OwnedPartition* Assign(int32_t partition, std::unique_ptr<core::PartitionAggregator> engine,
+                         int64_t next_offset, Lineage lineage, int64_t now_ms);
+  // Forgets `partition` and removes its series.
   void Drop(int32_t partition);
+  OwnedPartition* Find(int32_t partition);
   bool Owns(int32_t partition) const { return partitions_.contains(partition); }
-  std::vector<int32_t> Partitions() const;
+  // Sorted partition numbers; and the partitions themselves, in that order.
+  std::vector<int32_t> Numbers() const;
+  std::vector<OwnedPartition*> All();
   size_t size() const { return partitions_.size(); }
-
-  // Decodes and applies a batch received at `now_ms`. Records of partitions not owned are
-  // skipped; rejected values go to the dead-letter topic with headers `error` and
-  // `error-detail`. Never fails: problems surface in the next Publish().
-  void Consume(const std::vector<kafka::ConsumerRecord>& batch, int64_t now_ms);
-
-  // Ticks the given partitions (all owned ones when null), produces their changed cells
-  // (every live cell when `all_cells`) and their progress, then waits until Kafka
-  // acknowledged every record queued so far (dead letters included). Returns the offsets that
-  // are now safe to commit (those past the last committed one); the caller commits them and
-  // reports it with MarkCommitted(). On failure nothing may be committed, and the next
-  // Publish() of those partitions re-sends every cell.
-  absl::StatusOr<std::vector<kafka::TopicPartition>> Publish(
-      const std::vector<int32_t>* partitions, bool all_cells, int64_t now_ms);
-  void MarkCommitted(const std::vector<kafka::TopicPartition>& offsets);
+  const std::string& topic() const { return topic_; }
+  core::AreaCap* areas() { return &areas_; }
+  const core::EngineOptions& engine_options() const { return engine_; }
 
   // Sets the watermark delay, consumer lag and assigned-partitions metrics.
   // `high_watermark(partition)` returns the partition's log end offset.
@@ -88,27 +112,11 @@ class OwnedPartitions {
       int64_t now_ms, const std::function<absl::StatusOr<int64_t>(int32_t)>& high_watermark);
 
  private:
-  struct Partition;
-  Partition* Find(int32_t partition);
-  void Restart(Partition* partition);
-  void DeadLetter(const kafka::ConsumerRecord& record, const absl::Status& status);
-  absl::Status ProduceRecord(const std::string& key);
-
-  OwnedPartitionsOptions options_;
-  kafka::Producer* producer_;
+  std::string topic_;
+  core::EngineOptions engine_;
   AggregatorMetrics* metrics_;
   core::AreaCap areas_;
-  absl::flat_hash_map<int32_t, std::unique_ptr<Partition>> partitions_;
-
-  // Scratch reused across records and publishes (the hot path does not allocate).
-  core::EventCodec codec_;
-  core::Event event_;
-  std::vector<v1::Cell> cells_;
-  v1::PartialAggregate record_;
-  std::string key_;
-  std::string value_;
-  // First failure to queue a record since the last Publish(); Publish() reports it.
-  absl::Status produce_error_;
+  absl::flat_hash_map<int32_t, std::unique_ptr<OwnedPartition>> partitions_;
 };
 
 }  // namespace civicpulse::aggregator

@@ -16,7 +16,8 @@ struct BrokerConfig {
   int partitions = 16;     // --partitions (for every topic)
   std::string bootstrap_file;  // --bootstrap-file: written with the bootstrap list
   std::vector<std::string> topics = {"civicpulse.events.v1", "civicpulse.events.dlq.v1",
-                                     "civicpulse.aggregates.v1"};
+                                     "civicpulse.aggregates.v1",
+                                     "civicpulse.aggregator.changelog.v1"};
 
   void AddFlags(CLI::App* app);
   absl::Status Validate() const;

@@ -105,11 +105,30 @@ absl::Status ExporterApp::Run() {
           ++invalid;
           continue;
         }
-        store_.Apply(record_);
         ++applied;
+        // The header is copied first: the record is moved into the reader.
+        const v1::BatchHeader header = record_.batch();
+        const int32_t source = record_.source_partition();
+        if (!batches_.Add(source, header, std::move(record_), &batch_)) {
+          continue;
+        }
+        if (batch_.snapshot) {
+          store_.ResetSource(batch_.records.front().source_topic(), batch_.source_partition);
+        }
+        for (const v1::PartialAggregate& r : batch_.records) store_.Apply(r);
       }
       if (applied + invalid > 0) metrics_.records.Increment(static_cast<double>(applied + invalid));
       if (invalid > 0) metrics_.invalid_records.Increment(static_cast<double>(invalid));
+      const core::BatchReaderStats& stats = batches_.stats();
+      if (stats.fenced_records > reported_.fenced_records) {
+        metrics_.fenced_records.Increment(
+            static_cast<double>(stats.fenced_records - reported_.fenced_records));
+      }
+      if (stats.dropped_records > reported_.dropped_records) {
+        metrics_.incomplete_records.Increment(
+            static_cast<double>(stats.dropped_records - reported_.dropped_records));
+      }
+      reported_ = stats;
     }
     const absl::Time now = absl::Now();
     if (now >= next_merge) {

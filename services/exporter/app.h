@@ -1,7 +1,10 @@
 // ExporterApp: civicpulse-exporter. Reads every partition of the aggregates topic from the
-// beginning (manual assignment, no consumer group), applies each partial aggregate to an
-// IndicatorStore, and every merge interval recomputes the indicators and swaps them into the
-// IndicatorCollector that /metrics serves.
+// beginning (manual assignment, no consumer group), reassembles each source partition's
+// batches (core::BatchReader: only complete batches of the current lineage; a snapshot batch
+// replaces the source partition's state, so a restart rebuilds exactly the same indicators
+// from whatever the topic retains), applies them to an IndicatorStore, and every merge
+// interval recomputes the indicators and swaps them into the IndicatorCollector that
+// /metrics serves.
 //
 // Start() and Run() are called from one thread; Stop() may be called from any thread.
 #pragma once
@@ -12,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "civicpulse/core/batch_reader.h"
 #include "civicpulse/core/indicator_store.h"
 #include "civicpulse/kafka/consumer.h"
 #include "civicpulse/runtime/http_server.h"
@@ -49,6 +53,9 @@ class ExporterApp {
   core::IndicatorStore store_;
   std::shared_ptr<IndicatorCollector> collector_;
   v1::PartialAggregate record_;  // reused for every record
+  core::BatchReader<v1::PartialAggregate> batches_;
+  core::BatchReader<v1::PartialAggregate>::Batch batch_;
+  core::BatchReaderStats reported_;  // batches_.stats() already added to the metrics
   std::unique_ptr<kafka::Consumer> consumer_;
   runtime::HttpServer http_;
   std::atomic<bool> stop_{false};

@@ -14,6 +14,19 @@ ExporterMetrics::ExporterMetrics(prometheus::Registry& registry)
                                 "(ignored)")
                           .Register(registry)
                           .Add({})),
+      fenced_records(prometheus::BuildCounter()
+                         .Name("civicpulse_exporter_fenced_records_total")
+                         .Help("Aggregate records ignored because their writer had been "
+                               "fenced by a newer owner of the source partition (a zombie)")
+                         .Register(registry)
+                         .Add({})),
+      incomplete_records(prometheus::BuildCounter()
+                             .Name("civicpulse_exporter_incomplete_records_total")
+                             .Help("Aggregate records ignored because their batch never "
+                                   "completed or had no base (writer died mid-batch, log "
+                                   "start cut by retention)")
+                             .Register(registry)
+                             .Add({})),
       last_merge_timestamp_seconds(
           prometheus::BuildGauge()
               .Name("civicpulse_exporter_last_merge_timestamp_seconds")

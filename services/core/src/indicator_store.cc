@@ -224,6 +224,10 @@ void IndicatorStore::Apply(const v1::PartialAggregate& record) {
   }
 }
 
+void IndicatorStore::ResetSource(const std::string& topic, int32_t partition) {
+  state_->partitions.erase({topic, partition});
+}
+
 uint64_t IndicatorStore::rejected_records() const { return state_->rejected; }
 
 std::vector<IndicatorFamily> IndicatorStore::Compute() const {

@@ -114,6 +114,15 @@ class RdKafkaConsumer final : public Consumer {
       }
       return absl::OkStatus();
     }
+    if (!options_.assign.empty()) {
+      rd_kafka_topic_partition_list_t* list = ToList(options_.assign);
+      rd_kafka_resp_err_t err = rd_kafka_assign(handle_, list);
+      rd_kafka_topic_partition_list_destroy(list);
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return absl::InternalError(absl::StrCat("assign: ", rd_kafka_err2str(err)));
+      }
+      return absl::OkStatus();
+    }
     return AssignEverything(timeout_ms);
   }
 
@@ -185,6 +194,20 @@ class RdKafkaConsumer final : public Consumer {
     return high;
   }
 
+  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
+                                                              int32_t partition,
+                                                              absl::Duration timeout) override {
+    int64_t low = 0, high = 0;
+    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
+        handle_, topic.c_str(), partition, &low, &high,
+        static_cast<int>(absl::ToInt64Milliseconds(timeout)));
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "/", partition,
+                                                 ": ", rd_kafka_err2str(err)));
+    }
+    return std::make_pair(low, high);
+  }
+
   void Close() override {
     if (closed_ || handle_ == nullptr) return;
     closed_ = true;
@@ -244,9 +267,13 @@ class RdKafkaConsumer final : public Consumer {
       rd_kafka_topic_partition_list_destroy(list);
       return;
     }
-    // Revocation (or a lost assignment): the listener flushes and commits first.
+    // Revocation: the listener flushes and commits first. A lost assignment: it must not.
     if (self->options_.listener != nullptr) {
-      self->options_.listener->OnRevoked(ToVector(partitions));
+      if (rd_kafka_assignment_lost(handle)) {
+        self->options_.listener->OnLost(ToVector(partitions));
+      } else {
+        self->options_.listener->OnRevoked(ToVector(partitions));
+      }
     }
     if (cooperative) {
       rd_kafka_error_t* error = rd_kafka_incremental_unassign(handle, partitions);

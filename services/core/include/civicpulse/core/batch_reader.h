@@ -43,7 +43,8 @@ class BatchReader {
   };
 
   // Feeds one record of `source_partition` with its header. Returns true and fills `out`
-  // when the record completes an acceptable batch.
+  // when the record completes an acceptable batch. `header` must not refer into `record`
+  // (which is moved from): copy it first.
   bool Add(int32_t source_partition, const v1::BatchHeader& header, Record record, Batch* out) {
     Source& s = sources_[source_partition];
     if (header.epoch() > s.max_epoch) s.max_epoch = header.epoch();

@@ -57,6 +57,9 @@ class IndicatorStore {
 
   // Applies one record from civicpulse.aggregates.v1; older snapshots than held are ignored.
   void Apply(const v1::PartialAggregate& record);
+  // Forgets everything of one source partition (before applying a snapshot batch of it,
+  // which replaces its whole state: proto/civicpulse/v1/batch.proto).
+  void ResetSource(const std::string& topic, int32_t partition);
 
   // Every indicator family of design.md at the current state, plus
   // civicpulse_exporter_partitions and civicpulse_exporter_watermark_timestamp_seconds.

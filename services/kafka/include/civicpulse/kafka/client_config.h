@@ -18,5 +18,7 @@ struct ClientConfig {
 inline constexpr char kEventsTopic[] = "civicpulse.events.v1";
 inline constexpr char kDeadLetterTopic[] = "civicpulse.events.dlq.v1";
 inline constexpr char kAggregatesTopic[] = "civicpulse.aggregates.v1";
+// The aggregators' state changelog (docs/delivery.md).
+inline constexpr char kChangelogTopic[] = "civicpulse.aggregator.changelog.v1";
 
 }  // namespace civicpulse::kafka

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -52,6 +53,10 @@ class RebalanceListener {
   virtual void OnAssigned(std::vector<TopicPartition>* partitions) = 0;
   // Partitions about to be taken away: flush and commit their state now.
   virtual void OnRevoked(const std::vector<TopicPartition>& partitions) = 0;
+  // Partitions already taken away (this member was thrown out of the group, e.g. after a
+  // stall longer than the session timeout): another member may own them now, so nothing may
+  // be published or committed for them any more. Defaults to OnRevoked.
+  virtual void OnLost(const std::vector<TopicPartition>& partitions) { OnRevoked(partitions); }
 };
 
 inline constexpr int64_t kOffsetBeginning = -2;
@@ -60,8 +65,10 @@ inline constexpr int64_t kOffsetStored = -1000;
 struct ConsumerOptions {
   std::vector<std::string> topics;
   // Consumer-group member when set; otherwise every partition of `topics` is assigned from
-  // the earliest offset (the exporter's way of reading a whole topic).
+  // the earliest offset (the exporter's way of reading a whole topic), or only the
+  // partitions in `assign`, from their `offset` (a restore reading a changelog).
   std::string group_id;
+  std::vector<TopicPartition> assign;
   RebalanceListener* listener = nullptr;  // not owned; may be null
   // Records handed out per Poll() at most.
   int max_batch = 10000;
@@ -83,6 +90,9 @@ class Consumer {
   // High watermark (log end offset) of a partition, from the cached fetch state or a query.
   virtual absl::StatusOr<int64_t> HighWatermark(const std::string& topic,
                                                 int32_t partition) = 0;
+  // Earliest retained and log end offsets of a partition, queried from the broker.
+  virtual absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(
+      const std::string& topic, int32_t partition, absl::Duration timeout) = 0;
   // Leaves the group cleanly (revoking partitions through the listener).
   virtual void Close() = 0;
 };

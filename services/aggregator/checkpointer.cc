@@ -1,0 +1,202 @@
+#include "checkpointer.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "batch_writer.h"
+
+namespace civicpulse::aggregator {
+
+std::string CellKey(const v1::Cell& cell) {
+  return absl::StrCat(cell.area(), "/", cell.width_seconds(), "s/", cell.start_unix_seconds());
+}
+
+std::string ProgressKey(const std::string& topic, int32_t partition) {
+  return absl::StrCat("progress/", topic, "/", partition);
+}
+
+std::string ChangelogKey(const std::string& topic, int32_t partition) {
+  return absl::StrCat(topic, "/", partition);
+}
+
+Checkpointer::Checkpointer(CheckpointerOptions options, kafka::Producer* producer,
+                           DeadLetterQueue* dead_letters, AggregatorMetrics* metrics)
+    : options_(std::move(options)),
+      producer_(producer),
+      dead_letters_(dead_letters),
+      metrics_(metrics) {
+  options_.aggregates_partitions = std::max(options_.aggregates_partitions, 1);
+  options_.changelog_partitions = std::max(options_.changelog_partitions, 1);
+}
+
+absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrote,
+                                   size_t* bytes, bool* snapshot) {
+  *wrote = false;
+  const int64_t interval_ms = absl::ToInt64Milliseconds(options_.snapshot_interval);
+  *snapshot = p->aggregates.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
+  cells_.clear();
+  p->engine->TakeCells(&cells_, /*all=*/*snapshot);
+  const int64_t watermark = p->engine->watermark_ms();
+  if (!*snapshot && cells_.empty() && p->next_offset == p->published_offset &&
+      watermark == p->published_watermark) {
+    return absl::OkStatus();  // nothing new to say
+  }
+  BatchWriter<v1::PartialAggregate> writer(
+      producer_, options_.aggregates_topic, p->number % options_.aggregates_partitions,
+      p->lineage, p->aggregates.next_batch, *snapshot);
+  absl::Status status;
+  auto fill = [&] {
+    aggregate_.Clear();
+    aggregate_.set_source_topic(options_.topic);
+    aggregate_.set_source_partition(p->number);
+    aggregate_.set_source_offset(p->next_offset);
+    aggregate_.set_producer(options_.instance_id);
+    aggregate_.set_produced_unix_ms(now_ms);
+  };
+  for (v1::Cell& cell : cells_) {
+    fill();
+    aggregate_.mutable_cell()->Swap(&cell);
+    std::string key = CellKey(aggregate_.cell());
+    if (absl::Status s = writer.Add(std::move(key), &aggregate_); !s.ok() && status.ok()) {
+      status = s;
+    }
+  }
+  fill();
+  p->engine->FillProgress(aggregate_.mutable_progress());
+  if (absl::Status s = writer.Add(ProgressKey(options_.topic, p->number), &aggregate_);
+      !s.ok() && status.ok()) {
+    status = s;
+  }
+  if (absl::Status s = writer.End(); !s.ok() && status.ok()) status = s;
+  *wrote = true;
+  *bytes = writer.bytes();
+  metrics_->published_records.Increment(writer.records());
+  return status;
+}
+
+absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, bool* wrote,
+                                          size_t* bytes, bool* snapshot) {
+  *wrote = false;
+  const int64_t interval_ms = absl::ToInt64Milliseconds(options_.snapshot_interval);
+  *snapshot = p->changelog.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
+  if (!*snapshot && p->next_offset == p->checkpointed_offset) return absl::OkStatus();
+  pieces_.clear();
+  if (*snapshot) {
+    p->engine->WriteSnapshot(options_.max_piece_bytes, &pieces_);
+  } else {
+    p->engine->TakeDelta(&pieces_.emplace_back());
+  }
+  BatchWriter<v1::ChangelogRecord> writer(
+      producer_, options_.changelog_topic, p->number % options_.changelog_partitions,
+      p->lineage, p->changelog.next_batch, *snapshot);
+  absl::Status status;
+  for (v1::StatePiece& piece : pieces_) {
+    change_.Clear();
+    change_.set_source_topic(options_.topic);
+    change_.set_source_partition(p->number);
+    change_.set_source_offset(p->next_offset);
+    change_.set_producer(options_.instance_id);
+    change_.set_produced_unix_ms(now_ms);
+    change_.mutable_state()->Swap(&piece);
+    if (absl::Status s = writer.Add(ChangelogKey(options_.topic, p->number), &change_);
+        !s.ok() && status.ok()) {
+      status = s;
+    }
+  }
+  if (absl::Status s = writer.End(); !s.ok() && status.ok()) status = s;
+  *wrote = true;
+  *bytes = writer.bytes();
+  return status;
+}
+
+absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
+    const std::vector<OwnedPartition*>& partitions, int64_t now_ms) {
+  struct Written {
+    OwnedPartition* partition;
+    bool wrote = false;
+    bool snapshot = false;
+    size_t bytes = 0;
+  };
+  // Nothing consumed since an assignment without a checkpoint: nothing to say yet.
+  std::vector<OwnedPartition*> ready;
+  for (OwnedPartition* p : partitions) {
+    if (p->next_offset >= 0) ready.push_back(p);
+  }
+
+  // 1. Aggregates and dead letters.
+  std::vector<Written> published;
+  absl::Status status;
+  for (OwnedPartition* p : ready) {
+    p->engine->Tick(now_ms);
+    Written& w = published.emplace_back(Written{p});
+    if (absl::Status s = Publish(p, now_ms, &w.wrote, &w.bytes, &w.snapshot);
+        !s.ok() && status.ok()) {
+      status = s;
+    }
+  }
+  if (absl::Status s = dead_letters_->Produce(producer_); !s.ok() && status.ok()) status = s;
+  if (absl::Status s = producer_->Flush(options_.flush_timeout); !s.ok() && status.ok()) {
+    status = s;
+  }
+  if (!status.ok()) {
+    dead_letters_->Retry();
+    for (Written& w : published) {
+      if (w.wrote) w.partition->aggregates.snapshot_due = true;
+    }
+    metrics_->publish_failures.Increment();
+    return status;
+  }
+  dead_letters_->Acknowledge();
+  for (Written& w : published) {
+    if (!w.wrote) continue;
+    w.partition->aggregates.Wrote(w.snapshot, w.bytes, now_ms);
+    w.partition->published_offset = w.partition->next_offset;
+    w.partition->published_watermark = w.partition->engine->watermark_ms();
+    metrics_->Checkpoint("aggregates", w.snapshot).Increment(static_cast<double>(w.bytes));
+  }
+
+  // 2. The changelog, covering what was consumed.
+  std::vector<Written> checkpointed;
+  for (OwnedPartition* p : ready) {
+    Written& w = checkpointed.emplace_back(Written{p});
+    if (absl::Status s = WriteChangelog(p, now_ms, &w.wrote, &w.bytes, &w.snapshot);
+        !s.ok() && status.ok()) {
+      status = s;
+    }
+  }
+  if (absl::Status s = producer_->Flush(options_.flush_timeout); !s.ok() && status.ok()) {
+    status = s;
+  }
+  if (!status.ok()) {
+    // The deltas taken are lost with the batch: only a snapshot can follow.
+    for (Written& w : checkpointed) {
+      if (w.wrote) w.partition->changelog.snapshot_due = true;
+    }
+    metrics_->publish_failures.Increment();
+    return status;
+  }
+  std::vector<kafka::TopicPartition> offsets;
+  for (Written& w : checkpointed) {
+    OwnedPartition* p = w.partition;
+    if (w.wrote) {
+      p->changelog.Wrote(w.snapshot, w.bytes, now_ms);
+      p->checkpointed_offset = p->next_offset;
+      metrics_->Checkpoint("changelog", w.snapshot).Increment(static_cast<double>(w.bytes));
+    }
+    if (p->checkpointed_offset > p->committed_offset) {
+      offsets.push_back({options_.topic, p->number, p->checkpointed_offset});
+    }
+  }
+  return offsets;
+}
+
+void Checkpointer::MarkCommitted(const std::vector<kafka::TopicPartition>& offsets,
+                                 OwnedPartitions* owned) {
+  for (const kafka::TopicPartition& tp : offsets) {
+    if (OwnedPartition* p = owned->Find(tp.partition)) {
+      p->committed_offset = std::max(p->committed_offset, tp.offset);
+    }
+  }
+}
+
+}  // namespace civicpulse::aggregator

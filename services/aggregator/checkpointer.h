@@ -1,0 +1,86 @@
+// Checkpointer: makes what the owned partitions consumed durable, in two steps per cycle, and
+// says which offsets may then be committed (docs/delivery.md):
+//   1. publish: per partition with news, one batch on the aggregates topic (its changed
+//      readable cells, or every readable cell in a snapshot, then its progress record as the
+//      commit marker), plus every pending dead letter; then wait for Kafka's acknowledgement;
+//   2. checkpoint: per partition, one batch on the changelog (its state delta, or its whole
+//      state in a snapshot), covering the source offset consumed; wait again.
+// A source partition's records go to one partition of each topic (source partition modulo
+// the topic's partition count), so each log keeps its order. If a step fails, nothing is
+// committed and the next batch of that log is a snapshot (readers drop the broken one).
+//
+// Uses the kafka::Producer interface only (tests pass a fake). Thread-compatible.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "aggregator_metrics.h"
+#include "civicpulse/kafka/consumer.h"
+#include "civicpulse/kafka/producer.h"
+#include "civicpulse/v1/aggregate.pb.h"
+#include "civicpulse/v1/checkpoint.pb.h"
+#include "dead_letters.h"
+#include "owned_partitions.h"
+
+namespace civicpulse::aggregator {
+
+struct CheckpointerOptions {
+  std::string topic;             // the events topic (source_topic of every record)
+  std::string aggregates_topic;
+  int aggregates_partitions = 1;
+  std::string changelog_topic;
+  int changelog_partitions = 1;
+  std::string instance_id;       // `producer` of every record
+  // Snapshot policy (LogCursor::Due): at least this many bytes of deltas, and at least once
+  // per interval.
+  size_t snapshot_min_bytes = 1 << 20;
+  absl::Duration snapshot_interval = absl::Minutes(10);
+  // Largest changelog record (a snapshot is split into pieces of about this size).
+  size_t max_piece_bytes = 512 * 1024;
+  absl::Duration flush_timeout = absl::Seconds(10);
+};
+
+// Kafka key of a cell record: "<area>/<width>s/<start>", e.g. "W01/60s/1700000040".
+std::string CellKey(const v1::Cell& cell);
+// Kafka key of a progress record: "progress/<topic>/<partition>".
+std::string ProgressKey(const std::string& topic, int32_t partition);
+// Kafka key of a changelog record: "<topic>/<partition>".
+std::string ChangelogKey(const std::string& topic, int32_t partition);
+
+class Checkpointer {
+ public:
+  // Every pointer must outlive this object.
+  Checkpointer(CheckpointerOptions options, kafka::Producer* producer,
+               DeadLetterQueue* dead_letters, AggregatorMetrics* metrics);
+
+  // Ticks `partitions` at `now_ms`, publishes and checkpoints them as above. Returns the
+  // offsets now safe to commit (those past the last committed one); the caller commits them
+  // and reports it with MarkCommitted().
+  absl::StatusOr<std::vector<kafka::TopicPartition>> Run(
+      const std::vector<OwnedPartition*>& partitions, int64_t now_ms);
+  static void MarkCommitted(const std::vector<kafka::TopicPartition>& offsets,
+                            OwnedPartitions* owned);
+
+ private:
+  absl::Status Publish(OwnedPartition* p, int64_t now_ms, bool* wrote, size_t* bytes,
+                       bool* snapshot);
+  absl::Status WriteChangelog(OwnedPartition* p, int64_t now_ms, bool* wrote, size_t* bytes,
+                              bool* snapshot);
+
+  CheckpointerOptions options_;
+  kafka::Producer* producer_;
+  DeadLetterQueue* dead_letters_;
+  AggregatorMetrics* metrics_;
+  // Scratch reused across cycles.
+  std::vector<v1::Cell> cells_;
+  std::vector<v1::StatePiece> pieces_;
+  v1::PartialAggregate aggregate_;
+  v1::ChangelogRecord change_;
+};
+
+}  // namespace civicpulse::aggregator

@@ -1,0 +1,323 @@
+#include "checkpointer.h"
+#include "record_router.h"
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "civicpulse/core/event_codec.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace civicpulse::aggregator {
+namespace {
+
+using ::testing::ElementsAre;
+
+// Runs a checkpoint that must succeed, names the offsets it returned and marks them
+// committed (as the app does after Consumer::Commit).
+#define ASSERT_CHECKPOINTED(offsets, expr)                     \
+  auto offsets##_or = (expr);                                  \
+  ASSERT_TRUE(offsets##_or.ok()) << offsets##_or.status();     \
+  const std::vector<kafka::TopicPartition> offsets = *offsets##_or; \
+  Checkpointer::MarkCommitted(offsets, &owned_)
+
+// 2026-11-22T18:00:00Z
+constexpr int64_t kNowMs = 1795370400000;
+
+struct Sent {
+  std::string topic, key, value;
+  kafka::Headers headers;
+  int32_t partition = -1;
+  std::string Header(const std::string& name) const {
+    for (const auto& [k, v] : headers) {
+      if (k == name) return v;
+    }
+    return "";
+  }
+};
+
+// Records what is produced; Flush() answers the next of `flush_results` (OK when none).
+class FakeProducer : public kafka::Producer {
+ public:
+  absl::Status Produce(const kafka::ProducerRecord& r) override {
+    if (!produce_status.ok()) return produce_status;
+    queued.push_back({std::string(r.topic), std::string(r.key), std::string(r.value), r.headers,
+                      r.partition});
+    return absl::OkStatus();
+  }
+  absl::Status Flush(absl::Duration) override {
+    ++flushes;
+    absl::Status result;
+    if (!flush_results.empty()) {
+      result = flush_results.front();
+      flush_results.erase(flush_results.begin());
+    }
+    if (!result.ok()) {
+      queued.clear();  // lost
+      return result;
+    }
+    for (Sent& s : queued) sent.push_back(std::move(s));
+    queued.clear();
+    return absl::OkStatus();
+  }
+  absl::Status ProduceAndWait(const std::vector<kafka::ProducerRecord>&,
+                              absl::Duration) override {
+    return absl::UnimplementedError("not used");
+  }
+  void Poll() override {}
+  absl::StatusOr<int> PartitionCount(std::string_view, absl::Duration) override { return 4; }
+
+  std::vector<Sent> On(const std::string& topic) const {
+    std::vector<Sent> out;
+    for (const Sent& s : sent) {
+      if (s.topic == topic) out.push_back(s);
+    }
+    return out;
+  }
+
+  absl::Status produce_status;
+  std::vector<absl::Status> flush_results;
+  int flushes = 0;
+  std::vector<Sent> queued;
+  std::vector<Sent> sent;
+};
+
+std::string Json(const std::string& id, const std::string& area, int64_t minutes_ago,
+                 const std::string& participant = "p-1") {
+  return absl::StrFormat(
+      R"({"event_id":"%s","kind":"watch_report","participant":"%s","area":"%s","occurred_at":"%s"})",
+      id, participant, area, core::FormatRfc3339(kNowMs - minutes_ago * 60'000));
+}
+
+// Owns the storage the records' views point into.
+class Batch {
+ public:
+  Batch& Add(int32_t partition, int64_t offset, std::string key, std::string value,
+             std::string topic = kafka::kEventsTopic) {
+    storage_.push_back({std::move(topic), std::move(key), std::move(value)});
+    meta_.push_back({partition, offset});
+    return *this;
+  }
+  const std::vector<kafka::ConsumerRecord>& records() {
+    records_.clear();
+    for (size_t i = 0; i < storage_.size(); ++i) {
+      kafka::ConsumerRecord r;
+      r.topic = storage_[i][0];
+      r.key = storage_[i][1];
+      r.value = storage_[i][2];
+      r.partition = meta_[i].first;
+      r.offset = meta_[i].second;
+      r.timestamp_ms = kNowMs;
+      records_.push_back(r);
+    }
+    return records_;
+  }
+
+ private:
+  std::vector<std::array<std::string, 3>> storage_;
+  std::vector<std::pair<int32_t, int64_t>> meta_;
+  std::vector<kafka::ConsumerRecord> records_;
+};
+
+class CheckpointerTest : public ::testing::Test {
+ protected:
+  CheckpointerTest()
+      : metrics_(registry_),
+        owned_(kafka::kEventsTopic, core::EngineOptions{}, core::AreaCapOptions{}, &metrics_),
+        dead_letters_(kafka::kDeadLetterTopic, 70'000, &metrics_),
+        router_(&owned_, &dead_letters_, &metrics_),
+        checkpointer_({.topic = kafka::kEventsTopic,
+                       .aggregates_topic = kafka::kAggregatesTopic,
+                       .aggregates_partitions = 4,
+                       .changelog_topic = kafka::kChangelogTopic,
+                       .changelog_partitions = 4,
+                       .instance_id = "agg-test"},
+                      &producer_, &dead_letters_, &metrics_) {}
+
+  OwnedPartition* Own(int32_t partition, int64_t next_offset = -1) {
+    return owned_.Assign(partition, owned_.NewEngine(), next_offset,
+                         {.epoch = 7, .owner = 42}, kNowMs);
+  }
+
+  absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpoint() {
+    return checkpointer_.Run(owned_.All(), kNowMs);
+  }
+
+  template <typename Message>
+  std::vector<Message> On(const std::string& topic) {
+    std::vector<Message> out;
+    for (const Sent& s : producer_.On(topic)) {
+      Message record;
+      EXPECT_TRUE(record.ParseFromString(s.value));
+      out.push_back(record);
+    }
+    return out;
+  }
+
+  prometheus::Registry registry_;
+  AggregatorMetrics metrics_;
+  FakeProducer producer_;
+  OwnedPartitions owned_;
+  DeadLetterQueue dead_letters_;
+  RecordRouter router_;
+  Checkpointer checkpointer_;
+};
+
+TEST_F(CheckpointerTest, FirstBatchIsASnapshotOfCellsEndingWithProgressThenDeltas) {
+  Own(1);
+  Batch batch;
+  batch.Add(1, 0, "W01", Json("a", "W01", 10)).Add(1, 1, "W01", Json("a", "W01", 10));
+  router_.Route(batch.records(), kNowMs);
+  ASSERT_CHECKPOINTED(offsets, Checkpoint());
+  EXPECT_THAT(offsets, ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 1, 2}));
+
+  std::vector<v1::PartialAggregate> aggregates = On<v1::PartialAggregate>(kafka::kAggregatesTopic);
+  ASSERT_EQ(aggregates.size(), 4u);  // three resolutions, then progress
+  for (size_t i = 0; i < aggregates.size(); ++i) {
+    EXPECT_EQ(aggregates[i].batch().epoch(), 7);
+    EXPECT_EQ(aggregates[i].batch().owner(), 42u);
+    EXPECT_EQ(aggregates[i].batch().batch(), 0);
+    EXPECT_TRUE(aggregates[i].batch().snapshot());
+    EXPECT_EQ(aggregates[i].batch().index(), static_cast<int>(i));
+    EXPECT_EQ(aggregates[i].batch().count(), i + 1 == aggregates.size() ? 4 : 0);
+    EXPECT_EQ(aggregates[i].source_offset(), 2);
+  }
+  EXPECT_TRUE(aggregates.back().has_progress());
+  EXPECT_EQ(aggregates.back().progress().applied(), 1u);
+  EXPECT_EQ(aggregates.back().progress().duplicate(), 1u);
+  // Co-partitioned: source partition 1 writes to partition 1 of both logs.
+  for (const Sent& s : producer_.sent) EXPECT_EQ(s.partition, 1);
+
+  std::vector<v1::ChangelogRecord> changes = On<v1::ChangelogRecord>(kafka::kChangelogTopic);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].batch().snapshot());
+  EXPECT_EQ(changes[0].batch().count(), 1);
+  EXPECT_EQ(changes[0].source_offset(), 2);
+  EXPECT_EQ(changes[0].state().event_id_hashes_size(), 1);
+  // The changelog is written only after the aggregates were acknowledged.
+  EXPECT_EQ(producer_.flushes, 2);
+
+  // Next cycle: deltas, numbered on.
+  producer_.sent.clear();
+  Batch more;
+  more.Add(1, 2, "W01", Json("b", "W01", 5, "p-2"));
+  router_.Route(more.records(), kNowMs);
+  ASSERT_CHECKPOINTED(offsets2, Checkpoint());
+  EXPECT_THAT(offsets2, ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 1, 3}));
+  aggregates = On<v1::PartialAggregate>(kafka::kAggregatesTopic);
+  ASSERT_FALSE(aggregates.empty());
+  EXPECT_FALSE(aggregates[0].batch().snapshot());
+  EXPECT_EQ(aggregates[0].batch().batch(), 1);
+  changes = On<v1::ChangelogRecord>(kafka::kChangelogTopic);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_FALSE(changes[0].batch().snapshot());
+  EXPECT_EQ(changes[0].batch().batch(), 1);
+  EXPECT_EQ(changes[0].state().event_id_hashes_size(), 1);  // only the new id
+}
+
+TEST_F(CheckpointerTest, NothingNewWritesNothing) {
+  Own(0);
+  Batch batch;
+  batch.Add(0, 0, "W01", Json("a", "W01", 10));
+  router_.Route(batch.records(), kNowMs);
+  ASSERT_CHECKPOINTED(first, Checkpoint());
+  EXPECT_EQ(first.size(), 1u);
+  const size_t sent = producer_.sent.size();
+  ASSERT_CHECKPOINTED(offsets, Checkpoint());
+  EXPECT_TRUE(offsets.empty());
+  EXPECT_EQ(producer_.sent.size(), sent);
+}
+
+TEST_F(CheckpointerTest, PartitionWithNothingConsumedYetIsNotCheckpointed) {
+  Own(3);
+  ASSERT_CHECKPOINTED(offsets, Checkpoint());
+  EXPECT_TRUE(offsets.empty());
+  EXPECT_TRUE(producer_.sent.empty());
+}
+
+TEST_F(CheckpointerTest, RejectedValueGoesToTheDeadLetterTopicBeforeTheCheckpoint) {
+  Own(0);
+  Batch batch;
+  batch.Add(0, 0, "W01", "{not json").Add(0, 1, "W01", std::string(100'000, 'x'));
+  router_.Route(batch.records(), kNowMs);
+  EXPECT_EQ(dead_letters_.pending(), 2u);
+  ASSERT_TRUE(Checkpoint().ok());
+  std::vector<Sent> letters = producer_.On(kafka::kDeadLetterTopic);
+  ASSERT_EQ(letters.size(), 2u);
+  EXPECT_EQ(letters[0].value, "{not json");
+  EXPECT_FALSE(letters[0].Header("error").empty());
+  EXPECT_EQ(letters[0].Header("truncated"), "");
+  // Too large for a record: cut to fit, with the size and digest of the whole.
+  EXPECT_LT(letters[1].value.size(), 70'000u);
+  EXPECT_EQ(letters[1].Header("truncated"), "true");
+  EXPECT_EQ(letters[1].Header("original-size"), "100000");
+  EXPECT_EQ(letters[1].Header("original-sha256").size(), 64u);
+  EXPECT_EQ(dead_letters_.pending(), 0u);
+}
+
+TEST_F(CheckpointerTest, FailedFlushCommitsNothingResendsDeadLettersAndSnapshotsNext) {
+  Own(0);
+  Batch batch;
+  batch.Add(0, 0, "W01", Json("a", "W01", 10)).Add(0, 1, "W01", "{bad");
+  router_.Route(batch.records(), kNowMs);
+  producer_.flush_results = {absl::UnavailableError("broker down")};
+  EXPECT_FALSE(Checkpoint().ok());
+  EXPECT_TRUE(producer_.sent.empty());
+  EXPECT_EQ(dead_letters_.pending(), 1u);
+  // Kafka is back: the dead letter goes out, and the aggregates start over with a snapshot.
+  ASSERT_CHECKPOINTED(offsets, Checkpoint());
+  EXPECT_THAT(offsets, ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 0, 2}));
+  EXPECT_EQ(producer_.On(kafka::kDeadLetterTopic).size(), 1u);
+  std::vector<v1::PartialAggregate> aggregates = On<v1::PartialAggregate>(kafka::kAggregatesTopic);
+  ASSERT_FALSE(aggregates.empty());
+  EXPECT_TRUE(aggregates[0].batch().snapshot());
+  EXPECT_EQ(aggregates[0].batch().batch(), 0);  // the failed batch number is reused
+}
+
+TEST_F(CheckpointerTest, FailedChangelogWriteMakesTheNextOneASnapshot) {
+  Own(0);
+  Batch batch;
+  batch.Add(0, 0, "W01", Json("a", "W01", 10));
+  router_.Route(batch.records(), kNowMs);
+  ASSERT_TRUE(Checkpoint().ok());
+  Batch more;
+  more.Add(0, 1, "W01", Json("b", "W01", 9));
+  router_.Route(more.records(), kNowMs);
+  producer_.flush_results = {absl::OkStatus(), absl::DeadlineExceededError("slow")};
+  EXPECT_FALSE(Checkpoint().ok());
+  producer_.sent.clear();
+  ASSERT_CHECKPOINTED(offsets, Checkpoint());
+  EXPECT_THAT(offsets, ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 0, 2}));
+  std::vector<v1::ChangelogRecord> changes = On<v1::ChangelogRecord>(kafka::kChangelogTopic);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_TRUE(changes[0].batch().snapshot());
+  EXPECT_EQ(changes[0].state().event_id_hashes_size(), 2);
+}
+
+TEST_F(CheckpointerTest, RecordsNotOwnedOrAlreadyAppliedAreSkipped) {
+  Own(0, /*next_offset=*/5);
+  Batch batch;
+  batch.Add(0, 3, "W01", Json("old", "W01", 10))   // below the restored position
+      .Add(2, 0, "W01", Json("x", "W01", 10))      // partition not owned
+      .Add(0, 5, "W01", Json("new", "W01", 10));
+  router_.Route(batch.records(), kNowMs);
+  v1::PartitionProgress progress;
+  owned_.Find(0)->engine->FillProgress(&progress);
+  EXPECT_EQ(progress.applied(), 1u);
+  EXPECT_EQ(owned_.Find(0)->next_offset, 6);
+}
+
+TEST(CellKeyTest, AreaWidthStart) {
+  v1::Cell cell;
+  cell.set_area("W01");
+  cell.set_width_seconds(60);
+  cell.set_start_unix_seconds(1700000040);
+  EXPECT_EQ(CellKey(cell), "W01/60s/1700000040");
+  EXPECT_EQ(ProgressKey("civicpulse.events.v1", 3), "progress/civicpulse.events.v1/3");
+}
+
+}  // namespace
+}  // namespace civicpulse::aggregator

@@ -1,0 +1,52 @@
+#include "record_router.h"
+
+#include <optional>
+
+namespace civicpulse::aggregator {
+
+void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_t now_ms) {
+  uint64_t outcomes[3] = {0, 0, 0};
+  uint64_t invalid = 0;
+  uint64_t dropped = 0;
+  OwnedPartition* current = nullptr;
+  int32_t current_number = -1;
+  for (const kafka::ConsumerRecord& record : batch) {
+    if (current == nullptr || record.partition != current_number) {
+      current = owned_->Find(record.partition);
+      current_number = record.partition;
+    }
+    if (current == nullptr || record.topic != owned_->topic() ||
+        record.offset < current->next_offset) {
+      ++dropped;
+      continue;
+    }
+    // A value starting with '{' is JSON whatever the headers say; only look them up
+    // otherwise (header parsing is the costlier part).
+    bool json_hint = false;
+    if (record.value.empty() || record.value.front() != '{') {
+      std::optional<std::string_view> type = record.Header("content-type");
+      json_hint = type.has_value() && type->starts_with("application/json");
+    }
+    absl::Status status =
+        codec_.Decode(record.value, core::Encoding::kAuto, now_ms, &event_, json_hint);
+    if (status.ok()) {
+      ++outcomes[static_cast<int>(current->engine->Apply(event_, now_ms))];
+    } else {
+      current->engine->RecordInvalid();
+      ++invalid;
+      dead_letters_->Add(record, status);
+    }
+    current->next_offset = record.offset + 1;
+    current->last_record_ms = record.timestamp_ms;
+  }
+  static_assert(static_cast<int>(core::Outcome::kApplied) == 0 &&
+                static_cast<int>(core::Outcome::kDuplicate) == 1 &&
+                static_cast<int>(core::Outcome::kLate) == 2);
+  if (outcomes[0] > 0) metrics_->applied.Increment(static_cast<double>(outcomes[0]));
+  if (outcomes[1] > 0) metrics_->duplicate.Increment(static_cast<double>(outcomes[1]));
+  if (outcomes[2] > 0) metrics_->late.Increment(static_cast<double>(outcomes[2]));
+  if (invalid > 0) metrics_->invalid.Increment(static_cast<double>(invalid));
+  if (dropped > 0) metrics_->dropped_records.Increment(static_cast<double>(dropped));
+}
+
+}  // namespace civicpulse::aggregator

@@ -1,0 +1,100 @@
+#include "state_restorer.h"
+
+#include <algorithm>
+#include <map>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "civicpulse/core/batch_reader.h"
+#include "civicpulse/kafka/consumer.h"
+#include "civicpulse/v1/checkpoint.pb.h"
+
+namespace civicpulse::aggregator {
+
+absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
+    const std::vector<int32_t>& partitions, int64_t now_ms, absl::Duration timeout,
+    StateRestorerStats* stats) {
+  std::vector<RestoredPartition> out;
+  absl::flat_hash_map<int32_t, size_t> index;  // source partition -> position in `out`
+  std::map<int32_t, int64_t> end;              // changelog partition -> end offset to reach
+  for (int32_t p : partitions) {
+    index[p] = out.size();
+    RestoredPartition& r = out.emplace_back();
+    r.partition = p;
+    r.engine = owned_->NewEngine();
+    r.next_offset = kafka::kOffsetBeginning;
+    end[p % changelog_partitions_] = -1;
+  }
+  if (partitions.empty()) return out;
+
+  std::vector<kafka::TopicPartition> assign;
+  for (const auto& [c, unused] : end) assign.push_back({changelog_topic_, c, kafka::kOffsetBeginning});
+  absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer = kafka::Consumer::Create(
+      kafka_, {.topics = {changelog_topic_}, .assign = assign, .max_batch = 2000}, timeout);
+  if (!consumer.ok()) return consumer.status();
+  const absl::Time deadline = absl::Now() + timeout;
+  size_t remaining = 0;
+  for (auto& [c, target] : end) {
+    absl::StatusOr<std::pair<int64_t, int64_t>> marks =
+        (*consumer)->QueryWatermarks(changelog_topic_, c, timeout);
+    if (!marks.ok()) return marks.status();
+    // Nothing retained: nothing to read.
+    target = marks->first >= marks->second ? -1 : marks->second;
+    if (target >= 0) ++remaining;
+  }
+
+  core::BatchReader<v1::ChangelogRecord> reader;
+  core::BatchReader<v1::ChangelogRecord>::Batch batch;
+  v1::ChangelogRecord record;
+  while (remaining > 0) {
+    if (absl::Now() > deadline) {
+      return absl::UnavailableError(absl::StrCat("reading the changelog ", changelog_topic_,
+                                                 " to its end took longer than ",
+                                                 absl::FormatDuration(timeout)));
+    }
+    absl::StatusOr<const std::vector<kafka::ConsumerRecord>*> records =
+        (*consumer)->Poll(absl::Milliseconds(100));
+    if (!records.ok()) return records.status();
+    for (const kafka::ConsumerRecord& r : **records) {
+      auto e = end.find(r.partition);
+      if (e != end.end() && e->second >= 0 && r.offset + 1 >= e->second) {
+        e->second = -1;
+        --remaining;
+      }
+      ++stats->records;
+      if (!record.ParseFromArray(r.value.data(), static_cast<int>(r.value.size())) ||
+          record.source_topic() != source_topic_) {
+        continue;
+      }
+      auto it = index.find(record.source_partition());
+      if (it == index.end()) continue;  // another source partition sharing this one
+      // The header is copied first: the record is moved into the reader.
+      const v1::BatchHeader header = record.batch();
+      if (!reader.Add(record.source_partition(), header, std::move(record), &batch)) {
+        continue;
+      }
+      RestoredPartition& restored = out[it->second];
+      if (batch.snapshot) restored.engine = owned_->NewEngine();
+      absl::Status applied;
+      for (const v1::ChangelogRecord& piece : batch.records) {
+        applied = restored.engine->ApplyPiece(piece.state(), now_ms);
+        if (!applied.ok()) break;
+      }
+      if (!applied.ok()) {
+        return absl::DataLossError(absl::StrCat("changelog of partition ",
+                                                restored.partition, ": ", applied.message()));
+      }
+      restored.from_checkpoint = true;
+      restored.next_offset = batch.records.back().source_offset();
+    }
+  }
+  // The last complete batch of any lineage is a consistent (state, offset) pair to resume
+  // from; the new owner's epoch is above every epoch seen.
+  for (RestoredPartition& r : out) r.max_epoch = reader.max_epoch(r.partition);
+  stats->fenced_records += reader.stats().fenced_records;
+  stats->dropped_records += reader.stats().dropped_records;
+  return out;
+}
+
+}  // namespace civicpulse::aggregator
