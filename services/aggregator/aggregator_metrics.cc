@@ -1,17 +1,36 @@
 #include "aggregator_metrics.h"
 
+#include <algorithm>
+
 namespace civicpulse::aggregator {
 
+void OutcomeTotals::Apply(const core::OutcomeCounts& counts, int64_t sign) {
+  counts_[0].fetch_add(sign * static_cast<int64_t>(counts.applied));
+  counts_[1].fetch_add(sign * static_cast<int64_t>(counts.duplicate));
+  counts_[2].fetch_add(sign * static_cast<int64_t>(counts.late));
+  counts_[3].fetch_add(sign * static_cast<int64_t>(counts.invalid));
+}
+
+std::vector<prometheus::MetricFamily> OutcomeTotals::Collect() const {
+  static constexpr const char* kOutcomes[] = {"applied", "duplicate", "late", "invalid"};
+  prometheus::MetricFamily family;
+  family.name = "civicpulse_aggregator_events_total";
+  family.help =
+      "Records of the owned partitions by outcome (applied, duplicate, late, invalid) over "
+      "their whole history; follows the partitions, so the sum over instances counts every "
+      "record once";
+  family.type = prometheus::MetricType::Counter;
+  for (int i = 0; i < 4; ++i) {
+    prometheus::ClientMetric metric;
+    metric.label.push_back({"outcome", kOutcomes[i]});
+    metric.counter.value = static_cast<double>(std::max<int64_t>(0, counts_[i].load()));
+    family.metric.push_back(std::move(metric));
+  }
+  return {std::move(family)};
+}
+
 AggregatorMetrics::AggregatorMetrics(prometheus::Registry& registry)
-    : events(prometheus::BuildCounter()
-                 .Name("civicpulse_aggregator_events_total")
-                 .Help("Events consumed by outcome: applied, duplicate, late or invalid")
-                 .Register(registry)),
-      applied(events.Add({{"outcome", "applied"}})),
-      duplicate(events.Add({{"outcome", "duplicate"}})),
-      late(events.Add({{"outcome", "late"}})),
-      invalid(events.Add({{"outcome", "invalid"}})),
-      watermark_delay_seconds(
+    : watermark_delay_seconds(
           prometheus::BuildGauge()
               .Name("civicpulse_aggregator_watermark_delay_seconds")
               .Help("Wall-clock time minus the lowest event-time watermark of the owned "
@@ -108,18 +127,6 @@ AggregatorMetrics::AggregatorMetrics(prometheus::Registry& registry)
 
 prometheus::Counter& AggregatorMetrics::Checkpoint(const std::string& log, bool snapshot) {
   return checkpoint_bytes.Add({{"log", log}, {"kind", snapshot ? "snapshot" : "delta"}});
-}
-
-prometheus::Counter& AggregatorMetrics::Outcome(core::Outcome outcome) {
-  switch (outcome) {
-    case core::Outcome::kApplied:
-      return applied;
-    case core::Outcome::kDuplicate:
-      return duplicate;
-    case core::Outcome::kLate:
-      return late;
-  }
-  return applied;
 }
 
 PartitionLagSeries::PartitionLagSeries(AggregatorMetrics* metrics, const std::string& topic,

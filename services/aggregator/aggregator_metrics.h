@@ -6,10 +6,15 @@
 // thread collects.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "civicpulse/core/partition_aggregator.h"
+#include "prometheus/collectable.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
@@ -17,16 +22,38 @@
 
 namespace civicpulse::aggregator {
 
+// civicpulse_aggregator_events_total{outcome}: the records of the owned partitions by
+// outcome, counted once per record over the partition's whole history. The counts are part
+// of each partition's checkpointed state, so a partition brings its count along when it is
+// assigned (restored) and takes it away when revoked: summed over the instances of a group
+// it is the number of records consumed, exactly, whatever restarts and rebalances happened
+// (a replay after a crash is not counted twice). Within one instance the series steps up or
+// down when partitions move, as a counter reset does.
+//
+// Thread-safe: the consume thread adds and removes, the HTTP thread collects.
+class OutcomeTotals final : public prometheus::Collectable {
+ public:
+  void Add(const core::OutcomeCounts& counts) { Apply(counts, 1); }
+  void Remove(const core::OutcomeCounts& counts) { Apply(counts, -1); }
+  void Add(core::Outcome outcome, uint64_t n) {
+    counts_[static_cast<int>(outcome)].fetch_add(static_cast<int64_t>(n));
+  }
+  void AddInvalid(uint64_t n) { counts_[3].fetch_add(static_cast<int64_t>(n)); }
+  // Current value of one outcome ("applied", "duplicate", "late", "invalid").
+  int64_t value(int index) const { return counts_[index].load(); }
+
+  std::vector<prometheus::MetricFamily> Collect() const override;
+
+ private:
+  void Apply(const core::OutcomeCounts& counts, int64_t sign);
+  std::array<std::atomic<int64_t>, 4> counts_{};
+};
+
 struct AggregatorMetrics {
   explicit AggregatorMetrics(prometheus::Registry& registry);
 
-  prometheus::Counter& Outcome(core::Outcome outcome);
-
-  prometheus::Family<prometheus::Counter>& events;
-  prometheus::Counter& applied;
-  prometheus::Counter& duplicate;
-  prometheus::Counter& late;
-  prometheus::Counter& invalid;
+  // Not in the registry: serve it beside it (HttpServer::AddCollectable).
+  std::shared_ptr<OutcomeTotals> outcomes = std::make_shared<OutcomeTotals>();
   prometheus::Gauge& watermark_delay_seconds;
   prometheus::Family<prometheus::Gauge>& lag_records;
   prometheus::Family<prometheus::Gauge>& lag_seconds;

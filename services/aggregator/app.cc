@@ -69,6 +69,7 @@ absl::Status AggregatorApp::Start() {
                                           .listener = this,
                                           .max_batch = 10000}));
   http_.ServeMetrics(registry_);
+  http_.AddCollectable(metrics_.outcomes);
   http_.ServeHealth([this] { return health(); });
   CIVICPULSE_RETURN_IF_ERROR(http_.Start(config_.common.listen));
   std::cerr << kProgram << ": instance " << config_.instance_id << " consuming "

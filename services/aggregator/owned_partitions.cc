@@ -22,7 +22,8 @@ OwnedPartition* OwnedPartitions::Assign(int32_t partition,
                                         std::unique_ptr<core::PartitionAggregator> engine,
                                         int64_t next_offset, Lineage lineage,
                                         int64_t now_ms) {
-  partitions_.erase(partition);  // removes stale series before re-adding them
+  Drop(partition);  // removes stale series before re-adding them
+  metrics_->outcomes->Add(engine->outcome_counts());
   auto owned = std::make_unique<OwnedPartition>(partition, std::move(engine), next_offset,
                                                 lineage, now_ms, metrics_, topic_);
   OwnedPartition* out = owned.get();
@@ -32,7 +33,10 @@ OwnedPartition* OwnedPartitions::Assign(int32_t partition,
 }
 
 void OwnedPartitions::Drop(int32_t partition) {
-  partitions_.erase(partition);
+  auto it = partitions_.find(partition);
+  if (it == partitions_.end()) return;
+  metrics_->outcomes->Remove(it->second->engine->outcome_counts());
+  partitions_.erase(it);
   metrics_->assigned_partitions.Set(static_cast<double>(partitions_.size()));
 }
 

@@ -42,10 +42,10 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
   static_assert(static_cast<int>(core::Outcome::kApplied) == 0 &&
                 static_cast<int>(core::Outcome::kDuplicate) == 1 &&
                 static_cast<int>(core::Outcome::kLate) == 2);
-  if (outcomes[0] > 0) metrics_->applied.Increment(static_cast<double>(outcomes[0]));
-  if (outcomes[1] > 0) metrics_->duplicate.Increment(static_cast<double>(outcomes[1]));
-  if (outcomes[2] > 0) metrics_->late.Increment(static_cast<double>(outcomes[2]));
-  if (invalid > 0) metrics_->invalid.Increment(static_cast<double>(invalid));
+  metrics_->outcomes->Add(core::Outcome::kApplied, outcomes[0]);
+  metrics_->outcomes->Add(core::Outcome::kDuplicate, outcomes[1]);
+  metrics_->outcomes->Add(core::Outcome::kLate, outcomes[2]);
+  metrics_->outcomes->AddInvalid(invalid);
   if (dropped > 0) metrics_->dropped_records.Increment(static_cast<double>(dropped));
 }
 

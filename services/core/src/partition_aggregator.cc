@@ -360,6 +360,11 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
 
 void PartitionAggregator::RecordInvalid() { ++state_->invalid; }
 
+OutcomeCounts PartitionAggregator::outcome_counts() const {
+  const State& s = *state_;
+  return {.applied = s.applied, .duplicate = s.duplicate, .late = s.late, .invalid = s.invalid};
+}
+
 void PartitionAggregator::Tick(int64_t now_ms) {
   State& s = *state_;
   if (s.watermark > 0 && s.last_record_wall != kNoTime &&

@@ -32,6 +32,15 @@ namespace civicpulse::core {
 
 enum class Outcome { kApplied, kDuplicate, kLate };
 
+// Records consumed by outcome since the partition's first record (part of the checkpointed
+// state, so they survive restarts and follow the partition to its next owner).
+struct OutcomeCounts {
+  uint64_t applied = 0;
+  uint64_t duplicate = 0;
+  uint64_t late = 0;
+  uint64_t invalid = 0;
+};
+
 class PartitionAggregator {
  public:
   // `areas` is shared by the partitions of one process and must outlive this object.
@@ -52,6 +61,7 @@ class PartitionAggregator {
   int64_t watermark_ms() const;
   // Largest event time applied; 0 before the first.
   int64_t max_event_ms() const;
+  OutcomeCounts outcome_counts() const;
 
   // Appends full snapshots of every cell changed since the last call and forgets the
   // changes. `all` appends every live cell instead (for a periodic full re-publish). Cells
