@@ -15,6 +15,7 @@ struct BrokerConfig {
   int nodes = 1;           // --nodes
   int partitions = 16;     // --partitions (for every topic)
   std::string bootstrap_file;  // --bootstrap-file: written with the bootstrap list
+  std::string control_listen;  // --control-listen: host:port of the fault-injection API
   std::vector<std::string> topics = {"civicpulse.events.v1", "civicpulse.events.dlq.v1",
                                      "civicpulse.aggregates.v1",
                                      "civicpulse.aggregator.changelog.v1"};
@@ -24,7 +25,8 @@ struct BrokerConfig {
 };
 
 // Starts the cluster, announces it on stdout (and the bootstrap file), and serves until a
-// shutdown signal. Returns non-OK on a start-up failure.
+// shutdown signal. With --control-listen, also serves `POST /v1/faults?action=...`
+// (kafka::ParseBrokerFault) and /healthz. Returns non-OK on a start-up failure.
 absl::Status RunBroker(const BrokerConfig& config);
 
 }  // namespace civicpulse::broker

@@ -4,6 +4,7 @@
 #include <librdkafka/rdkafka_mock.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -23,6 +24,50 @@ class MockClusterBroker final : public EmbeddedBroker {
 
   std::string bootstrap_servers() const override {
     return rd_kafka_mock_cluster_bootstraps(cluster_);
+  }
+
+  int nodes() const override { return nodes_; }
+
+  absl::Status Inject(const BrokerFault& fault) override {
+    if (fault.broker != -1 && (fault.broker < 1 || fault.broker > nodes_)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("no broker ", fault.broker, " (the cluster has 1..", nodes_, ")"));
+    }
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+    switch (fault.action) {
+      case BrokerFault::Action::kBrokerDown:
+        err = rd_kafka_mock_broker_set_down(cluster_, fault.broker);
+        break;
+      case BrokerFault::Action::kBrokerUp:
+        err = rd_kafka_mock_broker_set_up(cluster_, fault.broker);
+        break;
+      case BrokerFault::Action::kRequestErrors: {
+        std::vector<rd_kafka_resp_err_t> errors;
+        for (int code : fault.errors) errors.push_back(static_cast<rd_kafka_resp_err_t>(code));
+        rd_kafka_mock_push_request_errors_array(cluster_, fault.api_key, errors.size(),
+                                                errors.data());
+        break;
+      }
+      case BrokerFault::Action::kClearRequestErrors:
+        rd_kafka_mock_clear_request_errors(cluster_, fault.api_key);
+        break;
+      case BrokerFault::Action::kLeader:
+        err = rd_kafka_mock_partition_set_leader(cluster_, fault.topic.c_str(),
+                                                 fault.partition, fault.broker);
+        break;
+      case BrokerFault::Action::kCoordinator:
+        err = rd_kafka_mock_coordinator_set(cluster_, fault.coordinator_type.c_str(),
+                                            fault.key.c_str(), fault.broker);
+        break;
+      case BrokerFault::Action::kRtt:
+        err = rd_kafka_mock_broker_set_rtt(cluster_, fault.broker, fault.rtt_ms);
+        break;
+    }
+    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(fault.ToString(), ": ", rd_kafka_err2str(err)));
+    }
+    return absl::OkStatus();
   }
 
   void SetAvailable(bool available) override {

@@ -145,5 +145,30 @@ TEST_F(KafkaTest, ProduceAndWaitTimesOutWhenTheBrokerIsDown) {
   broker_->SetAvailable(true);
 }
 
+TEST_F(KafkaTest, InjectedProduceErrorsAreRetriedAndNothingIsLostOrDoubled) {
+  // Retriable errors on the next Produce requests: the idempotent producer retries them and
+  // the records land once each.
+  auto fault = ParseBrokerFault({{"action", "request_errors"},
+                                 {"api", "Produce"},
+                                 {"error", "NOT_LEADER_FOR_PARTITION,REQUEST_TIMED_OUT"},
+                                 {"count", "2"}});
+  ASSERT_TRUE(fault.ok()) << fault.status();
+  ASSERT_TRUE(broker_->Inject(*fault).ok());
+  auto producer = Producer::Create(config_);
+  ASSERT_TRUE(producer.ok());
+  std::vector<ProducerRecord> records;
+  static const std::string values[] = {"a", "b", "c"};
+  for (const std::string& v : values) records.push_back({.topic = "t", .key = "k", .value = v});
+  ASSERT_TRUE((*producer)->ProduceAndWait(records, absl::Seconds(20)).ok());
+  auto consumer = Consumer::Create(config_, {.topics = {"t"}});
+  ASSERT_TRUE(consumer.ok());
+  EXPECT_THAT(ConsumeAll(consumer->get(), 3), ::testing::ElementsAre("a", "b", "c"));
+}
+
+TEST_F(KafkaTest, InjectRejectsBrokersTheClusterDoesNotHave) {
+  BrokerFault fault{.action = BrokerFault::Action::kBrokerDown, .broker = 7};
+  EXPECT_EQ(broker_->Inject(fault).code(), absl::StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace civicpulse::kafka

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "civicpulse/kafka/broker_fault.h"
 
 namespace civicpulse::kafka {
 
@@ -28,6 +29,10 @@ class EmbeddedBroker {
   // Takes every broker down (connections refused / closed) or brings them back up: for
   // tests of what a service does when Kafka goes away.
   virtual void SetAvailable(bool available) = 0;
+  // Injects one fault (librdkafka's mock cluster API); InvalidArgument for a broker,
+  // topic or partition the cluster does not have.
+  virtual absl::Status Inject(const BrokerFault& fault) = 0;
+  virtual int nodes() const = 0;
 };
 
 }  // namespace civicpulse::kafka
