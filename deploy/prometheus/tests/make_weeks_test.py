@@ -71,7 +71,7 @@ DROP, CITY, SILENT = ("CivicpulseParticipationDrop", "CivicpulseCityWideParticip
 
 def firing(when, alert, severity, a, kind, description, summary):
     return ("      - eval_time: %s\n        alertname: %s\n        exp_alerts:\n"
-            "          - exp_labels: {severity: %s, area: %s, kind: %s, window: 1h}\n"
+            "          - exp_labels: {severity: %s, category: participation, area: %s, kind: %s, window: 1h}\n"
             "            exp_annotations:\n"
             "              summary: \"%s\"\n"
             "              description: \"%s\"\n"
