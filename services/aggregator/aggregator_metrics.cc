@@ -67,6 +67,14 @@ AggregatorMetrics::AggregatorMetrics(prometheus::Registry& registry)
                           .Help("Records of partitions not (or no longer) owned, skipped")
                           .Register(registry)
                           .Add({})),
+      skipped_offsets(prometheus::BuildCounter()
+                          .Name("civicpulse_aggregator_skipped_offsets_total")
+                          .Help("Offsets of owned partitions never seen between two consumed "
+                                "records: records the broker deleted (retention) before they "
+                                "were consumed, or transaction markers; lost input if > 0 on "
+                                "a topic without transactions")
+                          .Register(registry)
+                          .Add({})),
       publish_failures(prometheus::BuildCounter()
                            .Name("civicpulse_aggregator_publish_failures_total")
                            .Help("Publish cycles whose records Kafka did not acknowledge "

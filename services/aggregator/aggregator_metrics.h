@@ -61,6 +61,7 @@ struct AggregatorMetrics {
   prometheus::Counter& dlq_records;
   prometheus::Counter& published_records;
   prometheus::Counter& dropped_records;
+  prometheus::Counter& skipped_offsets;
   prometheus::Counter& publish_failures;
   prometheus::Counter& dlq_truncated;
   prometheus::Gauge& dlq_pending;

@@ -80,8 +80,36 @@ absl::Status AggregatorApp::Start() {
 
 runtime::Health AggregatorApp::health() const {
   absl::MutexLock lock(&mu_);
-  if (problem_.empty()) return {};
-  return {.ok = false, .detail = problem_};
+  if (!problem_.empty()) return {.ok = false, .detail = problem_};
+  if (!kafka_problem_.empty()) return {.ok = false, .detail = "kafka: " + kafka_problem_};
+  return {};
+}
+
+void AggregatorApp::CheckKafka(bool got_records) {
+  std::vector<std::string> errors = consumer_->TakeTransientErrors();
+  bool had_problem = false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (!errors.empty()) {
+      kafka_problem_ = errors.back();
+    } else if (got_records) {
+      kafka_problem_.clear();
+    }
+    had_problem = !kafka_problem_.empty();
+  }
+  if (!errors.empty()) {
+    ReportError("kafka (librdkafka retries)", absl::UnavailableError(errors.back()));
+    return;
+  }
+  if (!had_problem || got_records) return;
+  // Probe: a broker that answers for the events topic means the instance can go on.
+  const std::vector<int32_t> owned = owned_->Numbers();
+  if (consumer_->QueryWatermarks(config_.topic, owned.empty() ? 0 : owned.front(),
+                                 absl::Seconds(1))
+          .ok()) {
+    absl::MutexLock lock(&mu_);
+    kafka_problem_.clear();
+  }
 }
 
 void AggregatorApp::SetProblem(std::string problem) {
@@ -118,6 +146,7 @@ absl::Status AggregatorApp::Run() {
     }
     const absl::Time now = absl::Now();
     if (now >= next_checkpoint) {
+      CheckKafka(batch.ok() && !(*batch)->empty());
       CheckpointAndCommit(owned_->All());
       owned_->UpdateHealthMetrics(NowMs(), high_watermark);
       next_checkpoint = now + config_.flush_every;

@@ -55,6 +55,8 @@ class AggregatorApp final : public kafka::RebalanceListener {
   void CheckpointAndCommit(const std::vector<OwnedPartition*>& partitions);
   void ReportError(const std::string& what, const absl::Status& status);
   void SetProblem(std::string problem);
+  // Tracks librdkafka's transient errors and recovery from them (consume thread).
+  void CheckKafka(bool got_records);
   runtime::Health health() const;
 
   AggregatorConfig config_;
@@ -74,6 +76,9 @@ class AggregatorApp final : public kafka::RebalanceListener {
 
   mutable absl::Mutex mu_;
   std::string problem_ ABSL_GUARDED_BY(mu_);  // "" when healthy
+  // A Kafka connection problem librdkafka reported: kept until records arrive again or a
+  // probe of the events topic succeeds (an idle instance has no other sign of recovery).
+  std::string kafka_problem_ ABSL_GUARDED_BY(mu_);
   std::string last_logged_error_;
   absl::Time last_logged_at_ = absl::InfinitePast();
 };

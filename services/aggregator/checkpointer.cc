@@ -84,7 +84,7 @@ absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, boo
   if (*snapshot) {
     p->engine->WriteSnapshot(options_.max_piece_bytes, &pieces_);
   } else {
-    p->engine->TakeDelta(&pieces_.emplace_back());
+    p->engine->TakeDelta(options_.max_piece_bytes, &pieces_);
   }
   BatchWriter<v1::ChangelogRecord> writer(
       producer_, options_.changelog_topic, p->number % options_.changelog_partitions,

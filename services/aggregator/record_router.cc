@@ -8,6 +8,7 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
   uint64_t outcomes[3] = {0, 0, 0};
   uint64_t invalid = 0;
   uint64_t dropped = 0;
+  uint64_t skipped = 0;
   OwnedPartition* current = nullptr;
   int32_t current_number = -1;
   for (const kafka::ConsumerRecord& record : batch) {
@@ -19,6 +20,9 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
         record.offset < current->next_offset) {
       ++dropped;
       continue;
+    }
+    if (current->next_offset >= 0 && record.offset > current->next_offset) {
+      skipped += static_cast<uint64_t>(record.offset - current->next_offset);
     }
     // A value starting with '{' is JSON whatever the headers say; only look them up
     // otherwise (header parsing is the costlier part).
@@ -47,6 +51,7 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
   metrics_->outcomes->Add(core::Outcome::kLate, outcomes[2]);
   metrics_->outcomes->AddInvalid(invalid);
   if (dropped > 0) metrics_->dropped_records.Increment(static_cast<double>(dropped));
+  if (skipped > 0) metrics_->skipped_offsets.Increment(static_cast<double>(skipped));
 }
 
 }  // namespace civicpulse::aggregator

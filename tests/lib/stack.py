@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 
 
@@ -20,16 +21,19 @@ def free_port():
 
 
 class Stack:
-    def __init__(self, bin_dir, partitions=4):
+    def __init__(self, bin_dir, partitions=4, nodes=1):
         self.bin_dir = os.path.abspath(bin_dir)
         self.workdir = tempfile.mkdtemp(prefix="civicpulse-e2e-")
         self.procs = {}
         self.partitions = partitions
+        self.nodes = nodes
         self.brokers = None
+        self.control_port = None
 
     # -- processes ---------------------------------------------------------------------
     def start(self, name, binary, args, env=None):
-        log = open(os.path.join(self.workdir, name + ".log"), "w")
+        # Appends: a restarted service keeps one log with every life in it.
+        log = open(os.path.join(self.workdir, name + ".log"), "a")
         full_env = dict(os.environ)
         full_env.update(env or {})
         proc = subprocess.Popen([os.path.join(self.bin_dir, binary)] + args,
@@ -39,8 +43,11 @@ class Stack:
 
     def start_broker(self):
         bootstrap_file = os.path.join(self.workdir, "bootstrap")
+        self.control_port = free_port()
         self.start("broker", "civicpulse-broker",
-                   ["--partitions", str(self.partitions), "--bootstrap-file", bootstrap_file])
+                   ["--partitions", str(self.partitions), "--nodes", str(self.nodes),
+                    "--bootstrap-file", bootstrap_file,
+                    "--control-listen", "127.0.0.1:%d" % self.control_port])
         deadline = time.time() + 15
         while time.time() < deadline:
             if os.path.exists(bootstrap_file):
@@ -60,6 +67,20 @@ class Stack:
             proc.kill()
             return proc.wait()
 
+    def running(self, name):
+        proc = self.procs.get(name)
+        return proc is not None and proc.poll() is None
+
+    def signal(self, name, sig):
+        self.procs[name].send_signal(sig)
+
+    def fault(self, **params):
+        """Injects a broker fault (civicpulse-broker's POST /v1/faults); returns its summary."""
+        url = "http://127.0.0.1:%d/v1/faults?%s" % (self.control_port,
+                                                    urllib.parse.urlencode(params))
+        with urllib.request.urlopen(urllib.request.Request(url, data=b""), timeout=5) as r:
+            return r.read().decode().strip()
+
     def stop_all(self):
         for name in reversed(list(self.procs)):
             self.stop(name)
@@ -77,6 +98,14 @@ class Stack:
         payload = "".join("%s\t%s\n" % (k, v) for k, v in records)
         subprocess.run(["kcat", "-b", self.brokers, "-P", "-t", topic, "-K", "\t", "-z", "none"],
                        input=payload.encode(), check=True, timeout=30)
+
+    def first_offset(self, topic, partition):
+        """Offset of the oldest record the broker still retains in a partition."""
+        out = subprocess.run(
+            ["kcat", "-b", self.brokers, "-C", "-t", topic, "-p", str(partition),
+             "-o", "beginning", "-c", "1", "-e", "-q", "-f", "%o\n"],
+            capture_output=True, check=True, timeout=30).stdout.decode().split()
+        return int(out[0]) if out else None
 
     def dump(self, topic, timeout=30):
         """Every key, value and header of a topic as raw bytes (binary values welcome)."""

@@ -506,30 +506,61 @@ void PartitionAggregator::EnableCheckpoints() {
   s.dedup.set_journal(true);
 }
 
-void PartitionAggregator::TakeDelta(v1::StatePiece* out) {
+namespace {
+
+// Appends state to pieces of about `max_bytes` each: a new piece starts when the next item
+// would overflow the current one (an item larger than that gets a piece of its own).
+class PieceSplitter {
+ public:
+  PieceSplitter(size_t max_bytes, std::vector<v1::StatePiece>* out)
+      : max_bytes_(max_bytes), out_(out), piece_(&out->emplace_back()) {}
+  // The piece to add an item of about `bytes` to.
+  v1::StatePiece* Room(size_t bytes) {
+    if (bytes_ > 0 && bytes_ + bytes > max_bytes_) {
+      piece_ = &out_->emplace_back();
+      bytes_ = 0;
+    }
+    bytes_ += bytes;
+    return piece_;
+  }
+
+ private:
+  size_t max_bytes_;
+  std::vector<v1::StatePiece>* out_;
+  v1::StatePiece* piece_;
+  size_t bytes_ = 0;
+};
+
+}  // namespace
+
+void PartitionAggregator::TakeDelta(size_t max_piece_bytes, std::vector<v1::StatePiece>* out) {
   State& s = *state_;
-  s.WriteScalars(out->mutable_scalars());
+  const size_t first = out->size();
+  PieceSplitter pieces(max_piece_bytes, out);
+  s.WriteScalars((*out)[first].mutable_scalars());
   for (const DirtyCell& ref : s.checkpoint_cells) {
     CellState* cell = s.FindCell(ref);
     if (cell == nullptr || !cell->checkpoint_dirty) continue;  // evicted since
-    s.WriteCell(*s.series[ref.series], ref.resolution, ref.start_ms, *cell, out->add_cells());
+    v1::Cell proto;
+    s.WriteCell(*s.series[ref.series], ref.resolution, ref.start_ms, *cell, &proto);
+    pieces.Room(proto.ByteSizeLong() + 8)->add_cells()->Swap(&proto);
   }
   for (uint32_t index : s.checkpoint_series) {
     if (index < s.series.size() && s.series[index] != nullptr) {
-      State::WriteTotals(*s.series[index], out->add_totals());
+      State::WriteTotals(*s.series[index], pieces.Room(64)->add_totals());
     }
   }
   std::vector<std::pair<uint64_t, int64_t>> ids;
   s.dedup.TakeJournal(&ids);
-  out->mutable_event_id_hashes()->Reserve(static_cast<int>(ids.size()));
-  out->mutable_event_id_times_ms()->Reserve(static_cast<int>(ids.size()));
   for (const auto& [hash, time] : ids) {
-    out->add_event_id_hashes(hash);
-    out->add_event_id_times_ms(time);
+    v1::StatePiece* piece = pieces.Room(kPairBytes);
+    piece->add_event_id_hashes(hash);
+    piece->add_event_id_times_ms(time);
   }
   for (const auto& [key, time] : s.checkpoint_sightings) {
-    out->add_participant_keys(key);
-    out->add_participant_times_ms(time);
+    v1::StatePiece* piece = pieces.Room(kPairBytes);
+    piece->add_participant_keys(key);
+    piece->add_participant_times_ms(time);
   }
   s.ClearCheckpointTracking();
 }
@@ -537,36 +568,27 @@ void PartitionAggregator::TakeDelta(v1::StatePiece* out) {
 void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes,
                                         std::vector<v1::StatePiece>* out) {
   State& s = *state_;
-  v1::StatePiece* piece = &out->emplace_back();
-  s.WriteScalars(piece->mutable_scalars());
-  size_t bytes = 0;
-  auto room = [&](size_t more) {
-    if (bytes > 0 && bytes + more > max_piece_bytes) {
-      piece = &out->emplace_back();
-      bytes = 0;
-    }
-    bytes += more;
-  };
+  const size_t first = out->size();
+  PieceSplitter pieces(max_piece_bytes, out);
+  s.WriteScalars((*out)[first].mutable_scalars());
   for (const auto& series : s.series) {
     if (series == nullptr) continue;
-    room(64);
-    State::WriteTotals(*series, piece->add_totals());
+    State::WriteTotals(*series, pieces.Room(64)->add_totals());
     for (int r = 0; r < kWindowCount; ++r) {
       for (const auto& [start, cell] : series->cells[r]) {
         v1::Cell proto;
         s.WriteCell(*series, r, start, *cell, &proto);
-        room(proto.ByteSizeLong() + 8);
-        piece->add_cells()->Swap(&proto);
+        pieces.Room(proto.ByteSizeLong() + 8)->add_cells()->Swap(&proto);
       }
     }
   }
   s.dedup.ForEach([&](uint64_t hash, int64_t time) {
-    room(kPairBytes);
+    v1::StatePiece* piece = pieces.Room(kPairBytes);
     piece->add_event_id_hashes(hash);
     piece->add_event_id_times_ms(time);
   });
   for (const auto& [key, time] : s.last_seen) {
-    room(kPairBytes);
+    v1::StatePiece* piece = pieces.Room(kPairBytes);
     piece->add_participant_keys(key);
     piece->add_participant_times_ms(time);
   }

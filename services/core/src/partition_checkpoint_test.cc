@@ -62,6 +62,7 @@ TEST_P(PartitionCheckpointTest, RestoredAggregatorContinuesExactlyLikeTheOrigina
   // The changelog: a snapshot now and then, deltas in between.
   std::vector<v1::StatePiece> log;
   std::vector<bool> starts_snapshot;
+  int split_deltas = 0;
   auto checkpoint = [&](bool snapshot) {
     if (snapshot) {
       std::vector<v1::StatePiece> pieces;
@@ -71,8 +72,14 @@ TEST_P(PartitionCheckpointTest, RestoredAggregatorContinuesExactlyLikeTheOrigina
         starts_snapshot.push_back(i == 0);
       }
     } else {
-      original.TakeDelta(&log.emplace_back());
-      starts_snapshot.push_back(false);
+      // Small pieces, so that deltas are split too (as a catch-up's are).
+      std::vector<v1::StatePiece> pieces;
+      original.TakeDelta(/*max_piece_bytes=*/4096, &pieces);
+      if (pieces.size() > 1) ++split_deltas;
+      for (v1::StatePiece& piece : pieces) {
+        log.push_back(std::move(piece));
+        starts_snapshot.push_back(false);
+      }
     }
   };
 
@@ -96,6 +103,7 @@ TEST_P(PartitionCheckpointTest, RestoredAggregatorContinuesExactlyLikeTheOrigina
   }
   original.Tick(now);
   checkpoint(/*snapshot=*/false);
+  EXPECT_GT(split_deltas, 0) << "no delta was large enough to be split";
 
   // Restore from the last snapshot and the deltas after it, in another "process".
   size_t begin = log.size();

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "client_conf.h"
@@ -135,6 +136,10 @@ class RdKafkaConsumer final : public Consumer {
       if (message == nullptr) break;
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         const rd_kafka_resp_err_t err = message->err;
+        if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+          if (transient_errors_.size() >= 16) transient_errors_.erase(transient_errors_.begin());
+          transient_errors_.push_back(rd_kafka_message_errstr(message));
+        }
         rd_kafka_message_destroy(message);
         if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
         char errstr[512];
@@ -157,6 +162,10 @@ class RdKafkaConsumer final : public Consumer {
       batch_.push_back(record);
     }
     return &batch_;
+  }
+
+  std::vector<std::string> TakeTransientErrors() override {
+    return std::exchange(transient_errors_, {});
   }
 
   absl::Status Commit(const std::vector<TopicPartition>& offsets) override {
@@ -288,6 +297,7 @@ class RdKafkaConsumer final : public Consumer {
   bool closed_ = false;
   std::vector<rd_kafka_message_t*> messages_;
   std::vector<ConsumerRecord> batch_;
+  std::vector<std::string> transient_errors_;
 };
 
 }  // namespace

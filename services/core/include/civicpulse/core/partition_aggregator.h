@@ -75,8 +75,9 @@ class PartitionAggregator {
   void EnableCheckpoints();
   // Writes everything changed since the last TakeDelta or WriteSnapshot: the scalars, the
   // cells touched (full contents), the series totals changed, the event ids and participant
-  // sightings remembered since.
-  void TakeDelta(v1::StatePiece* out);
+  // sightings remembered since; as pieces of about `max_piece_bytes` each (at least one; a
+  // catch-up after a restore changes a lot between two checkpoints), appended to `out`.
+  void TakeDelta(size_t max_piece_bytes, std::vector<v1::StatePiece>* out);
   // Appends the whole state as pieces of about `max_piece_bytes` each (at least one), and
   // forgets the pending changes (the snapshot covers them).
   void WriteSnapshot(size_t max_piece_bytes, std::vector<v1::StatePiece>* out);

@@ -84,6 +84,10 @@ class Consumer {
   // Waits up to `timeout` for records; returns the batch (possibly empty).
   virtual absl::StatusOr<const std::vector<ConsumerRecord>*> Poll(
       absl::Duration timeout) = 0;
+  // The transient errors librdkafka reported during Poll() since the last call (it retries
+  // them by itself; brokers unreachable, a partition's offset reset, ...), newest last, at
+  // most 16. For honest health reporting: Poll() itself keeps going.
+  virtual std::vector<std::string> TakeTransientErrors() = 0;
   // Commits the given next-offsets synchronously.
   virtual absl::Status Commit(const std::vector<TopicPartition>& offsets) = 0;
   virtual std::vector<TopicPartition> Assignment() = 0;
