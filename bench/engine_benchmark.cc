@@ -35,6 +35,7 @@
 #include "civicpulse/core/indicator_store.h"
 #include "civicpulse/core/partition_aggregator.h"
 #include "civicpulse/v1/aggregate.pb.h"
+#include "civicpulse/v1/checkpoint.pb.h"
 
 namespace civicpulse::core {
 namespace {
@@ -306,6 +307,60 @@ void BM_StateMemory7Days(benchmark::State& state) {
   state.counters["events"] = static_cast<double>(week.events);
 }
 BENCHMARK(BM_StateMemory7Days)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+// Checkpoint and restore of that state (docs/delivery.md): the full snapshot a new owner of
+// the partition reads from the changelog, cut into 512 KiB pieces as the aggregator writes
+// them, serialized as they go to Kafka; then parsed and applied to a fresh engine. Kafka's
+// own transfer is not included (a broker serves a partition at hundreds of MB/s).
+std::vector<std::string>& WeekSnapshot() {
+  static auto* pieces = [] {
+    auto* out = new std::vector<std::string>;
+    std::vector<v1::StatePiece> protos;
+    Week().agg->EnableCheckpoints();
+    Week().agg->WriteSnapshot(512 * 1024, &protos);
+    for (const v1::StatePiece& piece : protos) out->push_back(piece.SerializeAsString());
+    return out;
+  }();
+  return *pieces;
+}
+
+void BM_SnapshotWeek(benchmark::State& state) {
+  WeekState& week = Week();
+  week.agg->EnableCheckpoints();
+  size_t bytes = 0, count = 0;
+  for (auto _ : state) {
+    std::vector<v1::StatePiece> protos;
+    week.agg->WriteSnapshot(512 * 1024, &protos);
+    bytes = 0;
+    count = protos.size();
+    for (const v1::StatePiece& piece : protos) bytes += piece.SerializeAsString().size();
+    benchmark::DoNotOptimize(bytes);
+  }
+  state.counters["snapshot_MiB"] = static_cast<double>(bytes) / (1 << 20);
+  state.counters["pieces"] = static_cast<double>(count);
+  state.counters["bytes_per_participant"] = static_cast<double>(bytes) / kParticipants;
+}
+BENCHMARK(BM_SnapshotWeek)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+void BM_RestoreWeek(benchmark::State& state) {
+  const std::vector<std::string>& pieces = WeekSnapshot();
+  size_t bytes = 0;
+  for (const std::string& p : pieces) bytes += p.size();
+  const int64_t now = Week().agg->max_event_ms();
+  for (auto _ : state) {
+    AreaCap areas{AreaCapOptions{}};
+    PartitionAggregator restored(EngineOptions{}, &areas);
+    v1::StatePiece piece;
+    for (const std::string& p : pieces) {
+      piece.ParseFromString(p);
+      if (!restored.ApplyPiece(piece, now).ok()) state.SkipWithError("restore failed");
+    }
+    benchmark::DoNotOptimize(restored.cell_count());
+  }
+  state.SetBytesProcessed(static_cast<int64_t>(bytes * state.iterations()));
+  state.counters["snapshot_MiB"] = static_cast<double>(bytes) / (1 << 20);
+}
+BENCHMARK(BM_RestoreWeek)->Unit(benchmark::kMillisecond)->Iterations(3);
 
 void BM_Compute(benchmark::State& state) {
   // One full snapshot of the week's state, as after a periodic full re-publish.

@@ -151,6 +151,13 @@ print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))"
   local rss applied duplicate late invalid published
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$agg/status")
   published=$(metric "$port" civicpulse_aggregator_published_records_total)
+  local changelog_bytes aggregates_bytes
+  changelog_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
+    awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="changelog"/ {s += $2}
+         END {printf "%d", s}')
+  aggregates_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
+    awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="aggregates"/ {s += $2}
+         END {printf "%d", s}')
   applied=$(counted "$port" applied)
   duplicate=$(counted "$port" duplicate)
   late=$(counted "$port" late)
@@ -167,12 +174,13 @@ print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))"
 
   python3 - "$format" "$produced" "$first" "$start" "$end" "$cpu_start" "$cpu_end" "$rss" \
     "$applied" "$duplicate" "$late" "$invalid" "$published" "$c1" "$c2" "$HISTORY" \
-    "$broker_cpu_start" "$broker_cpu_end" <<'PY'
+    "$broker_cpu_start" "$broker_cpu_end" "$changelog_bytes" "$aggregates_bytes" <<'PY'
 import sys
 (fmt, n, first, start, end, cpu0, cpu1, rss, applied, dup, late, invalid,
  published) = sys.argv[1:14]
 history = sys.argv[16]
 broker_cpu = float(sys.argv[18]) - float(sys.argv[17])
+changelog_bytes, aggregates_bytes = int(sys.argv[19] or 0), int(sys.argv[20] or 0)
 n, first = int(n), int(first)
 seconds = float(end) - float(start)
 rate = (n - first) / seconds
@@ -190,9 +198,10 @@ print("[%s] aggregator: %d events (applied %s, duplicate %s, late %s, invalid %s
          float(published or 0) / n, broker_cpu))
 print("RESULT format=%s history=%s events=%d bytes_per_event=%.0f ceiling_eps=%.0f "
       "aggregator_eps=%.0f ratio=%.3f aggregator_cpu_s=%.2f aggregator_rss_mib=%.0f "
-      "published_per_event=%.2f broker_cpu_s=%.2f"
+      "published_per_event=%.2f broker_cpu_s=%.2f changelog_bytes_per_event=%.1f "
+      "aggregates_bytes_per_event=%.1f"
       % (fmt, history, n, mean_bytes, ceiling, rate, rate / ceiling, cpu, float(rss) / 1024,
-         float(published or 0) / n, broker_cpu))
+         float(published or 0) / n, broker_cpu, changelog_bytes / n, aggregates_bytes / n))
 PY
 }
 

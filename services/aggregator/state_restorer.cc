@@ -44,6 +44,9 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
     if (target >= 0) ++remaining;
   }
 
+  // Source partitions whose oldest retained changelog record is not the first record of a
+  // lineage (batch 0, index 0): retention cut into their history.
+  absl::flat_hash_map<int32_t, bool> cut;
   core::BatchReader<v1::ChangelogRecord> reader;
   core::BatchReader<v1::ChangelogRecord>::Batch batch;
   v1::ChangelogRecord record;
@@ -69,6 +72,8 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
       }
       auto it = index.find(record.source_partition());
       if (it == index.end()) continue;  // another source partition sharing this one
+      cut.try_emplace(record.source_partition(),
+                      record.batch().batch() != 0 || record.batch().index() != 0);
       // The header is copied first: the record is moved into the reader.
       const v1::BatchHeader header = record.batch();
       if (!reader.Add(record.source_partition(), header, std::move(record), &batch)) {
@@ -87,6 +92,21 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
       }
       restored.from_checkpoint = true;
       restored.next_offset = batch.records.back().source_offset();
+    }
+  }
+  // A partition whose changelog retention cut into its history and left no complete snapshot
+  // lost its state: starting from scratch would silently drop that history. (A first owner
+  // killed in the middle of its first snapshot leaves nothing to lose: its log starts at
+  // batch 0, and the events are read again from the start.)
+  for (const RestoredPartition& r : out) {
+    auto c = cut.find(r.partition);
+    if (c != cut.end() && c->second && !r.from_checkpoint) {
+      return absl::DataLossError(absl::StrCat(
+          "the changelog holds records of partition ", r.partition,
+          " but no complete snapshot: retention deleted the last one. Give ", changelog_topic_,
+          " a retention.bytes per partition above three snapshots "
+          "(civicpulse_aggregator_largest_snapshot_bytes), or spread the events over more "
+          "partitions"));
     }
   }
   // The last complete batch of any lineage is a consistent (state, offset) pair to resume
