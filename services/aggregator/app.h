@@ -76,9 +76,10 @@ class AggregatorApp final : public kafka::RebalanceListener {
 
   mutable absl::Mutex mu_;
   std::string problem_ ABSL_GUARDED_BY(mu_);  // "" when healthy
-  // A Kafka connection problem librdkafka reported: kept until records arrive again or a
-  // probe of the events topic succeeds (an idle instance has no other sign of recovery).
+  // A Kafka connection problem librdkafka reported: kept until records arrive again or no
+  // error came for 15 s.
   std::string kafka_problem_ ABSL_GUARDED_BY(mu_);
+  absl::Time last_kafka_error_at_ = absl::InfinitePast();
   std::string last_logged_error_;
   absl::Time last_logged_at_ = absl::InfinitePast();
 };

@@ -90,6 +90,8 @@ class RdKafkaConsumer final : public Consumer {
       return status;
     }
     if (group) rd_kafka_conf_set_rebalance_cb(conf, &RdKafkaConsumer::OnRebalance);
+    // Client-level errors (brokers unreachable, ...) arrive here, on the polling thread.
+    rd_kafka_conf_set_error_cb(conf, &RdKafkaConsumer::OnError);
     rd_kafka_conf_set_opaque(conf, this);
     char errstr[512];
     handle_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
@@ -256,6 +258,15 @@ class RdKafkaConsumer final : public Consumer {
     for (rd_kafka_message_t* message : messages_) rd_kafka_message_destroy(message);
     messages_.clear();
     batch_.clear();
+  }
+
+  static void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
+    auto* self = static_cast<RdKafkaConsumer*>(opaque);
+    if (self->transient_errors_.size() >= 16) {
+      self->transient_errors_.erase(self->transient_errors_.begin());
+    }
+    self->transient_errors_.push_back(
+        absl::StrCat(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), ": ", reason));
   }
 
   static void OnRebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err,

@@ -41,6 +41,7 @@ class RdKafkaProducer final : public Producer {
         conf, config,
         {{"enable.idempotence", options.idempotent ? "true" : "false"},
          {"acks", "all"},
+         {"compression.type", options.compression},
          {"linger.ms", std::to_string(options.linger_ms)},
          {"message.timeout.ms",
           std::to_string(absl::ToInt64Milliseconds(options.message_timeout))},

@@ -37,6 +37,8 @@ struct ProducerOptions {
   // Settings for throughput: linger and batch size; callers may override with -X.
   int linger_ms = 5;
   bool idempotent = true;
+  // librdkafka's compression.type ("none", "lz4", "zstd", ...); -X overrides it.
+  std::string compression = "none";
   // Upper bound on how long a record may wait for delivery before it fails.
   absl::Duration message_timeout = absl::Seconds(30);
 };
