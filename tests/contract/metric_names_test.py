@@ -10,6 +10,10 @@ import os
 import re
 import sys
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import dashboards  # noqa: E402
+import rules  # noqa: E402
+
 ROOT = os.path.join(os.path.dirname(__file__), "..", "..")
 
 CONTRACT = {
@@ -19,6 +23,9 @@ CONTRACT = {
     "civicpulse_collective_participation_ratio", "civicpulse_coproduction_ratio",
     "civicpulse_participant_concentration_ratio", "civicpulse_coproduction_events_total",
     "civicpulse_active_participants_by_age", "civicpulse_area_residents",
+    # Seasonal expectation (exporter).
+    "civicpulse_expected_events", "civicpulse_expected_active_participants",
+    "civicpulse_participation_ratio", "civicpulse_baseline_ready",
     # Pipeline health.
     "civicpulse_aggregator_events_total", "civicpulse_aggregator_watermark_delay_seconds",
     "civicpulse_consumer_lag_records", "civicpulse_consumer_lag_seconds",
@@ -30,14 +37,19 @@ NAME = re.compile(r"\bcivicpulse_[a-z0-9_]+")
 
 
 def exprs():
+    """(path, text) of every query of the dashboards and every expression and annotation of
+    the rules (annotations query too)."""
     for path in glob.glob(os.path.join(ROOT, "dashboards", "*.json")):
-        for panel in json.load(open(path))["panels"]:
+        dashboard = json.load(open(path))
+        for panel in dashboards.panels(dashboard):
             for target in panel.get("targets", []):
                 yield path, target["expr"]
-    for path in glob.glob(os.path.join(ROOT, "deploy", "prometheus", "rules", "*.yml")):
-        for line in open(path):
-            if "expr" in line or line.startswith("          "):
-                yield path, line
+        for variable in dashboard.get("templating", {}).get("list", []):
+            yield path, json.dumps(variable.get("query", ""))
+    for path, rule in rules.rules():
+        yield path, rule["expr"]
+        for text in rule.get("annotations", {}).values():
+            yield path, text
 
 
 def main():
