@@ -16,25 +16,26 @@ mkdir -p "$RUN_DIR"
 DURATION=${DURATION:-}
 # Mean events/s (real time and history alike: the seasonal expectation learns the history's
 # rate, so a thinner history would make the live stream look like a surge), and the history
-# generated first. 22 days is 3 previous weeks and a day: the 1h and 24h windows'
-# expectation (docs/baseline.md) is ready as soon as the history is read. 6 areas at 0.25/s
-# give the largest area about 200 events an hour on average, so that even a quiet hour
-# expects the 20 events the drop alert needs. That is ~475,000 events (as protobuf, the
-# canonical form). The embedded broker keeps only ~5 MiB per partition (~100,000 events of
-# one area), so the simulator writes the history at HISTORY_PACE events/s, which two
-# aggregators keep up with on two busy shared cores: about 35 s.
-RATE=${RATE:-0.25}
-HISTORY=${HISTORY:-22d}
+# generated first. 22 days and 2 hours is 3 previous weeks, a day and some slack: the 1h and
+# 24h windows' expectation (docs/baseline.md) is ready as soon as the history is read. 12 areas at 0.5/s
+# give the largest about 225 events an hour on average: the drop alert needs 20 expected in
+# the hour, which the quietest night hours (a twentieth of the mean) do not reach, but most
+# hours do. That is ~950,000 events (as protobuf, the canonical form). The embedded broker
+# keeps only ~5 MiB per partition (~100,000 events of one area), so the simulator writes the
+# history at HISTORY_PACE events/s, which two aggregators keep up with on two busy shared
+# cores (faster, they fell behind and the broker dropped the oldest): about a minute.
+RATE=${RATE:-0.5}
+HISTORY=${HISTORY:-22d2h}
 HISTORY_RATE=${HISTORY_RATE:-$RATE}
 HISTORY_PACE=${HISTORY_PACE:-15000}
-AREAS=${AREAS:-6}
+AREAS=${AREAS:-12}
 PARTITIONS=${PARTITIONS:-32}
-# The drop the demo shows: every kind in one area (the largest of the simulator's default
-# city, so that it expects 20 events even in a quiet hour) at 30% of its usual rate, from 6
-# hours before start-up (so it is in the history already, in the 1h, 3h and 24h windows) for
-# 12 hours.
+# The drop the demo shows: every kind in one area (one of the largest of the simulator's
+# default city, an eighth of it, so that the city-wide ratio stays above 0.9) at 30% of its
+# usual rate, from 24 hours before start-up (so it is in the history already, and fills the
+# 1h, 3h and 24h windows whatever the time of day) for 36 hours.
 DROP_AREA=${DROP_AREA:-W04}
-DROP=${DROP:-$DROP_AREA:*:now-6h:12h:0.3}
+DROP=${DROP:-$DROP_AREA:*:now-24h:36h:0.3}
 PORT_OFFSET=${PORT_OFFSET:-0}
 port() { echo $(( $1 + PORT_OFFSET )); }
 EXPORTER=127.0.0.1:$(port 9400)
@@ -104,7 +105,7 @@ civicpulse demo is running (brokers: $CIVICPULSE_BROKERS, logs: $RUN_DIR)
   http://$INGEST/metrics   ingest gateway (POST /v1/events)
   $prometheus_line
 The simulator first writes $HISTORY of history (the seasonal expectation needs 3 previous
-weeks), with $DROP_AREA at 30% of its usual participation for the last 6 hours ($DROP).
+weeks), with $DROP_AREA at 30% of its usual participation for the last 24 hours ($DROP).
 ${DURATION:+Running for $DURATION s. }Press Ctrl-C to stop.
 MSG
 
