@@ -118,6 +118,7 @@ struct PartitionAggregator::State {
   // Hours sealed since the last TakeHistory, and since the last checkpoint.
   std::vector<SealedHour> sealed_to_publish;
   std::vector<SealedHour> sealed_to_checkpoint;
+  std::vector<const ParticipantSketch*> union_scratch;  // SealHour's, kept for its capacity
 
   int64_t watermark = 0;
   int64_t max_event = 0;
@@ -312,16 +313,17 @@ struct PartitionAggregator::State {
       f.events = c->events;
       f.participants_1h = std::llround(c->participants.Estimate());
     }
-    ParticipantSketch union_of;
+    std::vector<const ParticipantSketch*>& parts = union_scratch;
+    parts.clear();
     for (int64_t start = end - kDayMs; start < end; start += kHourMs) {
-      if (const CellState* c = cell(start)) union_of.Merge(c->participants);
+      if (const CellState* c = cell(start)) parts.push_back(&c->participants);
     }
-    f.participants_24h = std::llround(union_of.Estimate());
+    f.participants_24h = std::llround(ParticipantSketch::UnionEstimate(parts));
     if (end % kDayMs == 0) {
       for (int64_t start = end - 7 * kDayMs; start < end - kDayMs; start += kHourMs) {
-        if (const CellState* c = cell(start)) union_of.Merge(c->participants);
+        if (const CellState* c = cell(start)) parts.push_back(&c->participants);
       }
-      f.participants_7d = std::llround(union_of.Estimate());
+      f.participants_7d = std::llround(ParticipantSketch::UnionEstimate(parts));
     }
     if (f.events == 0 && f.participants_24h == 0 && f.participants_7d <= 0) return;
     s.hours[end - kHourMs] = f;
