@@ -17,17 +17,19 @@ DURATION=${DURATION:-}
 # Mean events/s (real time and history alike: the seasonal expectation learns the history's
 # rate, so a thinner history would make the live stream look like a surge), and the history
 # generated first. 22 days and 2 hours is 3 previous weeks, a day and some slack: the 1h and
-# 24h windows' expectation (docs/baseline.md) is ready as soon as the history is read. 12 areas at 0.5/s
-# give the largest about 225 events an hour on average: the drop alert needs 20 expected in
-# the hour, which the quietest night hours (a twentieth of the mean) do not reach, but most
-# hours do. That is ~950,000 events (as protobuf, the canonical form). The embedded broker
-# keeps only ~5 MiB per partition (~100,000 events of one area), so the simulator writes the
-# history at HISTORY_PACE events/s, which two aggregators keep up with on two busy shared
-# cores (faster, they fell behind and the broker dropped the oldest): about a minute.
-RATE=${RATE:-0.5}
+# 24h windows' expectation (docs/baseline.md) is ready as soon as the history is read. 12
+# areas at 0.4/s give the largest about 180 events an hour on average: the drop alert needs 20
+# expected in the hour, which the quietest night hours (a twentieth of the mean) do not reach,
+# but most hours do. That is ~760,000 events (as protobuf, the canonical form). The embedded
+# broker keeps only ~5 MiB per partition (~100,000 events of one area), so the simulator
+# writes the history at HISTORY_PACE events/s, which two aggregators keep up with on two busy
+# shared cores (at 15,000/s they fell behind under load and the broker dropped the oldest):
+# about 80 s. The aggregators flush every 250 ms: a second of a fast backfill is hours of
+# event time, and a state delta of that many cells outgrew the broker's 1 MB message limit.
+RATE=${RATE:-0.4}
 HISTORY=${HISTORY:-22d2h}
 HISTORY_RATE=${HISTORY_RATE:-$RATE}
-HISTORY_PACE=${HISTORY_PACE:-15000}
+HISTORY_PACE=${HISTORY_PACE:-10000}
 AREAS=${AREAS:-12}
 PARTITIONS=${PARTITIONS:-32}
 # The drop the demo shows: every kind in one area (one of the largest of the simulator's
@@ -71,8 +73,10 @@ for _ in $(seq 100); do [[ -s $RUN_DIR/bootstrap ]] && break; sleep 0.1; done
 [[ -s $RUN_DIR/bootstrap ]] || { echo "broker did not start: $(cat "$RUN_DIR/broker.log")"; exit 1; }
 export CIVICPULSE_BROKERS=$(cat "$RUN_DIR/bootstrap")
 
-start aggregator-1 "$BIN_DIR/civicpulse-aggregator" --listen "$AGGREGATOR_1" --instance-id agg-1
-start aggregator-2 "$BIN_DIR/civicpulse-aggregator" --listen "$AGGREGATOR_2" --instance-id agg-2
+start aggregator-1 "$BIN_DIR/civicpulse-aggregator" --listen "$AGGREGATOR_1" --instance-id agg-1 \
+  --flush-interval 250ms
+start aggregator-2 "$BIN_DIR/civicpulse-aggregator" --listen "$AGGREGATOR_2" --instance-id agg-2 \
+  --flush-interval 250ms
 start exporter "$BIN_DIR/civicpulse-exporter" --listen "$EXPORTER"
 start simulator "$BIN_DIR/civicpulse-simulator" --listen "$SIMULATOR" \
   --rate "$RATE" --history "$HISTORY" --history-rate "$HISTORY_RATE" --areas "$AREAS" \

@@ -89,7 +89,7 @@ def main():
     try:
         # 1. The expectation is ready for every area within minutes (the history is read).
         text = ""
-        deadline = time.time() + 150
+        deadline = time.time() + 180
         while time.time() < deadline:
             if demo.poll() is not None:
                 raise AssertionError("demo.sh exited early")
