@@ -11,6 +11,13 @@ std::string CellKey(const v1::Cell& cell) {
   return absl::StrCat(cell.area(), "/", cell.width_seconds(), "s/", cell.start_unix_seconds());
 }
 
+namespace {
+// Records of one series' history share a key (the hours differ).
+std::string HistoryKey(const v1::HourlyHistory& history) {
+  return absl::StrCat(history.area(), "/history/", static_cast<int>(history.kind()));
+}
+}  // namespace
+
 std::string ProgressKey(const std::string& topic, int32_t partition) {
   return absl::StrCat("progress/", topic, "/", partition);
 }
@@ -36,8 +43,10 @@ absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrot
   *snapshot = p->aggregates.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
   cells_.clear();
   p->engine->TakeCells(&cells_, /*all=*/*snapshot);
+  history_.clear();
+  p->engine->TakeHistory(&history_, /*all=*/*snapshot);
   const int64_t watermark = p->engine->watermark_ms();
-  if (!*snapshot && cells_.empty() && p->next_offset == p->published_offset &&
+  if (!*snapshot && cells_.empty() && history_.empty() && p->next_offset == p->published_offset &&
       watermark == p->published_watermark) {
     return absl::OkStatus();  // nothing new to say
   }
@@ -57,6 +66,14 @@ absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrot
     fill();
     aggregate_.mutable_cell()->Swap(&cell);
     std::string key = CellKey(aggregate_.cell());
+    if (absl::Status s = writer.Add(std::move(key), &aggregate_); !s.ok() && status.ok()) {
+      status = s;
+    }
+  }
+  for (v1::HourlyHistory& history : history_) {
+    fill();
+    aggregate_.mutable_history()->Swap(&history);
+    std::string key = HistoryKey(aggregate_.history());
     if (absl::Status s = writer.Add(std::move(key), &aggregate_); !s.ok() && status.ok()) {
       status = s;
     }

@@ -78,6 +78,7 @@ class Checkpointer {
   AggregatorMetrics* metrics_;
   // Scratch reused across cycles.
   std::vector<v1::Cell> cells_;
+  std::vector<v1::HourlyHistory> history_;
   std::vector<v1::StatePiece> pieces_;
   v1::PartialAggregate aggregate_;
   v1::ChangelogRecord change_;

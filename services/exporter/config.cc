@@ -1,5 +1,9 @@
 #include "config.h"
 
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
 #include "absl/strings/str_cat.h"
 #include "civicpulse/aggregator/areas_file.h"
 #include "civicpulse/core/status_macros.h"
@@ -20,6 +24,17 @@ void ExporterConfig::AddFlags(CLI::App* app) {
   app->add_option("--merge-interval", merge_interval,
                   "How often the indicators are recomputed from the merged aggregates")
       ->capture_default_str();
+  app->add_option("--baseline-weeks", baseline_weeks,
+                  "Previous weeks the seasonal expectation considers (1..8)")
+      ->capture_default_str();
+  app->add_option("--baseline-min-weeks", baseline_min_weeks,
+                  "Usable previous weeks needed before the expectation is exported")
+      ->capture_default_str();
+  app->add_option("--holidays", holidays,
+                  "Holiday dates (YYYY-MM-DD, UTC, comma-separated): weeks that touch one "
+                  "are kept out of the seasonal expectation");
+  app->add_option("--holidays-file", holidays_file,
+                  "File of holiday dates, one YYYY-MM-DD per line ('#' comments)");
 }
 
 absl::Status ExporterConfig::Finish() {
@@ -38,8 +53,30 @@ absl::Status ExporterConfig::Finish() {
   if (aggregates_topic.empty()) {
     return absl::InvalidArgumentError("--aggregates-topic must not be empty");
   }
+  if (baseline_weeks < 1 || baseline_weeks > core::kMaxBaselineWeeks) {
+    return absl::InvalidArgumentError("--baseline-weeks must be 1..8");
+  }
+  if (baseline_min_weeks < 1 || baseline_min_weeks > baseline_weeks) {
+    return absl::InvalidArgumentError("--baseline-min-weeks must be 1..--baseline-weeks");
+  }
   indicators = {};
   indicators.areas.max_areas = static_cast<size_t>(max_areas);
+  indicators.baseline.weeks = baseline_weeks;
+  indicators.baseline.min_weeks = baseline_min_weeks;
+  CIVICPULSE_ASSIGN_OR_RETURN(indicators.baseline.holidays,
+                              core::ParseHolidays(holidays, "--holidays"));
+  if (!holidays_file.empty()) {
+    std::ifstream in(holidays_file);
+    if (!in) return absl::NotFoundError(absl::StrCat("cannot read ", holidays_file));
+    std::stringstream text;
+    text << in.rdbuf();
+    CIVICPULSE_ASSIGN_OR_RETURN(std::vector<int64_t> more,
+                                core::ParseHolidays(text.str(), holidays_file));
+    std::vector<int64_t>& days = indicators.baseline.holidays;
+    days.insert(days.end(), more.begin(), more.end());
+    std::sort(days.begin(), days.end());
+    days.erase(std::unique(days.begin(), days.end()), days.end());
+  }
   if (!areas_file.empty()) {
     CIVICPULSE_ASSIGN_OR_RETURN(aggregator::AreaList list,
                                 aggregator::ReadAreaList(areas_file));

@@ -22,6 +22,11 @@ struct ExporterConfig {
   std::string areas_file;                                  // --areas-file (optional)
   int max_areas = 500;                                     // --max-areas
   std::string merge_interval = "1s";                       // --merge-interval
+  // Seasonal baseline (docs/baseline.md).
+  int baseline_weeks = 8;             // --baseline-weeks: previous weeks considered (1..8)
+  int baseline_min_weeks = 3;         // --baseline-min-weeks: usable weeks before ready
+  std::string holidays;               // --holidays: dates YYYY-MM-DD, comma-separated
+  std::string holidays_file;          // --holidays-file: one date per line, '#' comments
 
   // Filled by Finish().
   absl::Duration merge_every = absl::Seconds(1);

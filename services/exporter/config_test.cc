@@ -30,6 +30,28 @@ TEST(ExporterConfigTest, Defaults) {
   EXPECT_EQ(config.indicators.areas.max_areas, 500u);
   EXPECT_TRUE(config.indicators.areas.allowed.empty());
   EXPECT_TRUE(config.indicators.residents.empty());
+  EXPECT_EQ(config.indicators.baseline.weeks, 8);
+  EXPECT_EQ(config.indicators.baseline.min_weeks, 3);
+  EXPECT_TRUE(config.indicators.baseline.holidays.empty());
+}
+
+TEST(ExporterConfigTest, BaselineFlagsAndHolidays) {
+  const std::string path = ::testing::TempDir() + "/exporter_config_test_holidays.txt";
+  {
+    std::ofstream out(path);
+    out << "# bank holidays\n2026-12-25\n2026-12-28\n";
+  }
+  ExporterConfig config;
+  absl::Status s = Parse({"--brokers", "b:1", "--baseline-weeks", "6", "--baseline-min-weeks",
+                          "4", "--holidays", "2026-12-24,2026-12-25", "--holidays-file", path},
+                         &config);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(config.indicators.baseline.weeks, 6);
+  EXPECT_EQ(config.indicators.baseline.min_weeks, 4);
+  // 2026-12-24, -25 (once) and -28, as UTC day starts.
+  EXPECT_THAT(config.indicators.baseline.holidays,
+              ElementsAre(1'798'070'400'000, 1'798'156'800'000, 1'798'416'000'000));
+  std::remove(path.c_str());
 }
 
 TEST(ExporterConfigTest, AreasFileGivesAllowListAndResidents) {
@@ -55,7 +77,11 @@ TEST(ExporterConfigTest, RejectsBadValues) {
            {"--merge-interval", "often", "is not a duration"},
            {"--merge-interval", "0s", "between 10ms and 10m"},
            {"--max-areas", "0", "--max-areas"},
-           {"--areas-file", "/nonexistent.csv", "cannot read areas file"}}) {
+           {"--areas-file", "/nonexistent.csv", "cannot read areas file"},
+           {"--baseline-weeks", "9", "--baseline-weeks must be 1..8"},
+           {"--baseline-min-weeks", "9", "--baseline-min-weeks"},
+           {"--holidays", "2026-02-30", "--holidays:1"},
+           {"--holidays-file", "/nonexistent.txt", "cannot read /nonexistent.txt"}}) {
     ExporterConfig config;
     absl::Status s = Parse({"--brokers", "b:1", flag, value}, &config);
     EXPECT_FALSE(s.ok()) << flag;

@@ -184,7 +184,16 @@ absl::Status RunSimulator(const SimulatorConfig& config) {
         finished = true;
         break;
       }
-      if ((emitted & 1023) == 0 && runtime::ShutdownRequested()) break;
+      if ((emitted & 1023) == 0) {
+        if (runtime::ShutdownRequested()) break;
+        // --history-pace: hold the history back to that many events per second.
+        if (!history_done && config.history_pace > 0) {
+          const absl::Duration ahead =
+              absl::Seconds(static_cast<double>(emitted) / config.history_pace) -
+              (absl::Now() - started);
+          if (ahead > absl::ZeroDuration()) runtime::WaitForShutdown(ahead);
+        }
+      }
     }
     if (!status.ok() || finished || runtime::ShutdownRequested()) break;
     if (!history_done && horizon >= history_end_ms) {

@@ -17,6 +17,11 @@ void SimulatorConfig::AddFlags(CLI::App* app) {
   app->add_option("--history-rate", history_rate,
                   "Mean events per second of the history (0: same as --rate)")
       ->capture_default_str();
+  app->add_option("--history-pace", history_pace,
+                  "Write the history at most this many events per wall-clock second (0: as "
+                  "fast as the sink accepts), so that consumers keep up with a broker of "
+                  "short retention")
+      ->capture_default_str();
   app->add_option("--count", count, "Stop after this many events (0: unbounded)")
       ->capture_default_str();
   app->add_option("--history", history,
@@ -73,6 +78,9 @@ absl::Status SimulatorConfig::Finish(int64_t now_ms) {
   }
   if (!(history_rate >= 0) || !std::isfinite(history_rate) || history_rate > 1e7) {
     return absl::InvalidArgumentError("--history-rate must be >= 0 and <= 10000000 events/s");
+  }
+  if (!(history_pace >= 0) || !std::isfinite(history_pace)) {
+    return absl::InvalidArgumentError("--history-pace must be >= 0 events/s");
   }
   if (count < 0) return absl::InvalidArgumentError("--count must be >= 0");
   if (participants < 1 || participants > 100000000) {

@@ -23,6 +23,8 @@ struct SimulatorConfig {
   runtime::CommonFlags common;         // --brokers, --listen (:9402), -X
   double rate = 20;                    // --rate: mean events/s, modulated by rhythms
   double history_rate = 0;             // --history-rate: events/s of the history (0: --rate)
+  double history_pace = 0;             // --history-pace: max events per wall-clock second
+                                       // while writing history (0: as fast as accepted)
   int64_t count = 0;                   // --count: stop after N events (0: unbounded)
   std::string history = "0";           // --history: span of past traffic first (e.g. 28d)
   std::string end;                     // --end: RFC 3339; stop there (default: run on)

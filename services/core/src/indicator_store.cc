@@ -57,7 +57,8 @@ struct StoredCell : CellContents {
 };
 
 struct StoredTotals {
-  uint32_t area = 0;  // folded area index
+  std::string raw_area;  // as the aggregator named it (the history's key)
+  uint32_t area = 0;     // folded area index
   int kind = 0;
   uint64_t events = 0;
   std::array<uint64_t, kCoproductionTypeCount> coproduction_events = {};
@@ -68,6 +69,11 @@ struct SourcePartition {
   bool has_progress = false;
   int64_t progress_offset = 0;
   int64_t watermark_ms = 0;
+  int64_t history_start_ms = 0;
+  int64_t history_evicted_at_ms = 0;
+  // (aggregator's area name, kind index) -> sealed hours. Sealed hours never change, so an
+  // hour simply replaces what is held for it, whatever the order records arrive in.
+  absl::flat_hash_map<std::pair<std::string, int>, HourlyFigures> history;
   std::vector<StoredTotals> totals;
   absl::flat_hash_map<CellKey, StoredCell> cells;
 };
@@ -77,6 +83,7 @@ struct WindowAcc {
   std::array<ParticipantSketch, kKindCount> by_kind;
   ParticipantSketch participants;  // all kinds
   ParticipantSketch new_participants;
+  std::array<uint64_t, kKindCount> events_by_kind = {};
   uint64_t events = 0;
   uint64_t collective_events = 0;
   uint64_t public_body_events = 0;
@@ -84,6 +91,7 @@ struct WindowAcc {
   double recycled_grams = 0;
 
   void AddSums(const WindowAcc& other) {
+    for (int k = 0; k < kKindCount; ++k) events_by_kind[k] += other.events_by_kind[k];
     events += other.events;
     collective_events += other.collective_events;
     public_body_events += other.public_body_events;
@@ -154,6 +162,7 @@ struct IndicatorStore::State {
     p->has_progress = true;
     p->progress_offset = offset;
     p->watermark_ms = progress.watermark_unix_ms();
+    p->history_start_ms = progress.history_start_unix_ms();
     p->totals.clear();
     for (const v1::AreaKindTotals& t : progress.totals()) {
       const int kind = KindIndex(t.kind());
@@ -162,6 +171,7 @@ struct IndicatorStore::State {
         continue;
       }
       StoredTotals& stored = p->totals.emplace_back();
+      stored.raw_area = t.area();
       stored.area = AreaIndex(t.area());
       stored.kind = kind;
       stored.events = t.events();
@@ -171,6 +181,147 @@ struct IndicatorStore::State {
       stored.last_event_ms = t.last_event_unix_ms();
     }
     Evict(p);
+    EvictHistory(p);
+  }
+
+  // Forgets hours no baseline reads any more, once per hour of watermark progress.
+  static void EvictHistory(SourcePartition* p) {
+    if (p->watermark_ms - p->history_evicted_at_ms < kHourMs) return;
+    p->history_evicted_at_ms = p->watermark_ms;
+    const int64_t limit = p->watermark_ms - kBaselineHistoryMs;
+    for (auto& [key, hours] : p->history) {
+      for (auto it = hours.begin(); it != hours.end();) {
+        if (it->first < limit) {
+          hours.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+
+  void ApplyHistory(const v1::HourlyHistory& h, SourcePartition* p) {
+    const int kind = KindIndex(h.kind());
+    const int n = h.hour_start_unix_seconds_size();
+    if (kind < 0 || h.events_size() != n || h.participants_1h_size() != n ||
+        h.participants_24h_size() != n || h.participants_7d_size() != n) {
+      ++rejected;
+      return;
+    }
+    AreaIndex(h.area());  // an area known only from its history still takes its place
+    HourlyFigures& hours = p->history[{h.area(), kind}];
+    for (int i = 0; i < n; ++i) {
+      hours[h.hour_start_unix_seconds(i) * 1000] = {h.events(i), h.participants_1h(i),
+                                                    h.participants_24h(i),
+                                                    h.participants_7d(i)};
+    }
+  }
+
+  // civicpulse_expected_events, _expected_active_participants, _participation_ratio and
+  // _baseline_ready for every (area, kind) with totals, each area's kind="all", and
+  // area="all" (docs/baseline.md). `acc` and `city` hold the observed window sums.
+  void AddBaselineFamilies(const std::vector<uint32_t>& order,
+                           const std::vector<std::array<bool, kKindCount>>& has_series,
+                           const std::vector<std::array<WindowAcc, kWindowCount>>& acc,
+                           const std::array<WindowAcc, kWindowCount>& city,
+                           std::vector<IndicatorFamily>* out) const {
+    using Weeks = std::array<WeeklyValues, kWindowCount>;
+    constexpr int kAllKinds = kKindCount;  // index of kind="all"
+    std::vector<std::array<Weeks, kKindCount + 1>> by_area(area_names.size());
+    std::array<Weeks, kKindCount + 1> city_weeks;
+    const HourlyFigures no_history;
+    for (const auto& [id, p] : partitions) {
+      if (p.watermark_ms <= 0) continue;
+      std::array<int64_t, kWindowCount> starts;
+      for (int r = 0; r < kWindowCount; ++r) starts[r] = WindowStart(p.watermark_ms, kWindows[r]);
+      for (const StoredTotals& t : p.totals) {
+        auto it = p.history.find(std::make_pair(t.raw_area, t.kind));
+        const HourlyFigures& hours = it == p.history.end() ? no_history : it->second;
+        for (int r = 0; r < kWindowCount; ++r) {
+          const WeeklyValues v = SameWindowInPreviousWeeks(
+              hours, starts[r], kWindows[r], p.history_start_ms, options.baseline);
+          by_area[t.area][t.kind][r].Add(v);
+          by_area[t.area][kAllKinds][r].Add(v);
+          city_weeks[t.kind][r].Add(v);
+          city_weeks[kAllKinds][r].Add(v);
+        }
+      }
+    }
+
+    struct Row {
+      std::string area, kind;
+      bool one_series;  // participants are exported for single series only
+      std::array<Expectation, kWindowCount> expected;
+      std::array<double, kWindowCount> observed;
+    };
+    std::vector<Row> rows;
+    auto add_row = [&](const std::string& area, int kind, bool one_series, const Weeks& weeks,
+                       const std::array<WindowAcc, kWindowCount>& observed) {
+      Row& row = rows.emplace_back();
+      row.area = area;
+      row.kind = kind == kAllKinds ? std::string(kAllLabel) : std::string(KindName(KindOf(kind)));
+      row.one_series = one_series;
+      for (int r = 0; r < kWindowCount; ++r) {
+        row.expected[r] = Expect(weeks[r], options.baseline);
+        row.observed[r] = static_cast<double>(
+            kind == kAllKinds ? observed[r].events : observed[r].events_by_kind[kind]);
+      }
+    };
+    std::array<bool, kKindCount> kind_present = {};
+    for (uint32_t a : order) {
+      bool any = false;
+      for (int k = 0; k < kKindCount; ++k) {
+        if (!has_series[a][k]) continue;
+        any = kind_present[k] = true;
+        add_row(area_names[a], k, true, by_area[a][k], acc[a]);
+      }
+      if (any) add_row(area_names[a], kAllKinds, false, by_area[a][kAllKinds], acc[a]);
+    }
+    const std::string all(kAllLabel);
+    for (int k = 0; k < kKindCount; ++k) {
+      if (kind_present[k]) add_row(all, k, false, city_weeks[k], city);
+    }
+    add_row(all, kAllKinds, false, city_weeks[kAllKinds], city);
+
+    // One family at a time: AddFamily's reference is invalidated by the next.
+    auto window_family = [&](std::string name, std::string help, bool one_series_only,
+                             const std::function<double(const Row&, int)>& value) {
+      IndicatorFamily& f = AddFamily(out, std::move(name), std::move(help), MetricType::kGauge);
+      for (const Row& row : rows) {
+        if (one_series_only && !row.one_series) continue;
+        for (int r = 0; r < kWindowCount; ++r) {
+          if (!row.expected[r].ready) continue;
+          AddSeries(&f,
+                    {{"area", row.area},
+                     {"kind", row.kind},
+                     {"window", std::string(kWindows[r].label)}},
+                    value(row, r));
+        }
+      }
+    };
+    window_family("civicpulse_expected_events",
+                  "Seasonal expectation of events in the trailing window: median of the same "
+                  "window in previous weeks (docs/baseline.md); absent until ready.",
+                  false, [](const Row& row, int r) { return row.expected[r].events; });
+    window_family("civicpulse_expected_active_participants",
+                  "Seasonal expectation of distinct participants in the trailing window "
+                  "(single area and kind only); absent until ready.",
+                  true, [](const Row& row, int r) { return row.expected[r].participants; });
+    window_family("civicpulse_participation_ratio",
+                  "Observed events / expected events in the trailing window (1 when both are "
+                  "0); absent until the baseline is ready.",
+                  false, [](const Row& row, int r) {
+                    return ParticipationRatio(row.observed[r], row.expected[r].events);
+                  });
+    IndicatorFamily& ready = AddFamily(
+        out, "civicpulse_baseline_ready",
+        "1 once enough previous weeks (default 3, holidays aside) exist for "
+        "the 1h window's expectation.",
+        MetricType::kGauge);
+    for (const Row& row : rows) {
+      AddSeries(&ready, {{"area", row.area}, {"kind", row.kind}},
+                row.expected[0].ready ? 1.0 : 0.0);
+    }
   }
 
   void ApplyCell(int64_t offset, const v1::Cell& cell, SourcePartition* p) {
@@ -219,6 +370,8 @@ void IndicatorStore::Apply(const v1::PartialAggregate& record) {
   SourcePartition& p = s.partitions[{record.source_topic(), record.source_partition()}];
   if (record.has_progress()) {
     s.ApplyProgress(record.source_offset(), record.progress(), &p);
+  } else if (record.has_history()) {
+    s.ApplyHistory(record.history(), &p);
   } else {
     s.ApplyCell(record.source_offset(), record.cell(), &p);
   }
@@ -281,6 +434,7 @@ std::vector<IndicatorFamily> IndicatorStore::Compute() const {
       WindowAcc& w = acc[c.area][c.resolution];
       w.by_kind[c.kind].Merge(c.participants);
       w.new_participants.Merge(c.new_participants);
+      w.events_by_kind[c.kind] += c.events;
       w.events += c.events;
       w.collective_events += c.collective_events;
       w.public_body_events += c.public_body_events;
@@ -443,6 +597,13 @@ std::vector<IndicatorFamily> IndicatorStore::Compute() const {
                   static_cast<double>(totals[a][k].last_event_ms) / 1000.0);
       }
     }
+  }
+  {
+    std::vector<std::array<bool, kKindCount>> has_series(area_count);
+    for (size_t a = 0; a < area_count; ++a) {
+      for (int k = 0; k < kKindCount; ++k) has_series[a][k] = totals[a][k].has_totals;
+    }
+    s.AddBaselineFamilies(order, has_series, acc, city, &out);
   }
   AddSeries(&AddFamily(&out, "civicpulse_exporter_partitions",
                        "Source partitions the exporter has partial aggregates of.",

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "civicpulse/v1/aggregate.pb.h"
 
@@ -336,17 +337,60 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
   r.PruneSample();
 }
 
-double ParticipantSketch::Estimate() const {
-  const Rep& r = rep_ ? *rep_ : EmptyRep();
-  if (!r.dense()) return static_cast<double>(r.counts.size());
+namespace {
+
+// Ertl's improved estimator over HyperLogLog registers.
+double EstimateRegisters(const std::vector<uint8_t>& registers) {
   int histogram[kQ + 2] = {};
-  for (uint8_t value : r.registers) ++histogram[value];
+  for (uint8_t value : registers) ++histogram[value];
   const double m = kRegisters;
   double z = m * Tau(1.0 - histogram[kQ + 1] / m);
   for (int k = kQ; k >= 1; --k) z = 0.5 * (z + histogram[k]);
   z += m * Sigma(histogram[0] / m);
   constexpr double kAlphaInf = 0.5 / 0.6931471805599453;  // 1 / (2 ln 2)
   return std::round(kAlphaInf * m * m / z);
+}
+
+}  // namespace
+
+double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketch*>& parts) {
+  // Exact while the union is small enough to be exact in a merged sketch too.
+  absl::flat_hash_set<uint64_t> exact;
+  bool dense = false;
+  for (const ParticipantSketch* part : parts) {
+    if (part->rep_ == nullptr) continue;
+    if (part->rep_->dense()) {
+      dense = true;
+      break;
+    }
+    part->rep_->counts.ForEach([&exact](uint64_t hash, uint32_t) { exact.insert(hash); });
+    if (exact.size() > kExactLimit) {
+      dense = true;
+      break;
+    }
+  }
+  if (!dense) return static_cast<double>(exact.size());
+  // Registers only: the bottom-k sample a merge would also keep is not needed for a count.
+  Rep union_rep;
+  union_rep.registers.assign(kRegisters, 0);
+  for (const ParticipantSketch* part : parts) {
+    if (part->rep_ == nullptr) continue;
+    const Rep& r = *part->rep_;
+    if (r.dense()) {
+      for (int i = 0; i < kRegisters; ++i) {
+        union_rep.registers[i] = std::max(union_rep.registers[i], r.registers[i]);
+      }
+    } else {
+      r.counts.ForEach([&union_rep](uint64_t hash, uint32_t) { union_rep.AddRegister(hash); });
+    }
+  }
+  return EstimateRegisters(union_rep.registers);
+}
+
+double ParticipantSketch::Estimate() const {
+  const Rep& r = rep_ ? *rep_ : EmptyRep();
+  if (!r.dense()) return static_cast<double>(r.counts.size());
+  return EstimateRegisters(r.registers);
 }
 
 bool ParticipantSketch::exact() const { return rep_ == nullptr || !rep_->dense(); }

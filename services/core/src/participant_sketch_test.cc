@@ -155,5 +155,26 @@ TEST(ParticipantSketchTest, DenseMemoryIsBounded) {
   EXPECT_LT(s.MemoryBytes(), 256u * 1024);
 }
 
+TEST(ParticipantSketchTest, UnionEstimateEqualsTheMergedEstimate) {
+  // Small (exact), crossing the exact limit, and with dense parts.
+  for (const int per_part : {10, 300, 5000}) {
+    std::vector<ParticipantSketch> parts(6);
+    for (size_t p = 0; p < parts.size(); ++p) {
+      for (int i = 0; i < per_part; ++i) {
+        // Overlapping: part p holds participants p * per_part / 2 ... + per_part.
+        parts[p].Add(HashParticipant("p-" + std::to_string(p * per_part / 2 + i)));
+      }
+    }
+    ParticipantSketch merged;
+    std::vector<const ParticipantSketch*> pointers;
+    for (const ParticipantSketch& part : parts) {
+      merged.Merge(part);
+      pointers.push_back(&part);
+    }
+    EXPECT_DOUBLE_EQ(ParticipantSketch::UnionEstimate(pointers), merged.Estimate()) << per_part;
+  }
+  EXPECT_EQ(ParticipantSketch::UnionEstimate({}), 0);
+}
+
 }  // namespace
 }  // namespace civicpulse::core

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -13,6 +14,7 @@
 #include "cell_contents.h"
 #include "civicpulse/core/event_id_filter.h"
 #include "civicpulse/core/participant_sketch.h"
+#include "civicpulse/core/seasonal_baseline.h"
 #include "civicpulse/v1/aggregate.pb.h"
 #include "civicpulse/v1/checkpoint.pb.h"
 
@@ -24,6 +26,15 @@ constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
 // How far event time must move before the participant memory is swept again: expiry is
 // invisible to the results (see Sweep), so it only bounds memory and may lag.
 constexpr int64_t kSweepEveryMs = kHourMs;
+
+// The resolution whose cells are one hour wide: the seasonal history is sealed from them.
+constexpr int kHourly = 2;
+static_assert(kWindows[kHourly].cell_ms == kHourMs);
+static_assert(kWindows[kHourly].length_ms >= 7 * kDayMs);
+
+// Hours of one series per HourlyHistory message (keeps changelog pieces and aggregates
+// records small: 512 hours are about 8 KB).
+constexpr size_t kHoursPerMessage = 512;
 
 int64_t FloorTo(int64_t t, int64_t width) {
   int64_t q = t / width;
@@ -53,6 +64,18 @@ struct Series {
   std::array<uint64_t, kCoproductionTypeCount> coproduction_events = {};
   int64_t last_event_ms = 0;
   bool checkpoint_dirty = false;  // totals changed since the last checkpoint delta
+  // Sealed hours (start ms -> figures) for the seasonal baseline, kBaselineHistoryMs back.
+  HourlyFigures hours;
+};
+
+// A sealed hour of one series, waiting to be published or checkpointed.
+struct SealedHour {
+  uint32_t series;
+  int64_t start_ms;
+  friend bool operator<(const SealedHour& a, const SealedHour& b) {
+    return a.series != b.series ? a.series < b.series : a.start_ms < b.start_ms;
+  }
+  friend bool operator==(const SealedHour&, const SealedHour&) = default;
 };
 
 struct DirtyCell {
@@ -92,12 +115,19 @@ struct PartitionAggregator::State {
   std::vector<DirtyCell> checkpoint_cells;
   std::vector<uint32_t> checkpoint_series;
   std::vector<std::pair<uint64_t, int64_t>> checkpoint_sightings;
+  // Hours sealed since the last TakeHistory, and since the last checkpoint.
+  std::vector<SealedHour> sealed_to_publish;
+  std::vector<SealedHour> sealed_to_checkpoint;
+  std::vector<const ParticipantSketch*> union_scratch;  // SealHour's, kept for its capacity
 
   int64_t watermark = 0;
   int64_t max_event = 0;
   int64_t last_record_wall = kNoTime;
   int64_t evicted_at_watermark = 0;
   int64_t swept_at_watermark = 0;
+  // Hour of the earliest event applied (0: none yet), and the end of the last sealed hour.
+  int64_t history_start = 0;
+  int64_t sealed_until = 0;
   uint64_t applied = 0;
   uint64_t duplicate = 0;
   uint64_t late = 0;
@@ -196,6 +226,124 @@ struct PartitionAggregator::State {
     out->set_invalid(invalid);
     out->set_swept_at_watermark_ms(swept_at_watermark);
     out->set_dedup_evicted(dedup.evicted());
+    out->set_history_start_unix_ms(history_start);
+    out->set_sealed_until_unix_ms(sealed_until);
+  }
+
+  // Writes `starts` (sorted) of series `s` as HourlyHistory messages of up to
+  // kHoursPerMessage hours each, through `add` (which returns the message to fill).
+  template <typename AddFn>
+  static void WriteHistory(const Series& s, const std::vector<int64_t>& starts, AddFn add) {
+    v1::HourlyHistory* h = nullptr;
+    for (size_t i = 0; i < starts.size(); ++i) {
+      auto it = s.hours.find(starts[i]);
+      if (it == s.hours.end()) continue;  // evicted since
+      if (h == nullptr || static_cast<size_t>(h->hour_start_unix_seconds_size()) >=
+                              kHoursPerMessage) {
+        h = add();
+        h->set_area(s.area);
+        h->set_kind(static_cast<v1::Kind>(static_cast<int>(s.kind)));
+      }
+      const HourFigures& f = it->second;
+      h->add_hour_start_unix_seconds(starts[i] / 1000);
+      h->add_events(f.events);
+      h->add_participants_1h(f.participants_1h);
+      h->add_participants_24h(f.participants_24h);
+      h->add_participants_7d(f.participants_7d);
+    }
+  }
+
+  // Writes the hours listed in `sealed` (any order, duplicates allowed) and clears it.
+  template <typename AddFn>
+  void WriteSealed(std::vector<SealedHour>* sealed, AddFn add) const {
+    std::sort(sealed->begin(), sealed->end());
+    sealed->erase(std::unique(sealed->begin(), sealed->end()), sealed->end());
+    std::vector<int64_t> starts;
+    for (size_t i = 0; i < sealed->size();) {
+      const uint32_t index = (*sealed)[i].series;
+      starts.clear();
+      for (; i < sealed->size() && (*sealed)[i].series == index; ++i) {
+        starts.push_back((*sealed)[i].start_ms);
+      }
+      if (index < series.size() && series[index] != nullptr) {
+        WriteHistory(*series[index], starts, add);
+      }
+    }
+    sealed->clear();
+    if (sealed->capacity() > 65536) std::vector<SealedHour>().swap(*sealed);
+  }
+
+  static std::vector<int64_t> AllHours(const Series& s) {
+    std::vector<int64_t> starts;
+    starts.reserve(s.hours.size());
+    for (const auto& [start, figures] : s.hours) starts.push_back(start);
+    std::sort(starts.begin(), starts.end());
+    return starts;
+  }
+
+  // Seals every hour that ended at or before W - grace since the last sealed one: no event
+  // can be applied to it any more. Runs before EvictCells, which keeps every 1-hour cell a
+  // pending hour's 7-day union needs (cells go once they end before W - 7 d - grace).
+  void SealHours() {
+    if (history_start == 0 || watermark == 0) return;
+    const int64_t target = FloorTo(watermark - options.grace_ms, kHourMs);
+    const int64_t from =
+        std::max({sealed_until, history_start, target - kBaselineHistoryMs});
+    if (target <= from) return;
+    for (int64_t end = from + kHourMs; end <= target; end += kHourMs) {
+      for (uint32_t index = 0; index < series.size(); ++index) {
+        if (series[index] != nullptr) SealHour(index, end);
+      }
+    }
+    sealed_until = target;
+  }
+
+  // Seals the hour of series `index` that ends at `end`; an hour with no event and nobody
+  // in the day (or week) before is not stored (a missing hour reads as zeros).
+  void SealHour(uint32_t index, int64_t end) {
+    Series& s = *series[index];
+    const CellMap& hourly = s.cells[kHourly];
+    if (hourly.empty()) return;
+    auto cell = [&hourly](int64_t start) -> const CellState* {
+      auto it = hourly.find(start);
+      return it == hourly.end() ? nullptr : it->second.get();
+    };
+    HourFigures f;
+    if (const CellState* c = cell(end - kHourMs)) {
+      f.events = c->events;
+      f.participants_1h = std::llround(c->participants.Estimate());
+    }
+    std::vector<const ParticipantSketch*>& parts = union_scratch;
+    parts.clear();
+    for (int64_t start = end - kDayMs; start < end; start += kHourMs) {
+      if (const CellState* c = cell(start)) parts.push_back(&c->participants);
+    }
+    f.participants_24h = std::llround(ParticipantSketch::UnionEstimate(parts));
+    if (end % kDayMs == 0) {
+      for (int64_t start = end - 7 * kDayMs; start < end - kDayMs; start += kHourMs) {
+        if (const CellState* c = cell(start)) parts.push_back(&c->participants);
+      }
+      f.participants_7d = std::llround(ParticipantSketch::UnionEstimate(parts));
+    }
+    if (f.events == 0 && f.participants_24h == 0 && f.participants_7d <= 0) return;
+    s.hours[end - kHourMs] = f;
+    sealed_to_publish.push_back({index, end - kHourMs});
+    if (checkpoints) sealed_to_checkpoint.push_back({index, end - kHourMs});
+  }
+
+  // Forgets sealed hours older than any baseline reads.
+  void EvictHistory() {
+    const int64_t limit = watermark - kBaselineHistoryMs;
+    for (auto& s : series) {
+      if (s == nullptr) continue;
+      for (auto it = s->hours.begin(); it != s->hours.end();) {
+        if (it->first < limit) {
+          s->hours.erase(it++);
+        } else {
+          ++it;
+        }
+      }
+    }
   }
 
   void ClearCheckpointTracking() {
@@ -210,6 +358,7 @@ struct PartitionAggregator::State {
     }
     checkpoint_series.clear();
     checkpoint_sightings.clear();
+    sealed_to_checkpoint.clear();
     dedup.ClearJournal();
     if (checkpoint_cells.capacity() > 65536) std::vector<DirtyCell>().swap(checkpoint_cells);
     if (checkpoint_sightings.capacity() > 65536) {
@@ -297,6 +446,8 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     return Outcome::kDuplicate;
   }
   ++s.applied;
+  const int64_t hour = FloorTo(t, kHourMs);
+  if (s.history_start == 0 || hour < s.history_start) s.history_start = hour;
 
   const uint32_t area_id = s.AreaId(event.area);
   const uint32_t index = s.SeriesIndex(area_id, event.kind);
@@ -373,17 +524,33 @@ void PartitionAggregator::Tick(int64_t now_ms) {
   }
   if (s.watermark == 0 || s.watermark == s.evicted_at_watermark) return;
   s.evicted_at_watermark = s.watermark;
+  s.SealHours();  // before EvictCells: sealing reads the 1-hour cells of the last 7 days
   s.EvictCells();
   // Ids older than W - grace - horizon can only match events that are late anyway.
   s.dedup.Expire(s.watermark - s.options.grace_ms);
   if (s.watermark - s.swept_at_watermark >= kSweepEveryMs) {
     s.swept_at_watermark = s.watermark;
     s.SweepParticipants();
+    s.EvictHistory();
   }
 }
 
 int64_t PartitionAggregator::watermark_ms() const { return state_->watermark; }
 int64_t PartitionAggregator::max_event_ms() const { return state_->max_event; }
+int64_t PartitionAggregator::history_start_ms() const { return state_->history_start; }
+
+void PartitionAggregator::TakeHistory(std::vector<v1::HourlyHistory>* out, bool all) {
+  State& s = *state_;
+  auto add = [out] { return &out->emplace_back(); };
+  if (!all) {
+    s.WriteSealed(&s.sealed_to_publish, add);
+    return;
+  }
+  for (const auto& series : s.series) {
+    if (series != nullptr) State::WriteHistory(*series, State::AllHours(*series), add);
+  }
+  s.sealed_to_publish.clear();
+}
 
 void PartitionAggregator::TakeCells(std::vector<v1::Cell>* out, bool all) {
   State& s = *state_;
@@ -445,6 +612,7 @@ void PartitionAggregator::FillProgress(v1::PartitionProgress* out) const {
   out->set_duplicate(s.duplicate);
   out->set_late(s.late);
   out->set_invalid(s.invalid);
+  out->set_history_start_unix_ms(s.history_start);
 }
 
 size_t PartitionAggregator::MemoryBytes() const {
@@ -463,6 +631,7 @@ size_t PartitionAggregator::MemoryBytes() const {
       bytes += cells.capacity() * (sizeof(CellMap::value_type) + 1);
       for (const auto& [start, cell] : cells) bytes += cell->MemoryBytes();
     }
+    bytes += series->hours.capacity() * (sizeof(HourlyFigures::value_type) + 1);
   }
   bytes += s.last_seen.capacity() * (sizeof(std::pair<uint64_t, int64_t>) + 1);
   bytes += s.dirty.capacity() * sizeof(DirtyCell);
@@ -562,6 +731,7 @@ void PartitionAggregator::TakeDelta(size_t max_piece_bytes, std::vector<v1::Stat
     piece->add_participant_keys(key);
     piece->add_participant_times_ms(time);
   }
+  s.WriteSealed(&s.sealed_to_checkpoint, [&pieces] { return pieces.Room(64)->add_history(); });
   s.ClearCheckpointTracking();
 }
 
@@ -591,6 +761,15 @@ void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes,
     v1::StatePiece* piece = pieces.Room(kPairBytes);
     piece->add_participant_keys(key);
     piece->add_participant_times_ms(time);
+  }
+  for (const auto& series : s.series) {
+    if (series == nullptr || series->hours.empty()) continue;
+    std::vector<v1::HourlyHistory> history;
+    State::WriteHistory(*series, State::AllHours(*series),
+                        [&history] { return &history.emplace_back(); });
+    for (v1::HourlyHistory& h : history) {
+      pieces.Room(h.ByteSizeLong() + 8)->add_history()->Swap(&h);
+    }
   }
   s.ClearCheckpointTracking();
 }
@@ -630,6 +809,20 @@ absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_
     }
     series.last_event_ms = totals.last_event_unix_ms();
   }
+  for (const v1::HourlyHistory& h : piece.history()) {
+    const int k = static_cast<int>(h.kind()) - 1;
+    const int n = h.hour_start_unix_seconds_size();
+    if (k < 0 || k >= kKindCount || h.events_size() != n || h.participants_1h_size() != n ||
+        h.participants_24h_size() != n || h.participants_7d_size() != n) {
+      return absl::DataLossError("checkpoint piece: malformed hourly history");
+    }
+    Series& series =
+        *s.series[s.SeriesIndex(s.RestoredAreaId(h.area()), static_cast<Kind>(k + 1))];
+    for (int i = 0; i < n; ++i) {
+      series.hours[h.hour_start_unix_seconds(i) * 1000] = {
+          h.events(i), h.participants_1h(i), h.participants_24h(i), h.participants_7d(i)};
+    }
+  }
   for (int i = 0; i < piece.event_id_hashes_size(); ++i) {
     s.dedup.Restore(piece.event_id_hashes(i), piece.event_id_times_ms(i));
   }
@@ -647,6 +840,8 @@ absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_
     s.invalid = sc.invalid();
     s.swept_at_watermark = sc.swept_at_watermark_ms();
     s.dedup.set_evicted(sc.dedup_evicted());
+    s.history_start = sc.history_start_unix_ms();
+    s.sealed_until = sc.sealed_until_unix_ms();
   }
   // Evict what the restored watermark no longer reaches at the next Tick, and start the idle
   // clock now (a restored partition is not idle just because its owner changed).

@@ -47,6 +47,14 @@ std::string Observe(PartitionAggregator* agg) {
   progress.clear_totals();
   out += progress.SerializeAsString();
   for (const std::string& t : totals) out += t;
+  // The seasonal history, also in series order.
+  std::vector<v1::HourlyHistory> history;
+  agg->TakeHistory(&history, /*all=*/true);
+  std::vector<std::string> hours;
+  for (const v1::HourlyHistory& h : history) hours.push_back(h.SerializeAsString());
+  std::sort(hours.begin(), hours.end());
+  EXPECT_FALSE(hours.empty());  // two days of events seal hours
+  for (const std::string& h : hours) out += h;
   return out;
 }
 

@@ -11,6 +11,14 @@
 // reach any more are dropped as watermarks advance, so memory stays bounded. Areas are
 // re-folded by an AreaCap built from options.areas.
 //
+// The seasonal baseline (docs/baseline.md): the hourly history each source partition
+// publishes is kept per (area, kind) for kBaselineHistoryMs; Compute reads the same window in
+// previous weeks out of it at that partition's watermark (core/seasonal_baseline.h), sums the
+// members of kind="all" and area="all", and exports civicpulse_expected_events,
+// civicpulse_expected_active_participants (per area and kind only: distinct counts do not
+// add up), civicpulse_participation_ratio (those two only once ready) and
+// civicpulse_baseline_ready.
+//
 // Thread-compatible. Does no I/O and reads no clock.
 #pragma once
 
@@ -21,6 +29,7 @@
 #include <vector>
 
 #include "civicpulse/core/engine_options.h"
+#include "civicpulse/core/seasonal_baseline.h"
 
 namespace civicpulse::v1 {
 class PartialAggregate;
@@ -46,6 +55,8 @@ struct IndicatorOptions {
   AreaCapOptions areas;
   // Residents per area (the areas file), exported as civicpulse_area_residents.
   std::vector<std::pair<std::string, double>> residents;
+  // The seasonal expectation's parameters (weeks, readiness, holidays, anomalies).
+  BaselineOptions baseline;
 };
 
 class IndicatorStore {

@@ -16,6 +16,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 
@@ -48,6 +49,10 @@ class ParticipantSketch {
 
   // Distinct participants: exact in exact mode.
   double Estimate() const;
+  // Distinct participants of the union of `parts`, as a merge of them would estimate it
+  // (exact while the union has at most kExactLimit people), without building the merged
+  // sketch's sample: for counts only (the seasonal history's unions of hours).
+  static double UnionEstimate(const std::vector<const ParticipantSketch*>& parts);
   bool exact() const;
   bool empty() const;
   // Events recorded (sum of counts).

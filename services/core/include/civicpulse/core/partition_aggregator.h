@@ -10,6 +10,13 @@
 // snapshots of changed cells and a progress record, which the exporter's IndicatorStore
 // merges. Semantics in docs/event-time.md.
 //
+// Also keeps the hourly history of every (area, kind) that the seasonal baseline reads
+// (core/seasonal_baseline.h, docs/baseline.md): once the watermark minus the grace passes an
+// hour's end, nothing can change that hour any more, and Tick seals it: its events and
+// distinct participants (1 h, 24 h, and 7 d at day ends, from the 1-hour cells) become an
+// HourFigures kept for kBaselineHistoryMs of event time, checkpointed with the rest of the
+// state and published (TakeHistory) to the exporter.
+//
 // Thread-compatible. Does no I/O and reads no clock: time is passed in.
 #pragma once
 
@@ -24,6 +31,7 @@
 
 namespace civicpulse::v1 {
 class Cell;
+class HourlyHistory;
 class PartitionProgress;
 class StatePiece;
 }  // namespace civicpulse::v1
@@ -68,6 +76,11 @@ class PartitionAggregator {
   // that no window can read any more (start < watermark - window length) are left out.
   void TakeCells(std::vector<v1::Cell>* out, bool all = false);
   void FillProgress(v1::PartitionProgress* out) const;
+  // Appends, per (area, kind), the hours sealed since the last call (`all`: every hour
+  // held) and forgets them.
+  void TakeHistory(std::vector<v1::HourlyHistory>* out, bool all = false);
+  // Start of the hour of the earliest event applied; 0 before the first.
+  int64_t history_start_ms() const;
 
   // --- Checkpoints (proto/civicpulse/v1/checkpoint.proto, docs/delivery.md) -------------
   // Starts tracking what changes, for TakeDelta. Off by default (it costs a little memory
