@@ -12,7 +12,7 @@ CTEST_ARGS ?=
 DEBIAN_PACKAGES := build-essential cmake pkg-config git python3 \
 	librdkafka-dev prometheus-cpp-dev rapidjson-dev libprotobuf-dev protobuf-compiler \
 	libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libssl-dev libcli11-dev \
-	libcpp-httplib-dev kcat prometheus clang libclang-rt-14-dev wrk curl ccache tzdata
+	libcpp-httplib-dev libmicrohttpd-dev kcat prometheus clang libclang-rt-14-dev wrk curl ccache tzdata
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -57,7 +57,10 @@ absl::Status RunIngest(IngestConfig& config) {
                         &pseudonymizer, &sink, &metrics);
 
   runtime::HttpServer http({.max_body_bytes = config.max_body_bytes,
-                            .worker_threads = config.http_threads});
+                            .worker_threads = config.http_threads,
+                            .header_timeout_seconds = config.header_timeout_seconds,
+                            .body_timeout_seconds = config.body_timeout_seconds,
+                            .max_connections = config.max_connections});
   service.Register(&http);
   http.ServeMetrics(registry);
   http.ServeHealth([&service] { return service.health(); });

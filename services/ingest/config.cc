@@ -74,7 +74,32 @@ void IngestConfig::AddFlags(CLI::App* app) {
       ->capture_default_str();
   app->add_option("--http-threads", http_threads, "HTTP worker threads")
       ->capture_default_str();
+  app->add_option("--header-timeout", header_timeout,
+                  "A connection's request headers must be complete this long after it "
+                  "opened (or after its previous response); not restarted by each byte")
+      ->capture_default_str();
+  app->add_option("--body-timeout", body_timeout,
+                  "A request's body must be complete this long after its headers")
+      ->capture_default_str();
+  app->add_option("--max-connections", max_connections,
+                  "Open connections at most; more wait in the listen backlog")
+      ->capture_default_str();
 }
+
+namespace {
+
+// A duration flag in whole seconds within [1 s, 1 h].
+absl::Status ParseSeconds(const std::string& flag, const std::string& text, int* seconds) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::Seconds(1) || d > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": \"", text, "\" is not a duration in [1s, 1h], e.g. 10s"));
+  }
+  *seconds = static_cast<int>(absl::ToInt64Seconds(d));
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 bool IsLoopbackHost(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
@@ -130,6 +155,12 @@ absl::Status IngestConfig::Finish() {
   }
   if (http_threads < 1 || http_threads > 256) {
     return absl::InvalidArgumentError("--http-threads must be 1..256");
+  }
+  CIVICPULSE_RETURN_IF_ERROR(
+      ParseSeconds("--header-timeout", header_timeout, &header_timeout_seconds));
+  CIVICPULSE_RETURN_IF_ERROR(ParseSeconds("--body-timeout", body_timeout, &body_timeout_seconds));
+  if (max_connections < 16 || max_connections > 65536) {
+    return absl::InvalidArgumentError("--max-connections must be 16..65536");
   }
   if (topic.empty() || dlq_topic.empty() || topic == dlq_topic) {
     return absl::InvalidArgumentError(

@@ -40,6 +40,9 @@ struct IngestConfig {
   std::string time_zone = "UTC";         // --time-zone (CSV without offset)
   std::string default_source = "local";  // --default-source (no tokens file)
   int http_threads = 8;                  // --http-threads
+  std::string header_timeout = "10s";    // --header-timeout (whole seconds)
+  std::string body_timeout = "30s";      // --body-timeout (whole seconds)
+  int max_connections = 4096;            // --max-connections
 
   // Filled by Finish().
   std::optional<SourceTokens> tokens;
@@ -48,6 +51,8 @@ struct IngestConfig {
   std::optional<core::Open311Mapping> open311;
   absl::TimeZone csv_time_zone = absl::UTCTimeZone();
   absl::Duration produce_timeout_duration = absl::Seconds(5);
+  int header_timeout_seconds = 10;
+  int body_timeout_seconds = 30;
   bool listen_defaulted_to_loopback = false;
 
   void AddFlags(CLI::App* app);

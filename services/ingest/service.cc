@@ -41,6 +41,13 @@ void Answer(runtime::HttpResponse* response, int status, std::string body) {
   response->body = std::move(body);
 }
 
+void AnswerUnauthorized(runtime::HttpResponse* response) {
+  Answer(response, 401,
+         ErrorJson("missing or unknown bearer token (Authorization: Bearer <token> from the "
+                   "tokens file)"));
+  response->headers.emplace("WWW-Authenticate", "Bearer realm=\"civicpulse-ingest\"");
+}
+
 int HttpStatusOf(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kResourceExhausted:
@@ -69,19 +76,80 @@ IngestService::IngestService(IngestOptions options, const SourceTokens* tokens,
 }
 
 void IngestService::Register(runtime::HttpServer* server) {
-  server->Post("/v1/events", [this](const runtime::HttpRequest& request,
-                                    runtime::HttpResponse* response) {
-    PostEvents(request, response);
-  });
-  server->Post("/v1/open311/requests",
-               [this](const runtime::HttpRequest& request,
-                      runtime::HttpResponse* response) {
-                 PostOpen311(request, response);
-               });
-  server->Post("/v1/imports/csv", [this](const runtime::HttpRequest& request,
-                                         runtime::HttpResponse* response) {
-    PostCsv(request, response);
-  });
+  // Each route's HeaderCheck refuses a request on its headers (token, Content-Type,
+  // parameters), before the server reads a byte of its body.
+  auto check = [this](Route route) {
+    return [this, route](const runtime::HttpRequest& request, runtime::HttpResponse* response) {
+      return CheckHeaders(route, request, response);
+    };
+  };
+  server->Post(
+      "/v1/events",
+      [this](const runtime::HttpRequest& request, runtime::HttpResponse* response) {
+        PostEvents(request, response);
+      },
+      check(Route::kEvents));
+  server->Post(
+      "/v1/open311/requests",
+      [this](const runtime::HttpRequest& request, runtime::HttpResponse* response) {
+        PostOpen311(request, response);
+      },
+      check(Route::kOpen311));
+  server->Post(
+      "/v1/imports/csv",
+      [this](const runtime::HttpRequest& request, runtime::HttpResponse* response) {
+        PostCsv(request, response);
+      },
+      check(Route::kCsv));
+}
+
+absl::Status IngestService::RouteCheck(Route route, const runtime::HttpRequest& request) const {
+  const std::string type = MediaType(request);
+  switch (route) {
+    case Route::kEvents:
+      if (IsNdjson(type) || IsJson(type)) return absl::OkStatus();
+      return absl::UnimplementedError(
+          "Content-Type is not supported: use application/json (an object or an array) or "
+          "application/x-ndjson");
+    case Route::kOpen311:
+      if (options_.open311 == nullptr) {
+        return absl::NotFoundError(
+            "Open311 import is not configured: start civicpulse-ingest with --open311-config");
+      }
+      if (IsJson(type)) return absl::OkStatus();
+      return absl::UnimplementedError("Content-Type is not supported: use application/json");
+    case Route::kCsv: {
+      std::string kind_name;
+      if (auto it = request.params.find("kind"); it != request.params.end()) {
+        kind_name = it->second;
+      }
+      if (kind_name != "recycling" && kind_name != "volunteer_shift") {
+        return absl::InvalidArgumentError(
+            "query parameter kind must be recycling or volunteer_shift");
+      }
+      if (type.empty() || type == "text/csv" || type == "application/csv" ||
+          type == "text/plain") {
+        return absl::OkStatus();
+      }
+      return absl::UnimplementedError("Content-Type is not supported: use text/csv");
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IngestService::CheckHeaders(Route route, const runtime::HttpRequest& request,
+                                 runtime::HttpResponse* response) {
+  const absl::Time start = absl::Now();
+  if (!Authenticate(request)) {
+    AnswerUnauthorized(response);
+  } else if (absl::Status s = RouteCheck(route, request); !s.ok()) {
+    Answer(response, HttpStatusOf(s), ErrorJson(s.message()));
+  } else {
+    return true;
+  }
+  metrics_->ObserveRequest(route, response->status,
+                           absl::ToDoubleSeconds(absl::Now() - start), 0);
+  return false;
 }
 
 std::optional<std::string> IngestService::Authenticate(
@@ -99,22 +167,16 @@ std::optional<std::string> IngestService::Authenticate(
 }
 
 void IngestService::Serve(Route route, const runtime::HttpRequest& request,
-                          runtime::HttpResponse* response,
-                          const std::function<absl::Status()>& check,
-                          const Build& build) {
+                          runtime::HttpResponse* response, const Build& build) {
   const absl::Time start = absl::Now();
   size_t records = 0;
   [&] {
     const std::optional<std::string> source = Authenticate(request);
     if (!source) {
-      Answer(response, 401,
-             ErrorJson("missing or unknown bearer token (Authorization: Bearer "
-                       "<token> from the tokens file)"));
-      response->headers.emplace("WWW-Authenticate",
-                                "Bearer realm=\"civicpulse-ingest\"");
+      AnswerUnauthorized(response);
       return;
     }
-    if (absl::Status s = check(); !s.ok()) {
+    if (absl::Status s = RouteCheck(route, request); !s.ok()) {
       Answer(response, HttpStatusOf(s), ErrorJson(s.message()));
       return;
     }
@@ -175,68 +237,26 @@ void IngestService::Serve(Route route, const runtime::HttpRequest& request,
 
 void IngestService::PostEvents(const runtime::HttpRequest& request,
                                runtime::HttpResponse* response) {
-  const std::string type = MediaType(request);
-  Serve(
-      Route::kEvents, request, response,
-      [&] {
-        if (IsNdjson(type) || IsJson(type)) return absl::OkStatus();
-        return absl::UnimplementedError(
-            absl::StrCat("Content-Type ", type,
-                         " is not supported: use application/json (an object "
-                         "or an array) or "
-                         "application/x-ndjson"));
-      },
-      [&](const BatchContext& context) {
-        return EventsBatch(request.body, IsNdjson(type), context);
-      });
+  const bool ndjson = IsNdjson(MediaType(request));
+  Serve(Route::kEvents, request, response, [&](const BatchContext& context) {
+    return EventsBatch(request.body, ndjson, context);
+  });
 }
 
 void IngestService::PostOpen311(const runtime::HttpRequest& request,
                                 runtime::HttpResponse* response) {
-  const std::string type = MediaType(request);
-  Serve(
-      Route::kOpen311, request, response,
-      [&] {
-        if (options_.open311 == nullptr) {
-          return absl::NotFoundError(
-              "Open311 import is not configured: start civicpulse-ingest with "
-              "--open311-config");
-        }
-        if (IsJson(type)) return absl::OkStatus();
-        return absl::UnimplementedError(absl::StrCat(
-            "Content-Type ", type, " is not supported: use application/json"));
-      },
-      [&](const BatchContext& context) {
-        return Open311Batch(request.body, context);
-      });
+  Serve(Route::kOpen311, request, response,
+        [&](const BatchContext& context) { return Open311Batch(request.body, context); });
 }
 
 void IngestService::PostCsv(const runtime::HttpRequest& request,
                             runtime::HttpResponse* response) {
-  const std::string type = MediaType(request);
-  std::optional<core::Kind> kind;
-  std::string kind_name;
-  if (auto it = request.params.find("kind"); it != request.params.end())
-    kind_name = it->second;
-  if (kind_name == "recycling") kind = core::Kind::kRecycling;
-  if (kind_name == "volunteer_shift") kind = core::Kind::kVolunteerShift;
-  Serve(
-      Route::kCsv, request, response,
-      [&] {
-        if (!kind) {
-          return absl::InvalidArgumentError(
-              "query parameter kind must be recycling or volunteer_shift");
-        }
-        if (type.empty() || type == "text/csv" || type == "application/csv" ||
-            type == "text/plain") {
-          return absl::OkStatus();
-        }
-        return absl::UnimplementedError(absl::StrCat(
-            "Content-Type ", type, " is not supported: use text/csv"));
-      },
-      [&](const BatchContext& context) {
-        return CsvBatch(request.body, *kind, context);
-      });
+  const auto it = request.params.find("kind");
+  const core::Kind kind = it != request.params.end() && it->second == "volunteer_shift"
+                              ? core::Kind::kVolunteerShift
+                              : core::Kind::kRecycling;  // RouteCheck allows only these two
+  Serve(Route::kCsv, request, response,
+        [&](const BatchContext& context) { return CsvBatch(request.body, kind, context); });
 }
 
 runtime::Health IngestService::health() const {

@@ -4,7 +4,8 @@
 //   (JSON array) POST /v1/imports/csv?kind=recycling|volunteer_shift   CSV with
 //   a header row
 // Each request: bearer token -> source (401 when missing or unknown; without a
-// tokens file every request is the default source), body -> Batch (400 when
+// tokens file every request is the default source), checked with the Content-Type on the
+// headers before the server reads the body (Register), body -> Batch (400 when
 // unreadable, 413 when over the record limit, 415 for an unsupported
 // Content-Type), records -> EventSink, then 202 with the per-record verdicts —
 // only after Kafka acknowledged every record (events and dead letters). When
@@ -68,8 +69,12 @@ class IngestService {
  private:
   using Build = std::function<absl::StatusOr<Batch>(const BatchContext&)>;
   void Serve(Route route, const runtime::HttpRequest& request,
-             runtime::HttpResponse* response,
-             const std::function<absl::Status()>& check, const Build& build);
+             runtime::HttpResponse* response, const Build& build);
+  // The server's HeaderCheck: token and RouteCheck on the headers, before the body.
+  bool CheckHeaders(Route route, const runtime::HttpRequest& request,
+                    runtime::HttpResponse* response);
+  // What a route needs of the headers and query (Content-Type, parameters).
+  absl::Status RouteCheck(Route route, const runtime::HttpRequest& request) const;
   std::optional<std::string> Authenticate(
       const runtime::HttpRequest& request) const;
 
