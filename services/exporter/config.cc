@@ -1,7 +1,7 @@
 #include "config.h"
 
 #include "absl/strings/str_cat.h"
-#include "civicpulse/aggregator/areas_file.h"
+#include "civicpulse/runtime/areas_file.h"
 #include "civicpulse/core/status_macros.h"
 
 namespace civicpulse::exporter {
@@ -41,8 +41,7 @@ absl::Status ExporterConfig::Finish() {
   indicators = {};
   indicators.areas.max_areas = static_cast<size_t>(max_areas);
   if (!areas_file.empty()) {
-    CIVICPULSE_ASSIGN_OR_RETURN(aggregator::AreaList list,
-                                aggregator::ReadAreaList(areas_file));
+    CIVICPULSE_ASSIGN_OR_RETURN(core::AreaList list, runtime::ReadAreaList(areas_file));
     if (list.areas.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("areas file ", areas_file, " lists no area"));

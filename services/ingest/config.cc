@@ -1,11 +1,17 @@
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "civicpulse/core/status_macros.h"
+#include "civicpulse/runtime/areas_file.h"
 #include "pseudonymizer.h"
 
 namespace civicpulse::ingest {
@@ -45,6 +51,9 @@ void IngestConfig::AddFlags(CLI::App* app) {
                   "JSON mapping of Open311 requests to sectors and areas "
                   "(README.md); enables "
                   "POST /v1/open311/requests");
+  app->add_option("--areas-file", areas_file,
+                  "CSV area,residents (the aggregator's and exporter's file): events of other "
+                  "areas are rejected unknown_area");
   app->add_option("--topic", topic, "Events topic")->capture_default_str();
   app->add_option("--dlq-topic", dlq_topic,
                   "Dead-letter topic for rejected records")
@@ -102,7 +111,29 @@ absl::Status ParseSeconds(const std::string& flag, const std::string& text, int*
 }  // namespace
 
 bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  // On the addresses the name resolves to, not its spelling: "127.example.org" is any
+  // address, and "localhost" may be remapped in /etc/hosts. Every address must be loopback.
+  addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (host.empty() || getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return false;
+  bool all_loopback = found != nullptr;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      const auto* v4 = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+      all_loopback &= (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    } else if (a->ai_family == AF_INET6) {
+      const auto* v6 = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
+      const in6_addr& addr = v6->sin6_addr;
+      const bool mapped_loopback = IN6_IS_ADDR_V4MAPPED(&addr) && addr.s6_addr[12] == 127;
+      all_loopback &= IN6_IS_ADDR_LOOPBACK(&addr) || mapped_loopback;
+    } else {
+      all_loopback = false;
+    }
+  }
+  freeaddrinfo(found);
+  return all_loopback;
 }
 
 absl::Status LoadZone(const std::string& flag, const std::string& name,
@@ -222,6 +253,15 @@ absl::Status IngestConfig::Finish() {
         "--pseudonym-key-file is required: participant ids are pseudonymised "
         "with it "
         "(or pass --demo for a random key)");
+  }
+
+  if (!areas_file.empty()) {
+    absl::StatusOr<core::AreaList> list = runtime::ReadAreaList(areas_file);
+    if (!list.ok()) {
+      return absl::Status(list.status().code(),
+                          absl::StrCat("--areas-file: ", list.status().message()));
+    }
+    areas = std::move(*list);
   }
 
   if (!open311_config.empty()) {

@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "civicpulse/core/event_codec.h"
 
 namespace civicpulse::ingest {
 namespace {
@@ -137,11 +138,31 @@ absl::Status IngestService::RouteCheck(Route route, const runtime::HttpRequest& 
   return absl::OkStatus();
 }
 
+absl::Status IngestService::ScopeCheck(Route route, const SourceTokens::Grant& grant,
+                                      const runtime::HttpRequest& request) const {
+  if (!grant.AllowsRoute(static_cast<int>(route))) {
+    return absl::PermissionDeniedError("this token may not post to this route");
+  }
+  if (route == Route::kCsv) {
+    const auto it = request.params.find("kind");
+    const std::string kind = it == request.params.end() ? "" : it->second;
+    if ((kind == "recycling" && !grant.AllowsKind(static_cast<int>(core::Kind::kRecycling))) ||
+        (kind == "volunteer_shift" &&
+         !grant.AllowsKind(static_cast<int>(core::Kind::kVolunteerShift)))) {
+      return absl::PermissionDeniedError("this token may not post this kind");
+    }
+  }
+  return absl::OkStatus();
+}
+
 bool IngestService::CheckHeaders(Route route, const runtime::HttpRequest& request,
                                  runtime::HttpResponse* response) {
   const absl::Time start = absl::Now();
-  if (!Authenticate(request)) {
+  const std::optional<SourceTokens::Grant> grant = Authenticate(request);
+  if (!grant) {
     AnswerUnauthorized(response);
+  } else if (absl::Status s = ScopeCheck(route, *grant, request); !s.ok()) {
+    Answer(response, 403, ErrorJson(s.message()));
   } else if (absl::Status s = RouteCheck(route, request); !s.ok()) {
     Answer(response, HttpStatusOf(s), ErrorJson(s.message()));
   } else {
@@ -152,9 +173,9 @@ bool IngestService::CheckHeaders(Route route, const runtime::HttpRequest& reques
   return false;
 }
 
-std::optional<std::string> IngestService::Authenticate(
+std::optional<SourceTokens::Grant> IngestService::Authenticate(
     const runtime::HttpRequest& request) const {
-  if (tokens_ == nullptr) return options_.default_source;
+  if (tokens_ == nullptr) return SourceTokens::Grant{.source = options_.default_source};
   const std::string header = request.header("Authorization");
   constexpr absl::string_view kBearer = "bearer ";
   if (header.size() <= kBearer.size() ||
@@ -162,7 +183,7 @@ std::optional<std::string> IngestService::Authenticate(
           absl::string_view(header).substr(0, kBearer.size())) != kBearer) {
     return std::nullopt;
   }
-  return tokens_->SourceOf(std::string(absl::StripAsciiWhitespace(
+  return tokens_->Lookup(std::string(absl::StripAsciiWhitespace(
       absl::string_view(header).substr(kBearer.size()))));
 }
 
@@ -171,11 +192,16 @@ void IngestService::Serve(Route route, const runtime::HttpRequest& request,
   const absl::Time start = absl::Now();
   size_t records = 0;
   [&] {
-    const std::optional<std::string> source = Authenticate(request);
-    if (!source) {
+    const std::optional<SourceTokens::Grant> grant = Authenticate(request);
+    if (!grant) {
       AnswerUnauthorized(response);
       return;
     }
+    if (absl::Status s = ScopeCheck(route, *grant, request); !s.ok()) {
+      Answer(response, 403, ErrorJson(s.message()));
+      return;
+    }
+    const std::string* source = &grant->source;
     if (absl::Status s = RouteCheck(route, request); !s.ok()) {
       Answer(response, HttpStatusOf(s), ErrorJson(s.message()));
       return;
@@ -186,7 +212,9 @@ void IngestService::Serve(Route route, const runtime::HttpRequest& request,
                                .max_records = options_.max_records,
                                .max_json_depth = options_.max_json_depth,
                                .open311 = options_.open311,
-                               .csv_time_zone = options_.csv_time_zone};
+                               .csv_time_zone = options_.csv_time_zone,
+                               .is_known_area = options_.is_known_area,
+                               .allowed_kinds = grant->kinds};
     absl::StatusOr<Batch> batch = build(context);
     if (!batch.ok()) {
       Answer(response, HttpStatusOf(batch.status()),
@@ -198,6 +226,18 @@ void IngestService::Serve(Route route, const runtime::HttpRequest& request,
     if (!batch->records.empty()) {
       const absl::Status written =
           sink_->Write(batch->records, options_.produce_timeout);
+      if (absl::IsResourceExhausted(written)) {
+        // A record larger than Kafka takes: the client's fault, not an outage, so no 503
+        // and no unhealthy /healthz (batches are cut to fit; this is the last line).
+        for (const RejectedRecord& r : batch->rejected) {
+          metrics_->CountEvents(*source, r.kind, Outcome::kRejected, 1);
+        }
+        metrics_->CountRejected(core::kReasonTooLarge);
+        Answer(response, 413,
+               ErrorJson("a record of this request is larger than Kafka accepts; nothing of "
+                         "this request is acknowledged (too_large)"));
+        return;
+      }
       {
         absl::MutexLock lock(&mu_);
         kafka_error_ = written.ok() ? "" : std::string(written.message());

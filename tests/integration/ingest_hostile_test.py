@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -27,6 +28,7 @@ ROOT = os.path.join(HERE, "..", "..")
 SF_CONFIG = os.path.join(ROOT, "services", "ingest", "open311-sf.json")
 EVENTS, DLQ = "civicpulse.events.v1", "civicpulse.events.dlq.v1"
 TOKEN = "tok-nw-app-0123456789abcdef"
+SCOPED_TOKEN = "tok-council-0123456789abcdef"  # routes=csv kinds=recycling
 NOW = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 600))
 # Raw ids planted by the attacks: none may appear on any topic.
 RAW_IDS = []
@@ -172,12 +174,120 @@ def attack_large_body_with_token(ctx):
     check(sent < 24 * 2**20, "the server read %d MiB past its 8 MiB limit" % (sent >> 20))
 
 
+# ---- (2) every size bounded ------------------------------------------------------------
+
+def healthz_ok(ctx):
+    status, _ = hostile.timed_get(ctx.port, timeout=5)
+    check(status == 200, "/healthz answered %s" % status)
+
+
+def attack_oversized_field(ctx):
+    """One 1.2 MB field: a too_large rejection (202 listing it) on every retry, never 503,
+    /healthz stays 200, and its dead letter fits Kafka, cut to 64 KiB."""
+    record = event(raw_id("huge-field-person"), category="x" * (1200 * 1024))
+    for _ in range(3):
+        status, body, headers = post(ctx.port, "/v1/events", json.dumps(record))
+        check(status is not None and 400 <= status < 500 or status == 202,
+              "answered %s %s" % (status, body[:200]))
+        check("Retry-After" not in headers, "Retry-After on a client's error")
+        if status == 202:
+            check('"reason":"too_large"' in body, "not too_large: %s" % body[:300])
+        healthz_ok(ctx)
+
+
+def attack_malformed_4mb_line(ctx):
+    """A 4 MB NDJSON line of `{` then `"participant":[` repeated: answered within seconds
+    (the redaction is one linear pass), its dead letter cut to fit."""
+    line = "{" + '"participant":[' * (4 * 2**20 // 15)
+    start = time.time()
+    status, body, _ = post(ctx.port, "/v1/events", line + "\n",
+                           content_type="application/x-ndjson")
+    seconds = time.time() - start
+    check(status == 202 and '"rejected":1' in body, "answered %s %s" % (status, body[:200]))
+    check(seconds < 5, "took %.1f s" % seconds)
+    healthz_ok(ctx)
+
+
+# ---- (3) areas checked at the edge -----------------------------------------------------
+
+def attack_hostile_areas(ctx):
+    """A 300-character area, an id in the area column of a CSV whose columns were swapped:
+    rejected unknown_area, never a Kafka key or label."""
+    status, body, _ = post(ctx.port, "/v1/events", json.dumps(event("p-1", area="A" * 300)))
+    check(status == 202 and '"reason":"unknown_area"' in body, "300 chars: %s" % body[:300])
+    swapped = raw_id("swapped-col-person@example.org")
+    csv = "area,participant,occurred_at,weight_kg\n%s,W01,%s,2.5\n" % (swapped, NOW)
+    status, body, _ = post(ctx.port, "/v1/imports/csv?kind=recycling", csv,
+                           content_type="text/csv")
+    check(status == 202 and '"reason":"unknown_area"' in body, "swapped CSV: %s" % body[:300])
+    check(swapped not in body, "the response quotes the id")
+    keys = subprocess.run(["kcat", "-b", ctx.stack.brokers, "-C", "-t", EVENTS, "-o",
+                           "beginning", "-e", "-q", "-f", "%k\n"],
+                          capture_output=True, check=True, timeout=30).stdout.split()
+    check(all(k in (b"W01", b"W02") for k in keys), "unexpected keys: %s" % set(keys))
+
+
+# ---- (4) no raw id in any dead letter --------------------------------------------------
+
+def attack_raw_ids_in_malformed_records(ctx):
+    """Escaped keys, single quotes, bare words, shifted CSV cells, Open311 personal fields:
+    nothing raw in any value or header (checked on the topics at the end)."""
+    lines = [
+        '{"p\\u0061rticipant":"%s","kind":"nope","area":"W01"}' % raw_id("escaped-key-person"),
+        "{'participant': '%s', 'kind': 'watch_report'}" % raw_id("single-quote-person"),
+        "{participant: %s}" % raw_id("bare-word-person"),
+        '{"participant":"%s' % raw_id("unterminated-person"),
+        '{"participant":%s,"kind":"recycling"}' % raw_id("447700900123"),
+    ]
+    status, body, _ = post(ctx.port, "/v1/events", "\n".join(lines) + "\n",
+                           content_type="application/x-ndjson")
+    check(status == 202 and '"rejected":5' in body, "answered %s %s" % (status, body[:300]))
+    # A CSV row whose cells shifted (an unquoted comma in a name) and one with too few.
+    csv = ("participant,area,occurred_at,weight_kg,material\n"
+           "%s, %s,W01,%s,2.5,glass\n%s,%s\n"
+           % (raw_id("Smith"), raw_id("Johnathan"), NOW, raw_id("short-row-person"), NOW))
+    status, body, _ = post(ctx.port, "/v1/imports/csv?kind=recycling", csv,
+                           content_type="text/csv")
+    check(status == 202 and '"rejected":2' in body, "CSV: %s %s" % (status, body[:300]))
+    open311 = [{"service_request_id": "1", "requested_datetime": "never",
+                "email": raw_id("reporter@example.org"), "phone": raw_id("+44 7700 900999"),
+                "description": raw_id("my neighbour Mrs Example at 3 Any Street")}]
+    status, body, _ = post(ctx.port, "/v1/open311/requests", json.dumps(open311))
+    check(status == 202 and '"rejected":1' in body, "Open311: %s %s" % (status, body[:300]))
+    for raw in RAW_IDS:
+        check(raw not in body, "a response quotes %s" % raw)
+    for _, value, headers in ctx.stack.consume(DLQ):
+        check(headers.get("pseudonymised") == "strings", "header: %s" % headers)
+
+
+# ---- (6) tokens scoped -----------------------------------------------------------------
+
+def attack_token_out_of_scope(ctx):
+    """A token scoped to CSV recycling imports: 403 on the events route (on the headers,
+    before the body) and for a shift import; its CSV recycling import works."""
+    status, _, _ = post(ctx.port, "/v1/events", json.dumps(event("p-1")), token=SCOPED_TOKEN)
+    check(status == 403, "events route answered %s" % status)
+    csv = "participant,area,occurred_at,hours\n%s,W01,%s,2\n" % (raw_id("scoped-1"), NOW)
+    status, _, _ = post(ctx.port, "/v1/imports/csv?kind=volunteer_shift", csv,
+                        content_type="text/csv", token=SCOPED_TOKEN)
+    check(status == 403, "shift import answered %s" % status)
+    csv = "participant,area,occurred_at,weight_kg\n%s,W01,%s,2\n" % (raw_id("scoped-2"), NOW)
+    status, body, _ = post(ctx.port, "/v1/imports/csv?kind=recycling", csv,
+                           content_type="text/csv", token=SCOPED_TOKEN)
+    check(status == 202 and '"accepted":1' in body, "recycling import: %s %s" % (status, body))
+
+
 ATTACKS = [
     attack_idle_connections,
     attack_slow_clients,
     attack_slow_body,
     attack_chunked_body_without_token,
     attack_large_body_with_token,
+    attack_oversized_field,
+    attack_malformed_4mb_line,
+    attack_hostile_areas,
+    attack_raw_ids_in_malformed_records,
+    attack_token_out_of_scope,
 ]
 
 
@@ -206,14 +316,18 @@ def main():
         ctx.port = free_port()
         work = stack.workdir
         with open(os.path.join(work, "tokens"), "w") as f:
-            f.write("nw-app %s\n" % TOKEN)
+            f.write("nw-app %s\ncouncil %s routes=csv kinds=recycling\n"
+                    % (TOKEN, SCOPED_TOKEN))
         with open(os.path.join(work, "key"), "w") as f:
             f.write("hostile-test-key-0123456789abcdef\n")
+        with open(os.path.join(work, "areas.csv"), "w") as f:
+            f.write("area,residents\nW01,12000\nW02,8000\n")
         proc = stack.start("ingest", "civicpulse-ingest",
                            ["--listen", "127.0.0.1:%d" % ctx.port, "--brokers", brokers,
                             "--tokens-file", os.path.join(work, "tokens"),
                             "--pseudonym-key-file", os.path.join(work, "key"),
                             "--open311-config", SF_CONFIG, "--header-timeout", "3s",
+                            "--areas-file", os.path.join(work, "areas.csv"),
                             "--body-timeout", "5s"])
         ctx.pid = proc.pid
         deadline = time.time() + 30

@@ -1,9 +1,9 @@
-#include "civicpulse/aggregator/areas_file.h"
+#include "civicpulse/core/areas.h"
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
-namespace civicpulse::aggregator {
+namespace civicpulse::core {
 namespace {
 
 using ::testing::ElementsAre;
@@ -49,10 +49,36 @@ TEST(AreaListTest, HeaderOnlyOnFirstLine) {
   EXPECT_FALSE(list.ok());  // "residents" is not a number
 }
 
-TEST(AreaListTest, MissingFileIsNotFound) {
-  EXPECT_EQ(ReadAreaList("/nonexistent/areas.csv").status().code(),
-            absl::StatusCode::kNotFound);
+TEST(AreaNameTest, ShortAndPlain) {
+  EXPECT_TRUE(IsValidAreaName("W05"));
+  EXPECT_TRUE(IsValidAreaName("E05000026"));
+  EXPECT_TRUE(IsValidAreaName("Hackney Central"));
+  EXPECT_TRUE(IsValidAreaName("N1/2"));
+  EXPECT_TRUE(IsValidAreaName(std::string(64, 'a')));
+  EXPECT_FALSE(IsValidAreaName(std::string(65, 'a')));
+  EXPECT_FALSE(IsValidAreaName(std::string(300, 'a')));  // the issue's 300 characters
+  EXPECT_FALSE(IsValidAreaName(""));
+  EXPECT_FALSE(IsValidAreaName("alice@example.org"));  // a swapped CSV column
+  EXPECT_FALSE(IsValidAreaName("a\"b"));
+  EXPECT_FALSE(IsValidAreaName("a\nb"));
+  EXPECT_FALSE(IsValidAreaName(" W05"));
+  EXPECT_FALSE(IsValidAreaName("W  05"));
+  EXPECT_FALSE(IsValidAreaName("all"));
+  EXPECT_FALSE(IsValidAreaName("other"));
+  EXPECT_FALSE(IsValidAreaName("W\xC3\xA9"));
+}
+
+TEST(AreaListTest, RejectsInvalidNames) {
+  EXPECT_FALSE(ParseAreaList("bob@example.org,1\n", "a").ok());
+  EXPECT_FALSE(ParseAreaList(std::string(65, 'x') + ",1\n", "a").ok());
+}
+
+TEST(AreaListTest, ResidentsOf) {
+  auto list = ParseAreaList("W01,10\nW02\n", "a");
+  ASSERT_TRUE(list.ok());
+  EXPECT_EQ(list->ResidentsOf("W01"), 10.0);
+  EXPECT_EQ(list->ResidentsOf("W02"), std::nullopt);
 }
 
 }  // namespace
-}  // namespace civicpulse::aggregator
+}  // namespace civicpulse::core

@@ -1,21 +1,39 @@
-#include "civicpulse/aggregator/areas_file.h"
+#include "civicpulse/core/areas.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "civicpulse/core/text.h"
 
-namespace civicpulse::aggregator {
+namespace civicpulse::core {
 
-namespace {
-// Debian's abseil has its own absl::string_view, not an alias of std::string_view.
-absl::string_view ToAbsl(std::string_view text) { return {text.data(), text.size()}; }
-}  // namespace
+using text::ToAbsl;
+
+bool IsValidAreaName(std::string_view area) {
+  if (area.empty() || area.size() > kMaxAreaBytes || area == "all" || area == "other") {
+    return false;
+  }
+  if (area.front() == ' ' || area.back() == ' ') return false;
+  char previous = 0;
+  for (const char c : area) {
+    const bool ok = absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+                    c == '_' || c == '-' || c == '/' || (c == ' ' && previous != ' ');
+    if (!ok) return false;
+    previous = c;
+  }
+  return true;
+}
+
+std::optional<double> AreaList::ResidentsOf(std::string_view area) const {
+  for (const auto& [name, count] : residents) {
+    if (name == area) return count;
+  }
+  return std::nullopt;
+}
 
 absl::StatusOr<AreaList> ParseAreaList(std::string_view text_in, std::string_view origin_in) {
   const absl::string_view text = ToAbsl(text_in);
@@ -32,8 +50,8 @@ absl::StatusOr<AreaList> ParseAreaList(std::string_view text_in, std::string_vie
     };
     std::vector<absl::string_view> fields = absl::StrSplit(line, ',');
     if (fields.size() > 2) return error("expected `area,residents`");
-    absl::string_view area = absl::StripAsciiWhitespace(fields[0]);
-    absl::string_view residents =
+    const absl::string_view area = absl::StripAsciiWhitespace(fields[0]);
+    const absl::string_view residents =
         fields.size() > 1 ? absl::StripAsciiWhitespace(fields[1]) : absl::string_view();
     if (list.areas.empty() && seen.empty() && absl::AsciiStrToLower(area) == "area" &&
         absl::AsciiStrToLower(residents) == "residents") {
@@ -42,6 +60,9 @@ absl::StatusOr<AreaList> ParseAreaList(std::string_view text_in, std::string_vie
     if (area.empty()) return error("empty area name");
     if (area == "all" || area == "other") {
       return error(absl::StrCat("\"", area, "\" is a reserved label value"));
+    }
+    if (!IsValidAreaName(std::string_view(area.data(), area.size()))) {
+      return error(ToAbsl(kAreaNameRule));
     }
     if (!seen.insert(std::string(area)).second) {
       return error(absl::StrCat("area \"", area, "\" listed twice"));
@@ -58,13 +79,4 @@ absl::StatusOr<AreaList> ParseAreaList(std::string_view text_in, std::string_vie
   return list;
 }
 
-absl::StatusOr<AreaList> ReadAreaList(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read areas file ", path));
-  std::stringstream text;
-  text << in.rdbuf();
-  if (in.bad()) return absl::NotFoundError(absl::StrCat("cannot read areas file ", path));
-  return ParseAreaList(text.str(), path);
-}
-
-}  // namespace civicpulse::aggregator
+}  // namespace civicpulse::core
