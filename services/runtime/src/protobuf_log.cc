@@ -4,21 +4,22 @@
 
 #include <atomic>
 #include <iostream>
+#include <mutex>
 #include <string>
 
-#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
 namespace civicpulse::runtime {
 namespace {
 
+// std::mutex, not absl::Mutex: ThreadSanitizer sees it (tsan.supp).
 struct Throttle {
-  absl::Mutex mu;
-  int per_minute ABSL_GUARDED_BY(mu) = 10;
-  absl::Time window_start ABSL_GUARDED_BY(mu) = absl::InfinitePast();
-  int in_window ABSL_GUARDED_BY(mu) = 0;
-  int64_t unreported ABSL_GUARDED_BY(mu) = 0;
+  std::mutex mu;
+  int per_minute = 10;                                // guarded by mu
+  absl::Time window_start = absl::InfinitePast();     // guarded by mu
+  int in_window = 0;                                  // guarded by mu
+  int64_t unreported = 0;                             // guarded by mu
   std::atomic<int64_t> suppressed{0};
 };
 
@@ -32,7 +33,7 @@ void Handle(google::protobuf::LogLevel level, const char* filename, int line,
   Throttle& t = TheThrottle();
   int64_t unreported = 0;
   {
-    absl::MutexLock lock(&t.mu);
+    std::lock_guard<std::mutex> lock(t.mu);
     const absl::Time now = absl::Now();
     if (now - t.window_start >= absl::Minutes(1)) {
       t.window_start = now;
@@ -57,7 +58,7 @@ void Handle(google::protobuf::LogLevel level, const char* filename, int line,
 
 void ThrottleProtobufLog(int per_minute) {
   {
-    absl::MutexLock lock(&TheThrottle().mu);
+    std::lock_guard<std::mutex> lock(TheThrottle().mu);
     TheThrottle().per_minute = per_minute;
   }
   google::protobuf::SetLogHandler(&Handle);
