@@ -1,6 +1,6 @@
 // Decoding throughput of EventCodec against a bare-RapidJSON ceiling, measured in one run.
 //
-// The records are a realistic mix shaped like design.md's examples (~185 bytes each).
+// The records are a realistic mix shaped like docs/reference.md's examples (~185 bytes each).
 // Every benchmark counts events per area in a hash map, the minimum useful work a consumer
 // does, so that the ratios compare like with like:
 //   ceiling_insitu_pooled  ParseInsitu into one reused Document whose pool is reset per record

@@ -1,4 +1,4 @@
-// AggregatorMetrics: every metric civicpulse-aggregator exports (design.md, "Pipeline health
+// AggregatorMetrics: every metric civicpulse-aggregator exports (docs/reference.md, "Pipeline health
 // metrics"), registered once at start-up on an injected registry. The per-partition lag
 // series are added when a partition is assigned and removed when it is revoked.
 //

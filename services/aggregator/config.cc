@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "civicpulse/core/status_macros.h"
+#include "civicpulse/runtime/areas_file.h"
 
 namespace civicpulse::aggregator {
 
@@ -130,7 +131,7 @@ absl::Status AggregatorConfig::Finish() {
   areas.max_areas = static_cast<size_t>(max_areas);
   areas.allowed.clear();
   if (!areas_file.empty()) {
-    CIVICPULSE_ASSIGN_OR_RETURN(AreaList list, ReadAreaList(areas_file));
+    CIVICPULSE_ASSIGN_OR_RETURN(core::AreaList list, runtime::ReadAreaList(areas_file));
     if (list.areas.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("areas file ", areas_file, " lists no area"));

@@ -10,7 +10,6 @@
 #include "CLI/CLI.hpp"
 #include "absl/status/status.h"
 #include "absl/time/time.h"
-#include "civicpulse/aggregator/areas_file.h"
 #include "civicpulse/core/engine_options.h"
 #include "civicpulse/kafka/client_config.h"
 #include "civicpulse/runtime/common_flags.h"

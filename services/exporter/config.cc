@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
-#include "civicpulse/aggregator/areas_file.h"
+#include "civicpulse/runtime/areas_file.h"
 #include "civicpulse/core/status_macros.h"
 
 namespace civicpulse::exporter {
@@ -78,8 +78,7 @@ absl::Status ExporterConfig::Finish() {
     days.erase(std::unique(days.begin(), days.end()), days.end());
   }
   if (!areas_file.empty()) {
-    CIVICPULSE_ASSIGN_OR_RETURN(aggregator::AreaList list,
-                                aggregator::ReadAreaList(areas_file));
+    CIVICPULSE_ASSIGN_OR_RETURN(core::AreaList list, runtime::ReadAreaList(areas_file));
     if (list.areas.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("areas file ", areas_file, " lists no area"));

@@ -1,7 +1,12 @@
 #include "app.h"
 
 #include <iostream>
+#include <functional>
 #include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/container/flat_hash_set.h"
 
 #include "civicpulse/core/status_macros.h"
 #include "civicpulse/kafka/producer.h"
@@ -46,18 +51,30 @@ absl::Status RunIngest(IngestConfig& config) {
       config.tokens ? config.tokens->sources()
                     : std::vector<std::string>{config.default_source};
   IngestMetrics metrics(*registry, sources);
+  absl::flat_hash_set<std::string> known_areas;
+  if (config.areas) known_areas.insert(config.areas->areas.begin(), config.areas->areas.end());
+  std::function<bool(std::string_view)> is_known_area;
+  if (config.areas) {
+    is_known_area = [&known_areas](std::string_view area) {
+      return known_areas.contains(absl::string_view(area.data(), area.size()));
+    };
+  }
   IngestService service({.default_source = config.default_source,
                          .max_records = config.max_records,
                          .max_json_depth = config.max_json_depth,
                          .produce_timeout = config.produce_timeout_duration,
                          .retry_after_seconds = config.retry_after_seconds,
                          .open311 = config.open311 ? &*config.open311 : nullptr,
-                         .csv_time_zone = config.csv_time_zone},
+                         .csv_time_zone = config.csv_time_zone,
+                         .is_known_area = is_known_area},
                         config.tokens ? &*config.tokens : nullptr,
                         &pseudonymizer, &sink, &metrics);
 
   runtime::HttpServer http({.max_body_bytes = config.max_body_bytes,
-                            .worker_threads = config.http_threads});
+                            .worker_threads = config.http_threads,
+                            .header_timeout_seconds = config.header_timeout_seconds,
+                            .body_timeout_seconds = config.body_timeout_seconds,
+                            .max_connections = config.max_connections});
   service.Register(&http);
   http.ServeMetrics(registry);
   http.ServeHealth([&service] { return service.health(); });

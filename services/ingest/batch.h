@@ -5,16 +5,20 @@
 // without sockets or Kafka.
 //
 // Privacy: every participant id is replaced by its pseudonym (pseudonymizer.h)
-// before it is put in a record. Dead-letter copies are the rejected input with
-// the same treatment: in a JSON record the value of a top-level "participant"
-// member (Open311: account_id, email, first_name, last_name, phone, device_id)
-// is replaced by its pseudonym, found by a structural scan that also reads
-// escaped key names; when the record is not well-formed JSON, every
-// `"participant"` key's value is replaced textually. A CSV row's participant
-// cell is replaced, and when a row has the wrong number of cells, every cell
-// where the participant may have shifted to. The DLQ header `pseudonymised`
-// names what was replaced. Not covered: a raw id in a field of another name or
-// in a JSON value that is not an object.
+// before it is put in a record. A dead-letter copy is a DeadLetterCopy of the
+// rejected input (dead_letter_copy.h: every string that is not harmless vocabulary
+// is pseudonymised, whatever its place, since a rejected record's structure cannot
+// be trusted), header `pseudonymised: strings`. Copies are cut to
+// `max_dead_letter_bytes`; a cut copy has headers `truncated: true`,
+// `original-size` and `original-hmac-sha256` (HMAC-SHA256 with the pseudonym key of
+// "#dead-letter:" + the original bytes: who holds the key can match a client's record
+// to its dead letter, nobody else can confirm a guess of its content). `error-detail`
+// never quotes input (core::text::Describe) and is cut to 256 bytes; `csv-header`
+// names only known columns.
+//
+// Sizes: records are bounded by the codec (64 KiB per JSON value, too_large), CSV
+// cells by the CSV import; areas must be listed in the areas file (unknown_area) or,
+// without one, be plain short names (core/areas.h, invalid_value).
 //
 // Event ids: /v1/events keeps the client's event_id; Open311 uses
 // "open311-<source>-<service_request_id>"; a CSV row without an event_id column
@@ -27,6 +31,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +47,9 @@
 namespace civicpulse::ingest {
 
 enum class OutTopic { kEvents, kDeadLetter };
+
+// The rejection of an event whose kind the token may not post (source_tokens.h).
+inline constexpr std::string_view kReasonKindNotAllowed = "kind_not_allowed";
 
 // One record to produce.
 struct OutRecord {
@@ -86,6 +94,14 @@ struct BatchContext {
   int max_json_depth = 16;
   const core::Open311Mapping* open311 = nullptr;  // required by Open311Batch
   absl::TimeZone csv_time_zone = absl::UTCTimeZone();
+  // The areas file (--areas-file): events of other areas are rejected unknown_area.
+  // Empty: any area that core::IsValidAreaName accepts.
+  std::function<bool(std::string_view)> is_known_area;
+  // The kinds the token may post (bit static_cast<int>(Kind)); others are rejected
+  // kind_not_allowed.
+  uint32_t allowed_kinds = ~0u;
+  // Dead-letter copies are cut to this (Kafka's default message.max.bytes is 1 MB).
+  size_t max_dead_letter_bytes = 64 * 1024;
 };
 
 // POST /v1/events. `ndjson`: one JSON event per line (blank lines skipped;
@@ -103,14 +119,5 @@ absl::StatusOr<Batch> Open311Batch(std::string_view body,
 // POST /v1/imports/csv?kind=...: a CSV file with a header row.
 absl::StatusOr<Batch> CsvBatch(std::string_view body, core::Kind kind,
                                const BatchContext& context);
-
-// The DLQ treatment of a JSON record (see above): `names` are top-level member
-// names whose values are replaced by Pseudonym(source, value); *replaced gets
-// the names replaced.
-std::string PseudonymiseJsonMembers(std::string_view json,
-                                    const std::vector<std::string_view>& names,
-                                    const Pseudonymizer& pseudonymizer,
-                                    std::string_view source,
-                                    std::vector<std::string>* replaced);
 
 }  // namespace civicpulse::ingest

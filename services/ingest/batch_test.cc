@@ -83,14 +83,13 @@ TEST_F(BatchTest, ArrayAcceptsPseudonymisesAndDeadLettersPerElement) {
   EXPECT_EQ(dead.topic, OutTopic::kDeadLetter);
   EXPECT_EQ(Header(dead, "error"), "out_of_range");
   EXPECT_THAT(Header(dead, "error-detail"), HasSubstr("hours"));
-  EXPECT_EQ(Header(dead, "pseudonymised"), "participant");
+  EXPECT_EQ(Header(dead, "pseudonymised"), "strings");
   EXPECT_EQ(Header(dead, "source"), "nw-app");
-  // The rejected input unchanged except for the participant's value.
-  std::string expected = kBadHours;
-  expected.replace(
-      expected.find("\"p-secret\""), 10,
-      "\"" + pseudonymizer_.Pseudonym("nw-app", "p-secret") + "\"");
-  EXPECT_EQ(dead.value, expected);
+  // The rejected input with every string outside the vocabulary pseudonymised.
+  EXPECT_THAT(dead.value, HasSubstr(R"("kind":"volunteer_shift","participant":")" +
+                                    pseudonymizer_.Pseudonym("nw-app", "p-secret") + "\""));
+  EXPECT_THAT(dead.value, HasSubstr(R"("hours":30})"));
+  EXPECT_THAT(dead.value, Not(HasSubstr("p-secret")));
   EXPECT_EQ(batch->records[2].value, "42");
 
   const std::string response = batch->ResponseJson();
@@ -147,34 +146,89 @@ TEST_F(BatchTest, DeepNestingIsRejectedPerRecord) {
   EXPECT_EQ(batch->rejected[0].reason, "invalid_json");
 }
 
-TEST_F(BatchTest, DeadLetterCopiesNeverHoldTheRawParticipant) {
-  const std::vector<std::string_view> names = {"participant"};
-  std::vector<std::string> replaced;
-  const std::string p = pseudonymizer_.Pseudonym("s", "p-1");
-  // Escaped key names are read like the codec reads them.
-  EXPECT_EQ(
-      PseudonymiseJsonMembers(
-          R"({"particip\u0061nt": "p-1", "x": [1, {"participant": 2}]})", names,
-          pseudonymizer_, "s", &replaced),
-      R"({"particip\u0061nt": ")" + p + R"(", "x": [1, {"participant": 2}]})");
-  EXPECT_THAT(replaced, ::testing::ElementsAre("participant"));
-  // Not well-formed: every "participant" value textually, up to the end of the
-  // text.
-  EXPECT_EQ(
-      PseudonymiseJsonMembers(
-          R"({"a" 1, "participant" : "p-1", "participant":"p-1)", names,
-          pseudonymizer_, "s", &replaced),
-      R"({"a" 1, "participant" : ")" + p + R"(", "participant":")" + p + "\"");
-  // Numbers are ids too.
-  EXPECT_EQ(
-      PseudonymiseJsonMembers(R"({"participant":81})", names, pseudonymizer_,
-                              "s", &replaced),
-      R"({"participant":")" + pseudonymizer_.Pseudonym("s", "81") + "\"}");
-  // Nothing to replace: unchanged.
-  EXPECT_EQ(PseudonymiseJsonMembers("not json", names, pseudonymizer_, "s",
-                                    &replaced),
-            "not json");
-  EXPECT_TRUE(replaced.empty());
+// Every record of the issue whose raw id reached the DLQ: an escaped key, single quotes, a
+// bare word, an unterminated string, a number; neither value nor any header may hold it.
+TEST_F(BatchTest, DeadLetterCopiesNeverHoldARawId) {
+  const std::string body =
+      "{\"p\\u0061rticipant\":\"alice@example.org\",\"kind\":\"nope\"}\n"
+      "{'participant': 'bob-4711', 'kind': 'watch_report'}\n"
+      "{participant: carol-0099}\n"
+      "{\"participant\":\"dave-1234\n"
+      "{\"participant\":447700900123,\"kind\":\"recycling\"}\n"
+      "{\"kind\":\"watch_report\",\"area\":\"erin@example.org\"}\n";
+  context_.max_records = 10;
+  absl::StatusOr<Batch> batch = EventsBatch(body, /*ndjson=*/true, context_);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->rejected.size(), 6u);
+  for (const OutRecord& record : batch->records) {
+    std::string everything = record.value;
+    for (const auto& [key, value] : record.headers) absl::StrAppend(&everything, key, value);
+    for (const char* raw : {"alice", "bob-4711", "carol", "dave", "447700900123", "erin",
+                            "nope"}) {
+      EXPECT_THAT(everything, Not(HasSubstr(raw))) << record.value;
+    }
+    EXPECT_EQ(Header(record, "pseudonymised"), "strings");
+  }
+  EXPECT_THAT(batch->records[0].value,
+              HasSubstr("\"participant\":\"" +
+                        pseudonymizer_.Pseudonym("nw-app", "alice@example.org") + "\""));
+  EXPECT_THAT(batch->ResponseJson(), Not(HasSubstr("alice")));
+}
+
+// A record too large for the codec is a too_large rejection whose dead letter is cut to
+// fit Kafka, with the original's size and keyed digest: never a 503.
+TEST_F(BatchTest, OversizedRecordsAreCutToFit) {
+  const std::string big = absl::StrCat(R"({"event_id":"big","kind":"watch_report",)",
+                                       R"("participant":"p-1","area":"W01","category":")",
+                                       std::string(1200 * 1024, 'x'), "\"}");
+  absl::StatusOr<Batch> batch = EventsBatch(big, /*ndjson=*/false, context_);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->rejected.size(), 1u);
+  EXPECT_EQ(batch->rejected[0].reason, "too_large");
+  const OutRecord& dead = batch->records[0];
+  EXPECT_LE(dead.value.size(), 64u * 1024);
+  EXPECT_EQ(Header(dead, "original-size"), std::to_string(big.size()));
+  EXPECT_EQ(Header(dead, "original-hmac-sha256"),
+            pseudonymizer_.Hmac(absl::StrCat("#dead-letter:", big)));
+  EXPECT_THAT(dead.value, Not(HasSubstr("p-1")));
+  size_t header_bytes = 0;
+  for (const auto& [key, value] : dead.headers) header_bytes += key.size() + value.size();
+  EXPECT_LT(header_bytes, 1024u);
+  // A copy that is itself too long (vocabulary stays in clear) is cut, and says so.
+  std::string words = "[";
+  while (words.size() < 1200 * 1024) words += "\"kind\",";
+  words += "1]";
+  batch = EventsBatch(words, /*ndjson=*/true, context_);
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  EXPECT_EQ(batch->records[0].value.size(), 64u * 1024);
+  EXPECT_EQ(Header(batch->records[0], "truncated"), "true");
+  EXPECT_EQ(Header(batch->records[0], "original-size"), std::to_string(words.size()));
+}
+
+TEST_F(BatchTest, AreasAreCheckedAtTheEdge) {
+  auto with_area = [](const std::string& area) {
+    return absl::StrCat(R"({"event_id":"a","kind":"watch_report","participant":"p-1",)",
+                        R"("area":")", area, R"(","occurred_at":"2026-11-16T09:00:00Z"})");
+  };
+  // Without an areas file: short plain names only.
+  for (const std::string& bad : {std::string(300, 'a'), std::string("alice@example.org"),
+                                 std::string("all"), std::string("a\\nb")}) {
+    absl::StatusOr<Batch> batch = EventsBatch(with_area(bad), false, context_);
+    ASSERT_TRUE(batch.ok());
+    ASSERT_EQ(batch->rejected.size(), 1u) << bad;
+    EXPECT_EQ(batch->rejected[0].field, "area");
+    EXPECT_EQ(batch->rejected[0].reason, "invalid_value");
+    EXPECT_THAT(batch->records[0].value, Not(HasSubstr("alice")));
+  }
+  EXPECT_EQ(EventsBatch(with_area("W05"), false, context_)->accepted_total(), 1);
+  // With one: listed areas only.
+  context_.is_known_area = [](std::string_view area) { return area == "W01"; };
+  EXPECT_EQ(EventsBatch(with_area("W01"), false, context_)->accepted_total(), 1);
+  absl::StatusOr<Batch> batch = EventsBatch(with_area("W05"), false, context_);
+  ASSERT_EQ(batch->rejected.size(), 1u);
+  EXPECT_EQ(batch->rejected[0].reason, "unknown_area");
+  // The known area stays readable in a dead letter; an unknown one does not.
+  EXPECT_THAT(batch->records[0].value, Not(HasSubstr("W05")));
 }
 
 TEST_F(BatchTest, Open311RequestsAreAnonymousWatchReports) {
@@ -195,7 +249,7 @@ TEST_F(BatchTest, Open311RequestsAreAnonymousWatchReports) {
   EXPECT_EQ(batch->rejected[0].reason, "invalid_timestamp");
   EXPECT_EQ(batch->rejected[0].field, "requested_datetime");
   EXPECT_EQ(batch->records[1].value.find("x@example.org"), std::string::npos);
-  EXPECT_EQ(Header(batch->records[1], "pseudonymised"), "email");
+  EXPECT_EQ(Header(batch->records[1], "pseudonymised"), "strings");
 }
 
 TEST_F(BatchTest, CsvRowsDeriveStableIdsAndNameLineAndColumn) {

@@ -1,11 +1,17 @@
 #include "config.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <fstream>
 #include <sstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "civicpulse/core/status_macros.h"
+#include "civicpulse/runtime/areas_file.h"
 #include "pseudonymizer.h"
 
 namespace civicpulse::ingest {
@@ -45,6 +51,9 @@ void IngestConfig::AddFlags(CLI::App* app) {
                   "JSON mapping of Open311 requests to sectors and areas "
                   "(README.md); enables "
                   "POST /v1/open311/requests");
+  app->add_option("--areas-file", areas_file,
+                  "CSV area,residents (the aggregator's and exporter's file): events of other "
+                  "areas are rejected unknown_area");
   app->add_option("--topic", topic, "Events topic")->capture_default_str();
   app->add_option("--dlq-topic", dlq_topic,
                   "Dead-letter topic for rejected records")
@@ -74,10 +83,57 @@ void IngestConfig::AddFlags(CLI::App* app) {
       ->capture_default_str();
   app->add_option("--http-threads", http_threads, "HTTP worker threads")
       ->capture_default_str();
+  app->add_option("--header-timeout", header_timeout,
+                  "A connection's request headers must be complete this long after it "
+                  "opened (or after its previous response); not restarted by each byte")
+      ->capture_default_str();
+  app->add_option("--body-timeout", body_timeout,
+                  "A request's body must be complete this long after its headers")
+      ->capture_default_str();
+  app->add_option("--max-connections", max_connections,
+                  "Open connections at most; more wait in the listen backlog")
+      ->capture_default_str();
 }
 
+namespace {
+
+// A duration flag in whole seconds within [1 s, 1 h].
+absl::Status ParseSeconds(const std::string& flag, const std::string& text, int* seconds) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::Seconds(1) || d > absl::Hours(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, ": \"", text, "\" is not a duration in [1s, 1h], e.g. 10s"));
+  }
+  *seconds = static_cast<int>(absl::ToInt64Seconds(d));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 bool IsLoopbackHost(const std::string& host) {
-  return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
+  // On the addresses the name resolves to, not its spelling: "127.example.org" is any
+  // address, and "localhost" may be remapped in /etc/hosts. Every address must be loopback.
+  addrinfo hints = {};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (host.empty() || getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return false;
+  bool all_loopback = found != nullptr;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    if (a->ai_family == AF_INET) {
+      const auto* v4 = reinterpret_cast<const sockaddr_in*>(a->ai_addr);
+      all_loopback &= (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    } else if (a->ai_family == AF_INET6) {
+      const auto* v6 = reinterpret_cast<const sockaddr_in6*>(a->ai_addr);
+      const in6_addr& addr = v6->sin6_addr;
+      const bool mapped_loopback = IN6_IS_ADDR_V4MAPPED(&addr) && addr.s6_addr[12] == 127;
+      all_loopback &= IN6_IS_ADDR_LOOPBACK(&addr) || mapped_loopback;
+    } else {
+      all_loopback = false;
+    }
+  }
+  freeaddrinfo(found);
+  return all_loopback;
 }
 
 absl::Status LoadZone(const std::string& flag, const std::string& name,
@@ -130,6 +186,12 @@ absl::Status IngestConfig::Finish() {
   }
   if (http_threads < 1 || http_threads > 256) {
     return absl::InvalidArgumentError("--http-threads must be 1..256");
+  }
+  CIVICPULSE_RETURN_IF_ERROR(
+      ParseSeconds("--header-timeout", header_timeout, &header_timeout_seconds));
+  CIVICPULSE_RETURN_IF_ERROR(ParseSeconds("--body-timeout", body_timeout, &body_timeout_seconds));
+  if (max_connections < 16 || max_connections > 65536) {
+    return absl::InvalidArgumentError("--max-connections must be 16..65536");
   }
   if (topic.empty() || dlq_topic.empty() || topic == dlq_topic) {
     return absl::InvalidArgumentError(
@@ -191,6 +253,15 @@ absl::Status IngestConfig::Finish() {
         "--pseudonym-key-file is required: participant ids are pseudonymised "
         "with it "
         "(or pass --demo for a random key)");
+  }
+
+  if (!areas_file.empty()) {
+    absl::StatusOr<core::AreaList> list = runtime::ReadAreaList(areas_file);
+    if (!list.ok()) {
+      return absl::Status(list.status().code(),
+                          absl::StrCat("--areas-file: ", list.status().message()));
+    }
+    areas = std::move(*list);
   }
 
   if (!open311_config.empty()) {

@@ -88,6 +88,34 @@ TEST_F(ConfigTest, WithoutTokensTheApiStaysOnLoopback) {
   ASSERT_TRUE(with_tokens.tokens.has_value());
 }
 
+// The issue: a `127.` prefix of the host string counted as loopback.
+TEST(LoopbackTest, DecidedOnTheResolvedAddress) {
+  EXPECT_TRUE(IsLoopbackHost("127.0.0.1"));
+  EXPECT_TRUE(IsLoopbackHost("127.1.2.3"));
+  EXPECT_TRUE(IsLoopbackHost("::1"));
+  EXPECT_TRUE(IsLoopbackHost("localhost"));
+  EXPECT_FALSE(IsLoopbackHost("127.example.invalid"));  // a name, not 127.0.0.0/8
+  EXPECT_FALSE(IsLoopbackHost("127.0.0.1.invalid"));
+  EXPECT_FALSE(IsLoopbackHost("0.0.0.0"));
+  EXPECT_FALSE(IsLoopbackHost("::"));
+  EXPECT_FALSE(IsLoopbackHost(""));
+}
+
+TEST_F(ConfigTest, AreasFileIsReadByTheOneParser) {
+  IngestConfig config;
+  ASSERT_TRUE(Parse({"--brokers", "k:9092", "--demo", "--areas-file",
+                     Write("areas.csv", "area,residents\nW01,100\nW02\n")},
+                    &config)
+                  .ok());
+  ASSERT_TRUE(config.areas.has_value());
+  EXPECT_EQ(config.areas->areas, (std::vector<std::string>{"W01", "W02"}));
+  IngestConfig bad;
+  EXPECT_FALSE(Parse({"--brokers", "k:9092", "--demo", "--areas-file",
+                      Write("bad.csv", "alice@example.org,1\n")},
+                     &bad)
+                   .ok());
+}
+
 TEST_F(ConfigTest, Open311MappingAndTimeZones) {
   IngestConfig config;
   ASSERT_TRUE(

@@ -1,5 +1,8 @@
 #include "ingest_metrics.h"
 
+#include "batch.h"
+
+#include "civicpulse/core/areas.h"
 #include "civicpulse/core/csv_import.h"
 #include "civicpulse/core/event_codec.h"
 #include "civicpulse/core/open311.h"
@@ -24,6 +27,8 @@ const std::vector<std::string_view>& Reasons() {
                                         core::kReasonInvalidUtf8,
                                         core::kReasonTooLarge,
                                         core::kReasonUnmappedArea,
+                                        core::kReasonUnknownArea,
+                                        kReasonKindNotAllowed,
                                         core::kReasonInvalidCsv,
                                         kOtherReason};
   return *reasons;
@@ -39,7 +44,7 @@ std::string_view RouteName(Route route) {
 
 const std::vector<int>& IngestMetrics::Codes() {
   static const auto* codes =
-      new std::vector<int>{202, 400, 401, 404, 405, 413, 415, 503};
+      new std::vector<int>{202, 400, 401, 403, 404, 405, 413, 415, 503};
   return *codes;
 }
 

@@ -1,4 +1,4 @@
-// IngestMetrics: every series civicpulse-ingest exports (design.md, "Pipeline
+// IngestMetrics: every series civicpulse-ingest exports (docs/reference.md, "Pipeline
 // health"):
 //   civicpulse_ingest_events_total{source,kind,outcome}   input records by
 //   verdict:

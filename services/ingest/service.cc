@@ -3,6 +3,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "civicpulse/core/event_codec.h"
 
 namespace civicpulse::ingest {
 namespace {
@@ -41,6 +42,13 @@ void Answer(runtime::HttpResponse* response, int status, std::string body) {
   response->body = std::move(body);
 }
 
+void AnswerUnauthorized(runtime::HttpResponse* response) {
+  Answer(response, 401,
+         ErrorJson("missing or unknown bearer token (Authorization: Bearer <token> from the "
+                   "tokens file)"));
+  response->headers.emplace("WWW-Authenticate", "Bearer realm=\"civicpulse-ingest\"");
+}
+
 int HttpStatusOf(const absl::Status& status) {
   switch (status.code()) {
     case absl::StatusCode::kResourceExhausted:
@@ -69,24 +77,105 @@ IngestService::IngestService(IngestOptions options, const SourceTokens* tokens,
 }
 
 void IngestService::Register(runtime::HttpServer* server) {
-  server->Post("/v1/events", [this](const runtime::HttpRequest& request,
-                                    runtime::HttpResponse* response) {
-    PostEvents(request, response);
-  });
-  server->Post("/v1/open311/requests",
-               [this](const runtime::HttpRequest& request,
-                      runtime::HttpResponse* response) {
-                 PostOpen311(request, response);
-               });
-  server->Post("/v1/imports/csv", [this](const runtime::HttpRequest& request,
-                                         runtime::HttpResponse* response) {
-    PostCsv(request, response);
-  });
+  // Each route's HeaderCheck refuses a request on its headers (token, Content-Type,
+  // parameters), before the server reads a byte of its body.
+  auto check = [this](Route route) {
+    return [this, route](const runtime::HttpRequest& request, runtime::HttpResponse* response) {
+      return CheckHeaders(route, request, response);
+    };
+  };
+  server->Post(
+      "/v1/events",
+      [this](const runtime::HttpRequest& request, runtime::HttpResponse* response) {
+        PostEvents(request, response);
+      },
+      check(Route::kEvents));
+  server->Post(
+      "/v1/open311/requests",
+      [this](const runtime::HttpRequest& request, runtime::HttpResponse* response) {
+        PostOpen311(request, response);
+      },
+      check(Route::kOpen311));
+  server->Post(
+      "/v1/imports/csv",
+      [this](const runtime::HttpRequest& request, runtime::HttpResponse* response) {
+        PostCsv(request, response);
+      },
+      check(Route::kCsv));
 }
 
-std::optional<std::string> IngestService::Authenticate(
+absl::Status IngestService::RouteCheck(Route route, const runtime::HttpRequest& request) const {
+  const std::string type = MediaType(request);
+  switch (route) {
+    case Route::kEvents:
+      if (IsNdjson(type) || IsJson(type)) return absl::OkStatus();
+      return absl::UnimplementedError(
+          "Content-Type is not supported: use application/json (an object or an array) or "
+          "application/x-ndjson");
+    case Route::kOpen311:
+      if (options_.open311 == nullptr) {
+        return absl::NotFoundError(
+            "Open311 import is not configured: start civicpulse-ingest with --open311-config");
+      }
+      if (IsJson(type)) return absl::OkStatus();
+      return absl::UnimplementedError("Content-Type is not supported: use application/json");
+    case Route::kCsv: {
+      std::string kind_name;
+      if (auto it = request.params.find("kind"); it != request.params.end()) {
+        kind_name = it->second;
+      }
+      if (kind_name != "recycling" && kind_name != "volunteer_shift") {
+        return absl::InvalidArgumentError(
+            "query parameter kind must be recycling or volunteer_shift");
+      }
+      if (type.empty() || type == "text/csv" || type == "application/csv" ||
+          type == "text/plain") {
+        return absl::OkStatus();
+      }
+      return absl::UnimplementedError("Content-Type is not supported: use text/csv");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status IngestService::ScopeCheck(Route route, const SourceTokens::Grant& grant,
+                                      const runtime::HttpRequest& request) const {
+  if (!grant.AllowsRoute(static_cast<int>(route))) {
+    return absl::PermissionDeniedError("this token may not post to this route");
+  }
+  if (route == Route::kCsv) {
+    const auto it = request.params.find("kind");
+    const std::string kind = it == request.params.end() ? "" : it->second;
+    if ((kind == "recycling" && !grant.AllowsKind(static_cast<int>(core::Kind::kRecycling))) ||
+        (kind == "volunteer_shift" &&
+         !grant.AllowsKind(static_cast<int>(core::Kind::kVolunteerShift)))) {
+      return absl::PermissionDeniedError("this token may not post this kind");
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool IngestService::CheckHeaders(Route route, const runtime::HttpRequest& request,
+                                 runtime::HttpResponse* response) {
+  const absl::Time start = absl::Now();
+  const std::optional<SourceTokens::Grant> grant = Authenticate(request);
+  if (!grant) {
+    AnswerUnauthorized(response);
+  } else if (absl::Status s = ScopeCheck(route, *grant, request); !s.ok()) {
+    Answer(response, 403, ErrorJson(s.message()));
+  } else if (absl::Status s = RouteCheck(route, request); !s.ok()) {
+    Answer(response, HttpStatusOf(s), ErrorJson(s.message()));
+  } else {
+    return true;
+  }
+  metrics_->ObserveRequest(route, response->status,
+                           absl::ToDoubleSeconds(absl::Now() - start), 0);
+  return false;
+}
+
+std::optional<SourceTokens::Grant> IngestService::Authenticate(
     const runtime::HttpRequest& request) const {
-  if (tokens_ == nullptr) return options_.default_source;
+  if (tokens_ == nullptr) return SourceTokens::Grant{.source = options_.default_source};
   const std::string header = request.header("Authorization");
   constexpr absl::string_view kBearer = "bearer ";
   if (header.size() <= kBearer.size() ||
@@ -94,27 +183,26 @@ std::optional<std::string> IngestService::Authenticate(
           absl::string_view(header).substr(0, kBearer.size())) != kBearer) {
     return std::nullopt;
   }
-  return tokens_->SourceOf(std::string(absl::StripAsciiWhitespace(
+  return tokens_->Lookup(std::string(absl::StripAsciiWhitespace(
       absl::string_view(header).substr(kBearer.size()))));
 }
 
 void IngestService::Serve(Route route, const runtime::HttpRequest& request,
-                          runtime::HttpResponse* response,
-                          const std::function<absl::Status()>& check,
-                          const Build& build) {
+                          runtime::HttpResponse* response, const Build& build) {
   const absl::Time start = absl::Now();
   size_t records = 0;
   [&] {
-    const std::optional<std::string> source = Authenticate(request);
-    if (!source) {
-      Answer(response, 401,
-             ErrorJson("missing or unknown bearer token (Authorization: Bearer "
-                       "<token> from the tokens file)"));
-      response->headers.emplace("WWW-Authenticate",
-                                "Bearer realm=\"civicpulse-ingest\"");
+    const std::optional<SourceTokens::Grant> grant = Authenticate(request);
+    if (!grant) {
+      AnswerUnauthorized(response);
       return;
     }
-    if (absl::Status s = check(); !s.ok()) {
+    if (absl::Status s = ScopeCheck(route, *grant, request); !s.ok()) {
+      Answer(response, 403, ErrorJson(s.message()));
+      return;
+    }
+    const std::string* source = &grant->source;
+    if (absl::Status s = RouteCheck(route, request); !s.ok()) {
       Answer(response, HttpStatusOf(s), ErrorJson(s.message()));
       return;
     }
@@ -124,7 +212,9 @@ void IngestService::Serve(Route route, const runtime::HttpRequest& request,
                                .max_records = options_.max_records,
                                .max_json_depth = options_.max_json_depth,
                                .open311 = options_.open311,
-                               .csv_time_zone = options_.csv_time_zone};
+                               .csv_time_zone = options_.csv_time_zone,
+                               .is_known_area = options_.is_known_area,
+                               .allowed_kinds = grant->kinds};
     absl::StatusOr<Batch> batch = build(context);
     if (!batch.ok()) {
       Answer(response, HttpStatusOf(batch.status()),
@@ -136,6 +226,18 @@ void IngestService::Serve(Route route, const runtime::HttpRequest& request,
     if (!batch->records.empty()) {
       const absl::Status written =
           sink_->Write(batch->records, options_.produce_timeout);
+      if (absl::IsResourceExhausted(written)) {
+        // A record larger than Kafka takes: the client's fault, not an outage, so no 503
+        // and no unhealthy /healthz (batches are cut to fit; this is the last line).
+        for (const RejectedRecord& r : batch->rejected) {
+          metrics_->CountEvents(*source, r.kind, Outcome::kRejected, 1);
+        }
+        metrics_->CountRejected(core::kReasonTooLarge);
+        Answer(response, 413,
+               ErrorJson("a record of this request is larger than Kafka accepts; nothing of "
+                         "this request is acknowledged (too_large)"));
+        return;
+      }
       {
         absl::MutexLock lock(&mu_);
         kafka_error_ = written.ok() ? "" : std::string(written.message());
@@ -175,68 +277,26 @@ void IngestService::Serve(Route route, const runtime::HttpRequest& request,
 
 void IngestService::PostEvents(const runtime::HttpRequest& request,
                                runtime::HttpResponse* response) {
-  const std::string type = MediaType(request);
-  Serve(
-      Route::kEvents, request, response,
-      [&] {
-        if (IsNdjson(type) || IsJson(type)) return absl::OkStatus();
-        return absl::UnimplementedError(
-            absl::StrCat("Content-Type ", type,
-                         " is not supported: use application/json (an object "
-                         "or an array) or "
-                         "application/x-ndjson"));
-      },
-      [&](const BatchContext& context) {
-        return EventsBatch(request.body, IsNdjson(type), context);
-      });
+  const bool ndjson = IsNdjson(MediaType(request));
+  Serve(Route::kEvents, request, response, [&](const BatchContext& context) {
+    return EventsBatch(request.body, ndjson, context);
+  });
 }
 
 void IngestService::PostOpen311(const runtime::HttpRequest& request,
                                 runtime::HttpResponse* response) {
-  const std::string type = MediaType(request);
-  Serve(
-      Route::kOpen311, request, response,
-      [&] {
-        if (options_.open311 == nullptr) {
-          return absl::NotFoundError(
-              "Open311 import is not configured: start civicpulse-ingest with "
-              "--open311-config");
-        }
-        if (IsJson(type)) return absl::OkStatus();
-        return absl::UnimplementedError(absl::StrCat(
-            "Content-Type ", type, " is not supported: use application/json"));
-      },
-      [&](const BatchContext& context) {
-        return Open311Batch(request.body, context);
-      });
+  Serve(Route::kOpen311, request, response,
+        [&](const BatchContext& context) { return Open311Batch(request.body, context); });
 }
 
 void IngestService::PostCsv(const runtime::HttpRequest& request,
                             runtime::HttpResponse* response) {
-  const std::string type = MediaType(request);
-  std::optional<core::Kind> kind;
-  std::string kind_name;
-  if (auto it = request.params.find("kind"); it != request.params.end())
-    kind_name = it->second;
-  if (kind_name == "recycling") kind = core::Kind::kRecycling;
-  if (kind_name == "volunteer_shift") kind = core::Kind::kVolunteerShift;
-  Serve(
-      Route::kCsv, request, response,
-      [&] {
-        if (!kind) {
-          return absl::InvalidArgumentError(
-              "query parameter kind must be recycling or volunteer_shift");
-        }
-        if (type.empty() || type == "text/csv" || type == "application/csv" ||
-            type == "text/plain") {
-          return absl::OkStatus();
-        }
-        return absl::UnimplementedError(absl::StrCat(
-            "Content-Type ", type, " is not supported: use text/csv"));
-      },
-      [&](const BatchContext& context) {
-        return CsvBatch(request.body, *kind, context);
-      });
+  const auto it = request.params.find("kind");
+  const core::Kind kind = it != request.params.end() && it->second == "volunteer_shift"
+                              ? core::Kind::kVolunteerShift
+                              : core::Kind::kRecycling;  // RouteCheck allows only these two
+  Serve(Route::kCsv, request, response,
+        [&](const BatchContext& context) { return CsvBatch(request.body, kind, context); });
 }
 
 runtime::Health IngestService::health() const {

@@ -4,8 +4,10 @@
 //   (JSON array) POST /v1/imports/csv?kind=recycling|volunteer_shift   CSV with
 //   a header row
 // Each request: bearer token -> source (401 when missing or unknown; without a
-// tokens file every request is the default source), body -> Batch (400 when
-// unreadable, 413 when over the record limit, 415 for an unsupported
+// tokens file every request is the default source), checked with the Content-Type on the
+// headers before the server reads the body (Register), body -> Batch (400 when
+// unreadable, 403 when the token's scope (source_tokens.h) excludes the route or
+// the CSV kind, 413 when over the record limit, 415 for an unsupported
 // Content-Type), records -> EventSink, then 202 with the per-record verdicts —
 // only after Kafka acknowledged every record (events and dead letters). When
 // Kafka does not acknowledge within the produce timeout: 503 with Retry-After,
@@ -41,6 +43,8 @@ struct IngestOptions {
   // Null: POST /v1/open311/requests answers 404 (no --open311-config).
   const core::Open311Mapping* open311 = nullptr;
   absl::TimeZone csv_time_zone = absl::UTCTimeZone();
+  // The areas file (BatchContext::is_known_area); empty without one.
+  std::function<bool(std::string_view)> is_known_area;
   // Milliseconds since the epoch; the wall clock when empty.
   std::function<int64_t()> now_ms;
 };
@@ -68,10 +72,16 @@ class IngestService {
  private:
   using Build = std::function<absl::StatusOr<Batch>(const BatchContext&)>;
   void Serve(Route route, const runtime::HttpRequest& request,
-             runtime::HttpResponse* response,
-             const std::function<absl::Status()>& check, const Build& build);
-  std::optional<std::string> Authenticate(
-      const runtime::HttpRequest& request) const;
+             runtime::HttpResponse* response, const Build& build);
+  // The server's HeaderCheck: token and RouteCheck on the headers, before the body.
+  bool CheckHeaders(Route route, const runtime::HttpRequest& request,
+                    runtime::HttpResponse* response);
+  // What a route needs of the headers and query (Content-Type, parameters).
+  absl::Status RouteCheck(Route route, const runtime::HttpRequest& request) const;
+  std::optional<SourceTokens::Grant> Authenticate(const runtime::HttpRequest& request) const;
+  // The token's scope: its routes, and for CSV the kind (403 otherwise).
+  absl::Status ScopeCheck(Route route, const SourceTokens::Grant& grant,
+                          const runtime::HttpRequest& request) const;
 
   IngestOptions options_;
   const SourceTokens* tokens_;

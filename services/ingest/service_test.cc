@@ -45,7 +45,9 @@ runtime::HttpRequest Request(std::string body, std::string content_type,
 class ServiceTest : public ::testing::Test {
  protected:
   ServiceTest()
-      : tokens_(*SourceTokens::Parse("nw-app token-nw-app-0123456789\n")),
+      : tokens_(*SourceTokens::Parse(
+            "nw-app token-nw-app-0123456789\n"
+            "scoped token-scoped-0123456789 routes=events kinds=watch_report\n")),
         metrics_(registry_, tokens_.sources()),
         service_({.max_records = 3, .now_ms = [this] { return now_ms_; }}, &tokens_,
                  &pseudonymizer_, &sink_, &metrics_) {}
@@ -174,6 +176,23 @@ TEST_F(ServiceTest, CsvNeedsAKindAndOpen311AConfiguration) {
   EXPECT_THAT(response.body, HasSubstr(R"("accepted":0,"rejected":0)"));
   service_.PostOpen311(Request("[]", "application/json", kAuth), &response);
   EXPECT_EQ(response.status, 404);
+}
+
+TEST_F(ServiceTest, TokensAreScopedToRoutesAndKinds) {
+  constexpr char kScoped[] = "Bearer token-scoped-0123456789";
+  runtime::HttpResponse csv;
+  runtime::HttpRequest request = Request("participant,area\n", "text/csv", kScoped);
+  request.params.emplace("kind", "recycling");
+  service_.PostCsv(request, &csv);
+  EXPECT_EQ(csv.status, 403);
+  runtime::HttpResponse events;
+  service_.PostEvents(Request(kEvent, "application/json", kScoped), &events);
+  EXPECT_EQ(events.status, 202);  // the route is allowed, the kind (recycling) is not
+  EXPECT_THAT(events.body, HasSubstr(R"("reason":"kind_not_allowed")"));
+  EXPECT_THAT(Metrics(), HasSubstr(R"(civicpulse_ingest_rejected_events_total{reason="kind_not_allowed"} 1)"));
+  runtime::HttpResponse full;
+  service_.PostEvents(Request(kEvent, "application/json", kAuth), &full);
+  EXPECT_THAT(full.body, HasSubstr(R"("accepted":1)"));
 }
 
 }  // namespace

@@ -20,6 +20,42 @@ std::array<unsigned char, 32> Digest(std::string_view token) {
 
 bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
+constexpr std::string_view kRouteNames[] = {"events", "open311", "csv"};  // Route order
+constexpr std::string_view kKindNames[] = {"", "watch_report", "volunteer_shift",
+                                           "recycling"};  // core::Kind order
+
+// "routes=a,b" or "kinds=a,b" into the grant's masks. Errors name the word, which holds
+// no token (the token is the second word).
+absl::Status ParseScope(std::string_view word, SourceTokens::Grant* grant) {
+  const size_t equals = word.find('=');
+  const std::string_view name = word.substr(0, equals);
+  if (equals == std::string_view::npos || (name != "routes" && name != "kinds")) {
+    return absl::InvalidArgumentError("after the token: routes=... or kinds=...");
+  }
+  const bool routes = name == "routes";
+  uint32_t mask = 0;
+  for (absl::string_view value :
+       absl::StrSplit(absl::string_view(word.data() + equals + 1, word.size() - equals - 1),
+                      ',')) {
+    bool found = false;
+    const auto* begin = routes ? std::begin(kRouteNames) : std::begin(kKindNames) + 1;
+    const auto* end = routes ? std::end(kRouteNames) : std::end(kKindNames);
+    for (const auto* it = begin; it != end; ++it) {
+      if (*it == std::string_view(value.data(), value.size())) {
+        mask |= 1u << (routes ? it - std::begin(kRouteNames) : it - std::begin(kKindNames));
+        found = true;
+      }
+    }
+    if (!found) {
+      return absl::InvalidArgumentError(
+          routes ? "routes are events, open311, csv"
+                 : "kinds are watch_report, volunteer_shift, recycling");
+    }
+  }
+  (routes ? grant->routes : grant->kinds) = mask;
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 bool SourceTokens::IsValidSourceName(std::string_view name) {
@@ -48,9 +84,10 @@ absl::StatusOr<SourceTokens> SourceTokens::Parse(std::string_view text) {
     }
     if (words.empty() || words[0][0] == '#') continue;
     // Never echo a token in an error: the message may end up in logs.
-    if (words.size() != 2) {
+    if (words.size() < 2 || words.size() > 4) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "line ", line_number, ": expected \"<source> <token>\""));
+          "line ", line_number,
+          ": expected \"<source> <token> [routes=...] [kinds=...]\""));
     }
     if (!IsValidSourceName(words[0])) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -61,7 +98,12 @@ absl::StatusOr<SourceTokens> SourceTokens::Parse(std::string_view text) {
       return absl::InvalidArgumentError(absl::StrCat(
           "line ", line_number, ": a token needs at least 16 characters"));
     }
-    Entry entry{Digest(words[1]), std::string(words[0])};
+    Entry entry{Digest(words[1]), Grant{.source = std::string(words[0])}};
+    for (size_t w = 2; w < words.size(); ++w) {
+      if (absl::Status s = ParseScope(words[w], &entry.grant); !s.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("line ", line_number, ": ", s.message()));
+      }
+    }
     for (const Entry& other : tokens.entries_) {
       if (other.digest == entry.digest) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -76,8 +118,13 @@ absl::StatusOr<SourceTokens> SourceTokens::Parse(std::string_view text) {
   return tokens;
 }
 
-std::optional<std::string> SourceTokens::SourceOf(
-    std::string_view token) const {
+std::optional<std::string> SourceTokens::SourceOf(std::string_view token) const {
+  std::optional<Grant> grant = Lookup(token);
+  if (!grant) return std::nullopt;
+  return grant->source;
+}
+
+std::optional<SourceTokens::Grant> SourceTokens::Lookup(std::string_view token) const {
   const std::array<unsigned char, 32> digest = Digest(token);
   const Entry* found = nullptr;
   for (const Entry& entry : entries_) {
@@ -87,12 +134,12 @@ std::optional<std::string> SourceTokens::SourceOf(
       found = &entry;
   }
   if (found == nullptr) return std::nullopt;
-  return found->source;
+  return found->grant;
 }
 
 std::vector<std::string> SourceTokens::sources() const {
   std::set<std::string> names;
-  for (const Entry& entry : entries_) names.insert(entry.source);
+  for (const Entry& entry : entries_) names.insert(entry.grant.source);
   return {names.begin(), names.end()};
 }
 

@@ -39,5 +39,35 @@ TEST(SourceTokensTest, RejectsBadLinesWithoutEchoingTokens) {
   }
 }
 
+TEST(SourceTokensTest, ScopesLimitRoutesAndKinds) {
+  absl::StatusOr<SourceTokens> tokens = SourceTokens::Parse(
+      "nw-app tok-nw-app-0123456789 routes=events kinds=watch_report\n"
+      "council tok-council-0123456789 routes=csv,open311\n"
+      "all tok-all-0123456789abcdef\n");
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  const auto nw = tokens->Lookup("tok-nw-app-0123456789");
+  ASSERT_TRUE(nw.has_value());
+  EXPECT_EQ(nw->source, "nw-app");
+  EXPECT_TRUE(nw->AllowsRoute(0));   // events
+  EXPECT_FALSE(nw->AllowsRoute(1));  // open311
+  EXPECT_FALSE(nw->AllowsRoute(2));  // csv
+  EXPECT_TRUE(nw->AllowsKind(1));    // watch_report
+  EXPECT_FALSE(nw->AllowsKind(3));   // recycling
+  const auto council = tokens->Lookup("tok-council-0123456789");
+  EXPECT_FALSE(council->AllowsRoute(0));
+  EXPECT_TRUE(council->AllowsRoute(2));
+  EXPECT_TRUE(council->AllowsKind(2));
+  const auto all = tokens->Lookup("tok-all-0123456789abcdef");
+  EXPECT_TRUE(all->AllowsRoute(1));
+  EXPECT_TRUE(all->AllowsKind(3));
+  for (const char* bad : {"a secret-token-0123456789 routes=everything\n",
+                          "a secret-token-0123456789 kinds=litter\n",
+                          "a secret-token-0123456789 colour=red\n"}) {
+    absl::StatusOr<SourceTokens> parsed = SourceTokens::Parse(bad);
+    EXPECT_FALSE(parsed.ok()) << bad;
+    EXPECT_THAT(std::string(parsed.status().message()), Not(HasSubstr("secret")));
+  }
+}
+
 }  // namespace
 }  // namespace civicpulse::ingest

@@ -137,7 +137,7 @@ def compare(exp, got):
     return diffs
 
 
-# --- A brute-force oracle over the same events: every indicator of design.md on every window.
+# --- A brute-force oracle over the same events: every indicator of docs/reference.md on every window.
 AGE_BANDS = ("16-24", "25-34", "35-44", "45-54", "55-64", "65-74", "75+", "unknown")
 WINDOWS = (("1h", 3600, 60), ("24h", 86400, 900), ("7d", 7 * 86400, 3600))
 LATENESS = 300

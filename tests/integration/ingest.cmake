@@ -14,3 +14,11 @@ target_compile_definitions(ingest_test PRIVATE
   CIVICPULSE_SF_SAMPLE="${CMAKE_CURRENT_LIST_DIR}/testdata/sf-311-requests-2011.json"
   CIVICPULSE_OPEN311_SF_CONFIG="${PROJECT_SOURCE_DIR}/services/ingest/open311-sf.json")
 add_dependencies(ingest_test civicpulse-ingest)
+
+# Every attack of issue 10 (docs/threat-model.md) against the real ingest over real sockets:
+# idle and slow connections, unauthenticated and oversized bodies, oversized fields and
+# records, hostile areas, raw ids hidden in malformed input; no raw id on any topic.
+add_test(NAME ingest_hostile
+  COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_LIST_DIR}/ingest_hostile_test.py
+          --bin-dir ${CMAKE_BINARY_DIR}/bin)
+set_tests_properties(ingest_hostile PROPERTIES LABELS integration TIMEOUT 300)

@@ -18,7 +18,7 @@ using civicpulse::core::Encoding;
 using civicpulse::core::Event;
 using civicpulse::core::EventCodec;
 
-// The receiving clock: 2026-11-22T19:00:00Z, an hour after design.md's examples.
+// The receiving clock: 2026-11-22T19:00:00Z, an hour after docs/reference.md's examples.
 constexpr int64_t kNowMs = 1795374000000;
 
 void Fail(const char* what, std::string_view input) {

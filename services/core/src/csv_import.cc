@@ -17,7 +17,7 @@ namespace civicpulse::core {
 namespace {
 
 using text::Cat;
-using text::Quote;
+using text::Describe;
 using text::ToAbsl;
 
 // Reads at most this many cells of one row; the rest of a wider row is skipped.
@@ -303,7 +303,7 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event,
     return reject(
         kKindColumn, kReasonInvalidValue,
         Cat("this import is of kind ", ToAbsl(KindName(options_.kind)),
-            ", the row says ", Quote(kind)));
+            ", the row says ", Describe(kind)));
   }
   std::string_view text;
   if (absl::Status s = required(kParticipantColumn, &text); !s.ok()) return s;
@@ -316,7 +316,7 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event,
         kOccurredAtColumn, kReasonInvalidTimestamp,
         Cat("not a date-time (RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the "
             "configured time zone): ",
-            Quote(text)));
+            Describe(text)));
   }
   const bool shift = options_.kind == Kind::kVolunteerShift;
   if (shift || options_.kind == Kind::kRecycling) {
@@ -327,11 +327,11 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event,
     const char* end = text.data() + text.size();
     const auto [ptr, error] = std::from_chars(text.data(), end, value);
     if (error != std::errc() || ptr != end) {
-      return reject(c, kReasonWrongType, Cat("not a number: ", Quote(text)));
+      return reject(c, kReasonWrongType, Cat("not a number: ", Describe(text)));
     }
     if (!(value > 0 && value <= max)) {
       return reject(c, kReasonOutOfRange,
-                    Cat("must be > 0 and <= ", max, ", got ", Quote(text)));
+                    Cat("must be > 0 and <= ", max, ", got ", Describe(text)));
     }
     (shift ? event->hours : event->weight_kg) = value;
   }
@@ -343,7 +343,7 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event,
     if (!sector) {
       return reject(
           kSectorColumn, kReasonInvalidValue,
-          Cat("unknown value ", Quote(text),
+          Cat("unknown value ", Describe(text),
               " (want community_safety, local_environment or public_health)"));
     }
     event->sector = *sector;
@@ -352,7 +352,7 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event,
     const std::optional<Mode> mode = ParseMode(text);
     if (!mode) {
       return reject(kModeColumn, kReasonInvalidValue,
-                    Cat("unknown value ", Quote(text),
+                    Cat("unknown value ", Describe(text),
                         " (want individual or collective)"));
     }
     event->mode = *mode;
@@ -365,7 +365,7 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event,
       event->public_body = false;
     } else {
       return reject(kPublicBodyColumn, kReasonInvalidValue,
-                    Cat("unknown value ", Quote(text),
+                    Cat("unknown value ", Describe(text),
                         " (want true/false, yes/no or 1/0)"));
     }
   }
@@ -373,7 +373,7 @@ absl::Status CsvImport::DecodeRow(const CsvRow& row, Event* event,
     const std::optional<CoproductionType> type = ParseCoproductionType(text);
     if (!type) {
       return reject(kCoproductionColumn, kReasonInvalidValue,
-                    Cat("unknown value ", Quote(text),
+                    Cat("unknown value ", Describe(text),
                         " (want co_commissioning, co_design, co_delivery or "
                         "co_assessment)"));
     }

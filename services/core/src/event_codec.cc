@@ -139,7 +139,7 @@ std::string Cat(const Pieces&... pieces) {
 }
 
 using text::IsValidUtf8;
-using text::Quote;
+using text::Describe;
 using text::ToAbsl;
 
 std::string FormatDouble(double value) {
@@ -172,7 +172,7 @@ absl::Status WrongType(std::string_view field, std::string_view want, JsonType g
 
 absl::Status UnknownName(std::string_view field, std::string_view got, std::string_view want) {
   return RejectionError(kReasonInvalidValue, field,
-                        Cat(field, ": unknown value ", Quote(got), " (want ", want, ")"));
+                        Cat(field, ": unknown value ", Describe(got), " (want ", want, ")"));
 }
 
 absl::Status UnknownNumber(std::string_view field, int got) {
@@ -186,7 +186,9 @@ absl::Status CheckRange(std::string_view field, double value, double max) {
   if (value > 0 && value <= max) return absl::OkStatus();
   return RejectionError(
       kReasonOutOfRange, field,
-      Cat(field, ": must be > 0 and <= ", FormatDouble(max), ", got ", FormatDouble(value)));
+      // The value itself is not quoted: a misplaced id may be a number (docs/threat-model.md).
+      Cat(field, ": must be > 0 and <= ", FormatDouble(max),
+          value > max ? ", got more" : ", got 0 or less"));
 }
 
 absl::Status CheckOccurredAt(int64_t occurred_at_ms, int64_t now_ms, int64_t max_future_ms) {
@@ -695,7 +697,7 @@ absl::Status EventCodec::DecodeJson(std::string_view value, int64_t now_ms, Even
   if (!ParseRfc3339(text, &event->occurred_at_ms)) {
     return RejectionError(
         kReasonInvalidTimestamp, kOccurredAt,
-        Cat(kOccurredAt, ": not an RFC 3339 date-time with offset: ", Quote(text)));
+        Cat(kOccurredAt, ": not an RFC 3339 date-time with offset: ", Describe(text)));
   }
   CIVICPULSE_RETURN_IF_ERROR(
       CheckOccurredAt(event->occurred_at_ms, now_ms, options_.max_future_ms));
@@ -707,7 +709,7 @@ absl::Status EventCodec::DecodeJson(std::string_view value, int64_t now_ms, Even
     if (!ToDouble(value.text, slot)) {
       return RejectionError(kReasonOutOfRange, measure->field,
                             Cat(measure->field, ": must be > 0 and <= ", FormatDouble(measure->max),
-                                ", got ", Quote(value.text)));
+                                ", got ", Describe(value.text)));
     }
     CIVICPULSE_RETURN_IF_ERROR(CheckRange(measure->field, *slot, measure->max));
   }

@@ -20,7 +20,7 @@ namespace {
 
 using text::Cat;
 using text::IsJsonSpace;
-using text::Quote;
+using text::Describe;
 using text::ToAbsl;
 
 // ---- SplitJsonArray
@@ -252,12 +252,12 @@ absl::Status Coordinate(const RequestMembers& members, Field field,
   if (error != std::errc() || ptr != end) {
     return RejectionError(
         kReasonInvalidValue, kFieldNames[field],
-        Cat(kFieldNames[field], ": not a number: ", Quote(text)));
+        Cat(kFieldNames[field], ": not a number: ", Describe(text)));
   }
   if (!std::isfinite(value) || std::fabs(value) > limit) {
     return RejectionError(kReasonOutOfRange, kFieldNames[field],
                           Cat(kFieldNames[field], ": must be within +-", limit,
-                              " degrees, got ", Quote(text)));
+                              " degrees, got ", Describe(text)));
   }
   *out = value;
   return absl::OkStatus();
@@ -645,7 +645,7 @@ absl::Status Open311Decoder::Decode(std::string_view request,
                           Cat("requested_datetime: not a date-time (RFC 3339, "
                               "or YYYY-MM-DD HH:MM:SS "
                               "in the configured time zone): ",
-                              Quote(when.text)));
+                              Describe(when.text)));
   }
 
   std::string_view code, name;

@@ -53,11 +53,8 @@ bool IsValidUtf8(std::string_view text) {
   return true;
 }
 
-std::string Quote(std::string_view text) {
-  constexpr size_t kMaxShown = 64;
-  const bool cut = text.size() > kMaxShown;
-  if (cut) text = text.substr(0, kMaxShown);
-  return Cat("\"", absl::CHexEscape(ToAbsl(text)), cut ? "...\"" : "\"");
+std::string Describe(std::string_view text) {
+  return Cat("(a value of ", text.size(), text.size() == 1 ? " byte)" : " bytes)");
 }
 
 }  // namespace civicpulse::core::text

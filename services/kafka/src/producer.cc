@@ -22,6 +22,17 @@ struct BatchTracker {
   absl::Status first_error ABSL_GUARDED_BY(mu);
 };
 
+// A record too large for the cluster is the record's fault (ResourceExhausted), never an
+// outage (Unavailable): a caller must not retry it, nor report itself unhealthy.
+absl::Status ErrorOf(rd_kafka_resp_err_t err, const std::string& what) {
+  const std::string message = absl::StrCat(what, ": ", rd_kafka_err2str(err));
+  if (err == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE ||
+      err == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE) {
+    return absl::ResourceExhaustedError(message);
+  }
+  return absl::UnavailableError(message);
+}
+
 class RdKafkaProducer final : public Producer {
  public:
   RdKafkaProducer() = default;
@@ -168,8 +179,7 @@ class RdKafkaProducer final : public Producer {
       }
       if (headers != nullptr) rd_kafka_headers_destroy(headers);
       delete opaque;
-      return absl::UnavailableError(
-          absl::StrCat("kafka produce to ", topic, ": ", rd_kafka_err2str(err)));
+      return ErrorOf(err, absl::StrCat("kafka produce to ", topic));
     }
   }
 
@@ -177,8 +187,7 @@ class RdKafkaProducer final : public Producer {
     auto* self = static_cast<RdKafkaProducer*>(self_ptr);
     absl::Status status;
     if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      status = absl::UnavailableError(
-          absl::StrCat("kafka delivery failed: ", rd_kafka_err2str(message->err)));
+      status = ErrorOf(message->err, "kafka delivery failed");
     }
     if (message->_private != nullptr) {
       auto* holder = static_cast<std::shared_ptr<BatchTracker>*>(message->_private);

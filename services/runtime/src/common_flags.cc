@@ -1,5 +1,7 @@
 #include "civicpulse/runtime/common_flags.h"
 
+#include "civicpulse/runtime/protobuf_log.h"
+
 #include <cstdlib>
 #include <iostream>
 
@@ -22,6 +24,9 @@ void AddCommonFlags(CLI::App* app, CommonFlags* flags, const std::string& defaul
 }
 
 absl::Status FinishCommonFlags(CommonFlags* flags, bool brokers_required) {
+  // Every binary passes here once at start-up: libprotobuf's per-message log lines are
+  // throttled before any untrusted record is parsed (protobuf_log.h).
+  ThrottleProtobufLog();
   if (flags->kafka.brokers.empty()) {
     if (const char* env = std::getenv("CIVICPULSE_BROKERS"); env != nullptr) {
       flags->kafka.brokers = env;

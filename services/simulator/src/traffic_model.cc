@@ -1,3 +1,4 @@
+#include "civicpulse/core/areas.h"
 #include "civicpulse/simulator/traffic_model.h"
 
 #include <algorithm>
@@ -216,49 +217,16 @@ std::vector<AreaSpec> DefaultAreas(int count, uint64_t seed) {
 
 absl::StatusOr<std::vector<AreaSpec>> ParseAreasCsv(std::string_view text,
                                                     std::string_view origin) {
+  // The one parser of the areas file (core/areas.h); what is left here is the simulator's
+  // own rule for areas without a residents count.
+  absl::StatusOr<core::AreaList> list = core::ParseAreaList(text, origin);
+  if (!list.ok()) return list.status();
   std::vector<AreaSpec> areas;
   std::vector<bool> stated;
-  absl::flat_hash_set<std::string> seen;
-  int line_no = 0;
-  while (!text.empty()) {
-    const size_t eol = text.find('\n');
-    std::string_view line = text.substr(0, eol);
-    text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
-    ++line_no;
-    const auto trim = [](std::string_view s) {
-      while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-      while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r')) {
-        s.remove_suffix(1);
-      }
-      return s;
-    };
-    line = trim(line);
-    if (line.empty() || line.front() == '#') continue;
-    const size_t comma = line.find(',');
-    const std::string_view name = trim(line.substr(0, comma));
-    const std::string_view count =
-        comma == std::string_view::npos ? std::string_view() : trim(line.substr(comma + 1));
-    if (areas.empty() && stated.empty() && name == "area" && count == "residents") continue;
-    const auto bad = [&](absl::string_view why) {
-      return absl::InvalidArgumentError(absl::StrCat(Sv(origin), ":", line_no, ": ", why));
-    };
-    if (name.empty()) return bad("empty area name");
-    if (name == "all" || name == "other") return bad("\"all\" and \"other\" are reserved");
-    if (!seen.insert(std::string(name)).second) {
-      return bad(absl::StrCat("duplicate area ", Sv(name)));
-    }
-    double residents = 0;
-    if (!count.empty()) {
-      const std::string count_text(count);
-      char* end = nullptr;
-      residents = std::strtod(count_text.c_str(), &end);
-      if (end != count_text.c_str() + count_text.size() || !std::isfinite(residents) ||
-          residents < 0) {
-        return bad(absl::StrCat("residents must be a number >= 0, got \"", Sv(count), "\""));
-      }
-    }
+  for (const std::string& name : list->areas) {
+    const double residents = list->ResidentsOf(name).value_or(0);
     stated.push_back(residents > 0);
-    areas.push_back({std::string(name), residents});
+    areas.push_back({name, residents});
   }
   if (areas.empty()) return absl::InvalidArgumentError(absl::StrCat(Sv(origin), ": no areas"));
   double sum = 0;

@@ -5,7 +5,7 @@
 // by commas, optionally quoted with '"' ("" inside quotes is a quote; quoted
 // fields may hold commas and line breaks); rows end with CRLF or LF. A UTF-8
 // byte-order mark is skipped, blank lines are ignored. Header names are the
-// event's JSON field names (design.md), matched without regard to case or
+// event's JSON field names (docs/reference.md), matched without regard to case or
 // surrounding blanks; unknown columns are ignored. Required columns:
 // participant, area, occurred_at, and hours (volunteer_shift) or weight_kg
 // (recycling); optional: event_id, category, organisation, material, sector,
@@ -103,6 +103,7 @@ class CsvImport {
   // (0-based).
   std::string_view header_text() const { return header_.text; }
   size_t header_columns() const { return header_.cells.size(); }
+  const std::vector<std::string>& header_cells() const { return header_.cells; }
   int participant_column() const { return columns_[kParticipantColumn]; }
   // The 1-based column holding `field` (an event field name), 0 when there is
   // none.

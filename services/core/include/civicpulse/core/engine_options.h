@@ -1,5 +1,5 @@
 // EngineOptions: the event-time settings shared by the aggregator and the exporter
-// (design.md, "Windows and time"; docs/event-time.md), and the fixed windows both sides agree
+// (docs/reference.md, "Windows and time"; docs/event-time.md), and the fixed windows both sides agree
 // on. Plain structs and constants; every field says its default. Thread-compatible.
 #pragma once
 

@@ -2,7 +2,7 @@
 //
 // The in-memory twin of civicpulse.v1.Event (proto/civicpulse/v1/event.proto). Decoders fill
 // an Event in place so that a reused Event keeps its string capacity and the hot path does
-// not allocate. Defaults by kind (design.md, "Event") are applied by the decoders, so every
+// not allocate. Defaults by kind (docs/reference.md, "Event") are applied by the decoders, so every
 // field of a decoded Event is set.
 //
 // Thread-compatible plain data. Does no I/O.
@@ -34,7 +34,7 @@ enum class CoproductionType : uint8_t {
 };
 inline constexpr int kCoproductionTypeCount = 4;
 
-// The fixed age bands of design.md; anything else given is kUnknown, absence is kNone.
+// The fixed age bands of docs/reference.md; anything else given is kUnknown, absence is kNone.
 enum class AgeBand : uint8_t {
   kNone = 0,
   k16To24,
@@ -95,7 +95,7 @@ std::optional<CoproductionType> ParseCoproductionType(std::string_view name);
 // Fixed bands parse to themselves; any other non-empty text is kUnknown; "" is kNone.
 AgeBand ParseAgeBand(std::string_view name);
 
-// Defaults by kind (design.md): sector by stream; watch reports and shifts are collective,
+// Defaults by kind (docs/reference.md): sector by stream; watch reports and shifts are collective,
 // recycling individual.
 Sector DefaultSector(Kind kind);
 Mode DefaultMode(Kind kind);

@@ -1,7 +1,7 @@
 // EventCodec: turns a Kafka record value (JSON or protobuf civicpulse.v1.Event) into a
 // validated Event, and an Event back into either wire form.
 //
-// Validation follows design.md ("Event"): required fields, kind-specific ranges, enums,
+// Validation follows docs/reference.md ("Event"): required fields, kind-specific ranges, enums,
 // RFC 3339 timestamps with an offset, no timestamp more than `max_future` ahead of the
 // receiving service's clock (passed in: the codec reads no clock). A rejected value yields
 // an InvalidArgument status that carries a stable reason code and the offending field;

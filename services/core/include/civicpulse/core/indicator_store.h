@@ -1,5 +1,5 @@
 // IndicatorStore: the exporter's merged view of every aggregator's partial aggregates, and
-// the indicator maths of design.md ("Indicator metrics").
+// the indicator maths of docs/reference.md ("Indicator metrics").
 //
 // Keeps, per source partition, the progress record with the highest source offset and, per
 // (source partition, area, kind, width, start), the cell snapshot with the highest source
@@ -39,7 +39,7 @@ namespace civicpulse::core {
 
 enum class MetricType { kCounter, kGauge };
 
-// One metric family, ready to be exposed; names and labels as in design.md.
+// One metric family, ready to be exposed; names and labels as in docs/reference.md.
 struct IndicatorFamily {
   struct Series {
     std::vector<std::pair<std::string, std::string>> labels;
@@ -72,7 +72,7 @@ class IndicatorStore {
   // which replaces its whole state: proto/civicpulse/v1/batch.proto).
   void ResetSource(const std::string& topic, int32_t partition);
 
-  // Every indicator family of design.md at the current state, plus
+  // Every indicator family of docs/reference.md at the current state, plus
   // civicpulse_exporter_partitions and civicpulse_exporter_watermark_timestamp_seconds.
   // Families and series come in a stable order.
   std::vector<IndicatorFamily> Compute() const;

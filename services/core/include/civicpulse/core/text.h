@@ -38,7 +38,9 @@ std::string Cat(const T&... pieces) {
   return absl::StrCat(Piece(pieces)...);
 }
 
-// A quoted, C-escaped rendering of untrusted text, cut after 64 bytes, for a detail message.
-std::string Quote(std::string_view text);
+// How a detail message refers to untrusted text: by its length, never its content (a
+// rejected value may be a person's id in the wrong field or a shifted CSV cell, and details
+// travel in DLQ headers and API responses). E.g. "(a value of 12 bytes)".
+std::string Describe(std::string_view text);
 
 }  // namespace civicpulse::core::text

@@ -14,7 +14,7 @@ struct ClientConfig {
   std::vector<std::pair<std::string, std::string>> properties;
 };
 
-// Default topic names (design.md, "Topics"); every service lets them be overridden.
+// Default topic names (docs/reference.md, "Topics"); every service lets them be overridden.
 inline constexpr char kEventsTopic[] = "civicpulse.events.v1";
 inline constexpr char kDeadLetterTopic[] = "civicpulse.events.dlq.v1";
 inline constexpr char kAggregatesTopic[] = "civicpulse.aggregates.v1";

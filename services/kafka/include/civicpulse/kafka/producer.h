@@ -4,7 +4,8 @@
 // reports the first delivery failure since the previous Flush(). ProduceAndWait() sends a
 // batch and returns only once Kafka acknowledged all of it (or failed / timed out): the
 // primitive behind "a 2xx means durable". Errors come back as Status, never exceptions:
-// Unavailable when the cluster cannot be reached in time, DeadlineExceeded on timeout.
+// Unavailable when the cluster cannot be reached in time, DeadlineExceeded on timeout,
+// ResourceExhausted when a record is larger than the cluster takes (the record's fault).
 //
 // Thread-safe: Produce, Flush and ProduceAndWait may be called from several threads.
 #pragma once

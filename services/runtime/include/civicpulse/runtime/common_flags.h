@@ -1,4 +1,4 @@
-// CommonFlags: the flags every civicpulse binary takes (design.md, "Binaries"):
+// CommonFlags: the flags every civicpulse binary takes (docs/reference.md, "Binaries"):
 // --brokers (or env CIVICPULSE_BROKERS), --listen host:port, -X key=value (librdkafka
 // settings passed through, as kcat does) and --help.
 #pragma once
