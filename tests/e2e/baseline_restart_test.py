@@ -54,9 +54,11 @@ def wait_complete(port, timeout):
     raise AssertionError("expectation not ready; ready: %s" % sorted(expectations(port)[1]))
 
 
-def wait_log(stack, name, text, timeout):
+def wait_log(stack, name, text, timeout, since=0):
+    """Until `text` is in the log after its first `since` characters (a restarted service
+    appends to its log)."""
     deadline = time.time() + timeout
-    while text not in stack.log(name):
+    while text not in stack.log(name)[since:]:
         if time.time() > deadline:
             raise AssertionError("%s never logged %r" % (name, text))
         time.sleep(0.3)
@@ -107,15 +109,16 @@ def main():
 
         stack.stop("aggregator", signal.SIGKILL)
         stack.stop("exporter", signal.SIGTERM)
+        first_life = len(stack.log("aggregator"))
         aggregator()
         exporter()
         # The new aggregator restores its partitions, then publishes a snapshot batch of them
         # (a new lineage), which replaces everything the exporter held of those partitions.
-        wait_log(stack, "aggregator", "restored from the changelog", 60)
+        wait_log(stack, "aggregator", "restored from the changelog", 60, since=first_life)
         time.sleep(5)
         after = wait_complete(exporter_port, 90)
         print("after:", {k: round(v, 1) for k, v in sorted(after.items())})
-        log = stack.log("aggregator")
+        log = stack.log("aggregator")[first_life:]
         print([line for line in log.splitlines() if "restored" in line])
         failures = []
         if " 0 restored from the changelog" in log:
