@@ -7,6 +7,23 @@
 
 namespace civicpulse::aggregator {
 
+namespace {
+
+// Clears `record` and stamps it with what every record of both logs says about its source:
+// the partition, the offset its batch covers, the writer and when.
+template <typename Record>
+void StampSource(const CheckpointerOptions& options, const OwnedPartition& p, int64_t now_ms,
+                 Record* record) {
+  record->Clear();
+  record->set_source_topic(options.topic);
+  record->set_source_partition(p.number);
+  record->set_source_offset(p.next_offset);
+  record->set_producer(options.instance_id);
+  record->set_produced_unix_ms(now_ms);
+}
+
+}  // namespace
+
 std::string CellKey(const v1::Cell& cell) {
   return absl::StrCat(cell.area(), "/", cell.width_seconds(), "s/", cell.start_unix_seconds());
 }
@@ -54,14 +71,7 @@ absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrot
       producer_, options_.aggregates_topic, p->number % options_.aggregates_partitions,
       p->lineage, p->aggregates.next_batch, *snapshot);
   absl::Status status;
-  auto fill = [&] {
-    aggregate_.Clear();
-    aggregate_.set_source_topic(options_.topic);
-    aggregate_.set_source_partition(p->number);
-    aggregate_.set_source_offset(p->next_offset);
-    aggregate_.set_producer(options_.instance_id);
-    aggregate_.set_produced_unix_ms(now_ms);
-  };
+  auto fill = [&] { StampSource(options_, *p, now_ms, &aggregate_); };
   for (v1::Cell& cell : cells_) {
     fill();
     aggregate_.mutable_cell()->Swap(&cell);
@@ -108,12 +118,7 @@ absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, boo
       p->lineage, p->changelog.next_batch, *snapshot);
   absl::Status status;
   for (v1::StatePiece& piece : pieces_) {
-    change_.Clear();
-    change_.set_source_topic(options_.topic);
-    change_.set_source_partition(p->number);
-    change_.set_source_offset(p->next_offset);
-    change_.set_producer(options_.instance_id);
-    change_.set_produced_unix_ms(now_ms);
+    StampSource(options_, *p, now_ms, &change_);
     change_.mutable_state()->Swap(&piece);
     if (absl::Status s = writer.Add(ChangelogKey(options_.topic, p->number), &change_);
         !s.ok() && status.ok()) {
