@@ -272,6 +272,19 @@ class Chaos:
         return seen_unhealthy
 
 
+def dump_logs(stack, log):
+    """Writes the framing of both aggregator logs next to the services' logs (post-mortem)."""
+    try:
+        import logdump
+        for topic, kind in [("civicpulse.aggregator.changelog.v1", "changelog"),
+                            ("civicpulse.aggregates.v1", "aggregates")]:
+            path = logdump.dump(stack.brokers, topic, kind,
+                                os.path.join(stack.workdir, kind + ".txt"))
+            log("%s framing: %s" % (topic, path))
+    except Exception as e:  # a post-mortem aid: never hides the failure itself
+        log("could not dump the logs: %s" % e)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--bin-dir", required=True)
@@ -393,6 +406,7 @@ def main():
                            if n == "civicpulse_consumer_lag_records")))
             log("first retained offsets: %s" % [stack.first_offset(EVENTS_TOPIC, p)
                                                 for p in range(PARTITIONS)])
+            dump_logs(stack, log)
             return 1
         # Exact, and stays exact (no late re-publish of old state doubles anything).
         time.sleep(3)
