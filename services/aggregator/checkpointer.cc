@@ -24,16 +24,9 @@ void StampSource(const CheckpointerOptions& options, const OwnedPartition& p, in
 
 }  // namespace
 
-std::string CellKey(const v1::Cell& cell) {
-  return absl::StrCat(cell.area(), "/", cell.width_seconds(), "s/", cell.start_unix_seconds());
+std::string BundleKey(const std::string& topic, int32_t partition) {
+  return absl::StrCat("cells/", topic, "/", partition);
 }
-
-namespace {
-// Records of one series' history share a key (the hours differ).
-std::string HistoryKey(const v1::HourlyHistory& history) {
-  return absl::StrCat(history.area(), "/history/", static_cast<int>(history.kind()));
-}
-}  // namespace
 
 std::string ProgressKey(const std::string& topic, int32_t partition) {
   return absl::StrCat("progress/", topic, "/", partition);
@@ -72,22 +65,31 @@ absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrot
       p->lineage, p->aggregates.next_batch, *snapshot);
   absl::Status status;
   auto fill = [&] { StampSource(options_, *p, now_ms, &aggregate_); };
-  for (v1::Cell& cell : cells_) {
-    fill();
-    aggregate_.mutable_cell()->Swap(&cell);
-    std::string key = CellKey(aggregate_.cell());
-    if (absl::Status s = writer.Add(std::move(key), &aggregate_); !s.ok() && status.ok()) {
+  // Cells and histories travel in bundles of up to max_piece_bytes: a flush costs a few
+  // records per partition, whatever the number of cells it changed.
+  size_t bundle_bytes = 0;
+  auto send_bundle = [&] {
+    if (bundle_bytes == 0) return;
+    if (absl::Status s = writer.Add(BundleKey(options_.topic, p->number), &aggregate_);
+        !s.ok() && status.ok()) {
       status = s;
     }
+    bundle_bytes = 0;
+  };
+  auto room_for = [&](size_t size) {
+    if (bundle_bytes > 0 && bundle_bytes + size > options_.max_piece_bytes) send_bundle();
+    if (bundle_bytes == 0) fill();
+    bundle_bytes += size + 8;  // + the field's tag and length
+  };
+  for (v1::Cell& cell : cells_) {
+    room_for(cell.ByteSizeLong());
+    aggregate_.mutable_cells()->add_cells()->Swap(&cell);
   }
   for (v1::HourlyHistory& history : history_) {
-    fill();
-    aggregate_.mutable_history()->Swap(&history);
-    std::string key = HistoryKey(aggregate_.history());
-    if (absl::Status s = writer.Add(std::move(key), &aggregate_); !s.ok() && status.ok()) {
-      status = s;
-    }
+    room_for(history.ByteSizeLong());
+    aggregate_.mutable_cells()->add_history()->Swap(&history);
   }
+  send_bundle();
   fill();
   p->engine->FillProgress(aggregate_.mutable_progress());
   if (absl::Status s = writer.Add(ProgressKey(options_.topic, p->number), &aggregate_);

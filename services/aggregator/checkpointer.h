@@ -40,13 +40,14 @@ struct CheckpointerOptions {
   // per interval.
   size_t snapshot_min_bytes = 1 << 20;
   absl::Duration snapshot_interval = absl::Minutes(10);
-  // Largest changelog record (a snapshot is split into pieces of about this size).
+  // Largest changelog record (a snapshot is split into pieces of about this size), and of an
+  // aggregates record's bundle of cells.
   size_t max_piece_bytes = 512 * 1024;
   absl::Duration flush_timeout = absl::Seconds(10);
 };
 
-// Kafka key of a cell record: "<area>/<width>s/<start>", e.g. "W01/60s/1700000040".
-std::string CellKey(const v1::Cell& cell);
+// Kafka key of a record of cells and histories: "cells/<topic>/<partition>".
+std::string BundleKey(const std::string& topic, int32_t partition);
 // Kafka key of a progress record: "progress/<topic>/<partition>".
 std::string ProgressKey(const std::string& topic, int32_t partition);
 // Kafka key of a changelog record: "<topic>/<partition>".

@@ -175,14 +175,17 @@ TEST_F(CheckpointerTest, FirstBatchIsASnapshotOfCellsEndingWithProgressThenDelta
   EXPECT_THAT(offsets, ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 1, 2}));
 
   std::vector<v1::PartialAggregate> aggregates = On<v1::PartialAggregate>(kafka::kAggregatesTopic);
-  ASSERT_EQ(aggregates.size(), 4u);  // three resolutions, then progress
+  // One bundle with the three resolutions' cells, then progress.
+  ASSERT_EQ(aggregates.size(), 2u);
+  ASSERT_TRUE(aggregates[0].has_cells());
+  EXPECT_EQ(aggregates[0].cells().cells_size(), 3);
   for (size_t i = 0; i < aggregates.size(); ++i) {
     EXPECT_EQ(aggregates[i].batch().epoch(), 7);
     EXPECT_EQ(aggregates[i].batch().owner(), 42u);
     EXPECT_EQ(aggregates[i].batch().batch(), 0);
     EXPECT_TRUE(aggregates[i].batch().snapshot());
     EXPECT_EQ(aggregates[i].batch().index(), static_cast<int>(i));
-    EXPECT_EQ(aggregates[i].batch().count(), i + 1 == aggregates.size() ? 4 : 0);
+    EXPECT_EQ(aggregates[i].batch().count(), i + 1 == aggregates.size() ? 2 : 0);
     EXPECT_EQ(aggregates[i].source_offset(), 2);
   }
   EXPECT_TRUE(aggregates.back().has_progress());
@@ -310,12 +313,8 @@ TEST_F(CheckpointerTest, RecordsNotOwnedOrAlreadyAppliedAreSkipped) {
   EXPECT_EQ(owned_.Find(0)->next_offset, 6);
 }
 
-TEST(CellKeyTest, AreaWidthStart) {
-  v1::Cell cell;
-  cell.set_area("W01");
-  cell.set_width_seconds(60);
-  cell.set_start_unix_seconds(1700000040);
-  EXPECT_EQ(CellKey(cell), "W01/60s/1700000040");
+TEST(RecordKeyTest, BundleAndProgressNameTheSourcePartition) {
+  EXPECT_EQ(BundleKey("civicpulse.events.v1", 3), "cells/civicpulse.events.v1/3");
   EXPECT_EQ(ProgressKey("civicpulse.events.v1", 3), "progress/civicpulse.events.v1/3");
 }
 

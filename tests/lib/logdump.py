@@ -70,8 +70,8 @@ def describe(log, value):
             d.update(header(v))
         elif number == producer_field:
             d["producer"] = v.decode(errors="replace")
-        elif log == "aggregates" and number in (6, 7, 9):
-            d["body"] = {6: "cell", 7: "progress", 9: "history"}[number]
+        elif log == "aggregates" and number in (6, 7, 9, 10):
+            d["body"] = {6: "cell", 7: "progress", 9: "history", 10: "cells"}[number]
             if number == 7:
                 # PartitionProgress.totals (AreaKindTotals: area=1, kind=2, events=3)
                 events = 0

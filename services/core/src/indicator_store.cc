@@ -372,6 +372,13 @@ void IndicatorStore::Apply(const v1::PartialAggregate& record) {
     s.ApplyProgress(record.source_offset(), record.progress(), &p);
   } else if (record.has_history()) {
     s.ApplyHistory(record.history(), &p);
+  } else if (record.has_cells()) {
+    for (const v1::Cell& cell : record.cells().cells()) {
+      s.ApplyCell(record.source_offset(), cell, &p);
+    }
+    for (const v1::HourlyHistory& history : record.cells().history()) {
+      s.ApplyHistory(history, &p);
+    }
   } else {
     s.ApplyCell(record.source_offset(), record.cell(), &p);
   }
