@@ -18,7 +18,9 @@
 #     Its rate is timed from the first moment its /metrics shows a consumed event until
 #     civicpulse_aggregator_events_total (all outcomes) reaches N; the records counted at the
 #     first sample are subtracted, so the join is excluded here too;
-#  4. kafka_ceiling runs once more in a new group (the ceiling is the faster of the two runs).
+#  4. kafka_ceiling runs once more in a new group (the ceiling is the faster of the two runs);
+#  5. (JSON, PYTHON_PEER=1) bench/python_peer.py, the script an operations team would write
+#     (confluent-kafka, json, dicts and sets, prometheus_client), reads the same topic.
 # Prints one `RESULT` line per format: both rates, their ratio, the aggregator's CPU seconds,
 # peak RSS and aggregate records published per event. The embedded broker keeps only ~5 MiB
 # per partition: enough partitions and areas (the record key) keep every partition below
@@ -32,6 +34,9 @@ AREAS=${AREAS:-2000}
 PARTICIPANTS=${PARTICIPANTS:-200000}
 HISTORY=${HISTORY:-7d}
 FORMATS=${FORMATS:-json protobuf}
+PYTHON_PEER=${PYTHON_PEER:-1}
+# simulator (default), or kcat: issue 8's workload (uniform JSON events keyed by area, JSON only)
+PRODUCER=${PRODUCER:-simulator}  # also time bench/python_peer.py (JSON only)
 TOPIC=civicpulse.events.v1
 TIMEOUT_S=${TIMEOUT_S:-120}  # no progress for this long fails the run
 
@@ -89,17 +94,56 @@ import re
 m = re.fullmatch(r'(\d+)([smhd])', '$HISTORY')
 print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))")
   end_time=$(date -u +%Y-%m-%dT%H:%M:%SZ)
-  echo "[$format] producing $N events over $HISTORY to $PARTITIONS partitions ($AREAS areas," \
-    "$PARTICIPANTS participants)..."
-  t0=$(now)
-  "$BUILD/bin/civicpulse-simulator" --brokers "$B" --listen 127.0.0.1:0 --format "$format" \
-    --count "$N" --history "$HISTORY" --history-rate "$rate" --end "$end_time" --seed 1 \
-    --areas "$AREAS" --participants "$PARTICIPANTS" 2>"$dir/simulator.log"
-  t1=$(now)
   local produced
-  produced=$(sed -nE 's/.*: ([0-9]+) events generated.*/\1/p' "$dir/simulator.log" | tail -1)
-  [[ -n $produced ]] || { cat "$dir/simulator.log" >&2; return 1; }
-  python3 -c "print('[$format] simulator: %d events in %.1f s' % ($produced, $t1 - $t0))"
+  if [[ $PRODUCER == kcat ]]; then
+    # The workload of issue 8: N JSON events spread evenly over HISTORY ending now, AREAS
+    # areas, PARTICIPANTS people, keyed by area, written by kcat in large batches.
+    echo "[$format] kcat: producing $N JSON events over $HISTORY to $PARTITIONS partitions" \
+      "($AREAS areas, $PARTICIPANTS participants)..."
+    /usr/bin/python3 - "$N" "$HISTORY" "$AREAS" "$PARTICIPANTS" >"$dir/events.tsv" <<'PY'
+import datetime, json, random, re, sys
+n, history, areas, people = int(sys.argv[1]), sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+m = re.fullmatch(r"(\d+)([smhd])", history)
+span = int(m[1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[m[2]]
+rng = random.Random(1)
+now = datetime.datetime.now(datetime.timezone.utc).timestamp()
+kinds = ["watch_report", "volunteer_shift", "recycling"]
+out = sys.stdout
+for i in range(n):
+    t = now - span + span * (i + 0.5) / n - 5  # oldest first, the newest 5 s old
+    area = "W%03d" % rng.randrange(areas)
+    kind = kinds[i % 3]
+    e = {"event_id": "b-%d" % i, "kind": kind, "participant": "p-%07d" % rng.randrange(people),
+         "area": area,
+         "occurred_at": datetime.datetime.fromtimestamp(t, datetime.timezone.utc)
+             .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z",
+         "source": "bench"}
+    if kind == "volunteer_shift":
+        e["hours"] = 2.5
+    elif kind == "recycling":
+        e["weight_kg"] = 1.2
+    out.write(area + "\t" + json.dumps(e, separators=(",", ":")) + "\n")
+PY
+    t0=$(now)
+    kcat -b "$B" -P -l -t "$TOPIC" -K $'\t' -z none -X linger.ms=50 -X batch.num.messages=10000 \
+      -X queue.buffering.max.messages=1000000 "$dir/events.tsv" 2>"$dir/kcat.log" ||
+      { echo "[$format] kcat failed:" >&2; cat "$dir/kcat.log" >&2; return 1; }
+    t1=$(now)
+    produced=$N
+    rm -f "$dir/events.tsv"
+    python3 -c "print('[$format] kcat: %d events in %.1f s' % ($produced, $t1 - $t0))"
+  else
+    echo "[$format] producing $N events over $HISTORY to $PARTITIONS partitions ($AREAS areas," \
+      "$PARTICIPANTS participants)..."
+    t0=$(now)
+    "$BUILD/bin/civicpulse-simulator" --brokers "$B" --listen 127.0.0.1:0 --format "$format" \
+      --count "$N" --history "$HISTORY" --history-rate "$rate" --end "$end_time" --seed 1 \
+      --areas "$AREAS" --participants "$PARTICIPANTS" 2>"$dir/simulator.log"
+    t1=$(now)
+    produced=$(sed -nE 's/.*: ([0-9]+) events generated.*/\1/p' "$dir/simulator.log" | tail -1)
+    [[ -n $produced ]] || { cat "$dir/simulator.log" >&2; return 1; }
+    python3 -c "print('[$format] simulator: %d events in %.1f s' % ($produced, $t1 - $t0))"
+  fi
 
   local c1 c2
   if ! c1=$("$BUILD/bench/kafka_ceiling" "$B" "$TOPIC" "$produced" "ceiling-1-$format" 30); then
@@ -169,12 +213,23 @@ print($N * 1.05 / (int(m[1]) * {'s': 1, 'm': 60, 'h': 3600, 'd': 86400}[m[2]]))"
     c2=$c1
   fi
   echo "[$format] $c2"
+  # The Python peer (bench/python_peer.py): the script an operations team would write.
+  local peer="python_peer records_per_second=0"
+  if [[ $PYTHON_PEER == 1 && $format == json ]]; then
+    if peer=$(/usr/bin/python3 "$(dirname "$0")/python_peer.py" "$B" "$TOPIC" "$produced" \
+        "python-peer-$format" 30); then
+      echo "[$format] $peer"
+    else
+      echo "[$format] the Python peer failed: $peer" >&2
+      peer="python_peer records_per_second=0"
+    fi
+  fi
   kill "$broker"
   wait "$broker" 2>/dev/null || true
 
   python3 - "$format" "$produced" "$first" "$start" "$end" "$cpu_start" "$cpu_end" "$rss" \
     "$applied" "$duplicate" "$late" "$invalid" "$published" "$c1" "$c2" "$HISTORY" \
-    "$broker_cpu_start" "$broker_cpu_end" "$changelog_bytes" "$aggregates_bytes" <<'PY'
+    "$broker_cpu_start" "$broker_cpu_end" "$changelog_bytes" "$aggregates_bytes" "$peer" <<'PY'
 import sys
 (fmt, n, first, start, end, cpu0, cpu1, rss, applied, dup, late, invalid,
  published) = sys.argv[1:14]
@@ -196,11 +251,14 @@ print("[%s] aggregator: %d events (applied %s, duplicate %s, late %s, invalid %s
       % (fmt, n, applied, dup, late, invalid, n - first, seconds, cpu,
          (n - first) / cpu if cpu > 0 else 0, float(rss) / 1024, published,
          float(published or 0) / n, broker_cpu))
+peer = float(parse(sys.argv[21]).get("records_per_second", 0))
 print("RESULT format=%s history=%s events=%d bytes_per_event=%.0f ceiling_eps=%.0f "
-      "aggregator_eps=%.0f ratio=%.3f aggregator_cpu_s=%.2f aggregator_rss_mib=%.0f "
-      "published_per_event=%.2f broker_cpu_s=%.2f changelog_bytes_per_event=%.1f "
+      "aggregator_eps=%.0f ratio=%.3f python_peer_eps=%.0f vs_python_peer=%s "
+      "aggregator_cpu_s=%.2f aggregator_rss_mib=%.0f "
+      "published_per_event=%.4f broker_cpu_s=%.2f changelog_bytes_per_event=%.1f "
       "aggregates_bytes_per_event=%.1f"
-      % (fmt, history, n, mean_bytes, ceiling, rate, rate / ceiling, cpu, float(rss) / 1024,
+      % (fmt, history, n, mean_bytes, ceiling, rate, rate / ceiling, peer,
+         "%.2f" % (rate / peer) if peer > 0 else "-", cpu, float(rss) / 1024,
          float(published or 0) / n, broker_cpu, changelog_bytes / n, aggregates_bytes / n))
 PY
 }
