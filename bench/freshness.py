@@ -1,0 +1,193 @@
+#!/usr/bin/python3
+"""Freshness: how long an event takes from produce to visible in the exporter's /metrics, at a
+sustained rate, through the real binaries (issue 8, target 5).
+
+An embedded broker (PARTITIONS partitions), one civicpulse-aggregator and one
+civicpulse-exporter with their default intervals (or --flush-interval / --merge-interval).
+A confluent-kafka producer writes RATE JSON events per second for DURATION seconds (current
+event time, AREAS areas, keyed by area) and records when each thousandth event was handed to
+Kafka and acknowledged; a scraper reads /metrics every SCRAPE seconds and records when the sum
+of civicpulse_events_total (per area and kind) first reached each count. The freshness of
+event k is (first scrape showing >= k events) - (acknowledgement of event k): an upper bound,
+since it includes up to one scrape interval, as a Prometheus scrape would.
+
+    /usr/bin/python3 bench/freshness.py --bin-dir build/bin [--rate 50000 --duration 60]
+
+Prints the distribution (p50, p90, p99, max) and whether the producer kept the rate.
+Debian's python3-confluent-kafka (installed for /usr/bin/python3).
+"""
+import argparse
+import bisect
+import datetime
+import json
+import os
+import random
+import sys
+import threading
+import time
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "lib"))
+from stack import Stack, free_port  # noqa: E402
+
+from confluent_kafka import Producer  # noqa: E402
+
+TOPIC = "civicpulse.events.v1"
+
+
+def events_total(port):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    total = 0.0
+    for line in text.splitlines():
+        if line.startswith("civicpulse_events_total{") and 'area="all"' not in line \
+                and 'kind="all"' not in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def percentile(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin-dir", default="build/bin")
+    ap.add_argument("--rate", type=int, default=50000)
+    ap.add_argument("--duration", type=float, default=60)
+    ap.add_argument("--partitions", type=int, default=16)
+    ap.add_argument("--areas", type=int, default=200)
+    ap.add_argument("--scrape", type=float, default=0.1)
+    ap.add_argument("--flush-interval", default=None)
+    ap.add_argument("--merge-interval", default=None)
+    args = ap.parse_args()
+
+    stack = Stack(args.bin_dir, partitions=args.partitions)
+    try:
+        stack.start_broker()
+        agg_port, exp_port = free_port(), free_port()
+        agg_args = ["--brokers", stack.brokers, "--listen", "127.0.0.1:%d" % agg_port,
+                    "--max-areas", str(args.areas + 10)]
+        if args.flush_interval:
+            agg_args += ["--flush-interval", args.flush_interval]
+        exp_args = ["--brokers", stack.brokers, "--listen", "127.0.0.1:%d" % exp_port,
+                    "--max-areas", str(args.areas + 10)]
+        if args.merge_interval:
+            exp_args += ["--merge-interval", args.merge_interval]
+        stack.start("aggregator", "civicpulse-aggregator", agg_args)
+        stack.start("exporter", "civicpulse-exporter", exp_args)
+
+        producer = Producer({"bootstrap.servers": stack.brokers, "linger.ms": 5,
+                             "queue.buffering.max.messages": 1000000})
+        # Warm-up: one event, until the exporter shows it (group join, topic creation).
+        acked = []  # (ack time, cumulative count) every STEP events
+        step = 1000
+        count = [0]
+
+        def on_ack(err, _msg):
+            if err is None:
+                count[0] += 1
+                if count[0] % step == 0:
+                    acked.append((time.time(), count[0]))
+
+        rng = random.Random(1)
+        areas = ["W%03d" % i for i in range(args.areas)]
+        kinds = ["watch_report", "volunteer_shift", "recycling"]
+
+        def event(i):
+            area = areas[rng.randrange(len(areas))]
+            kind = kinds[i % 3]
+            e = {"event_id": "f-%d" % i, "kind": kind,
+                 "participant": "p-%06d" % rng.randrange(200000), "area": area,
+                 "occurred_at": datetime.datetime.now(datetime.timezone.utc)
+                 .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
+            if kind == "volunteer_shift":
+                e["hours"] = 2
+            elif kind == "recycling":
+                e["weight_kg"] = 1.5
+            return area, json.dumps(e, separators=(",", ":"))
+
+        producer.produce(TOPIC, key=b"W000", value=event(0)[1].encode(), on_delivery=on_ack)
+        producer.flush(30)
+        deadline = time.time() + 120
+        while (events_total(exp_port) or 0) < 1 and time.time() < deadline:
+            time.sleep(0.2)
+        if (events_total(exp_port) or 0) < 1:
+            print("the exporter never showed the warm-up event", file=sys.stderr)
+            print(stack.logs(), file=sys.stderr)
+            return 1
+        base = 1
+        count[0] = 0
+        acked.clear()
+
+        seen = []  # (scrape time, events counted beyond the warm-up)
+        stop = threading.Event()
+
+        def scraper():
+            while not stop.is_set():
+                v = events_total(exp_port)
+                if v is not None:
+                    seen.append((time.time(), v - base))
+                time.sleep(args.scrape)
+
+        t = threading.Thread(target=scraper, daemon=True)
+        t.start()
+        start = time.time()
+        produced = 0
+        while True:
+            now = time.time()
+            if now - start >= args.duration:
+                break
+            due = int((now - start) * args.rate)
+            while produced < due:
+                area, value = event(produced + 1)
+                try:
+                    producer.produce(TOPIC, key=area.encode(), value=value.encode(),
+                                     on_delivery=on_ack)
+                except BufferError:
+                    producer.poll(0.01)
+                    continue
+                produced += 1
+            producer.poll(0)
+            time.sleep(0.002)
+        producer.flush(60)
+        achieved = produced / (time.time() - start)
+        wait_until = time.time() + 60
+        while (not seen or seen[-1][1] < produced) and time.time() < wait_until:
+            time.sleep(0.2)
+        stop.set()
+        t.join()
+
+        times = [s[0] for s in seen]
+        counts = [s[1] for s in seen]
+        # First scrape whose count reached k (counts only grow; take a running max).
+        running = []
+        best = -1
+        for c in counts:
+            best = max(best, c)
+            running.append(best)
+        lat = []
+        for ack_time, k in acked:
+            i = bisect.bisect_left(running, k)
+            if i < len(times):
+                lat.append(times[i] - ack_time)
+        missing = len(acked) - len(lat)
+        if not lat:
+            print("no event became visible", file=sys.stderr)
+            return 1
+        print("freshness rate=%d achieved=%.0f duration=%.0fs events=%d samples=%d "
+              "not_visible=%d p50=%.2fs p90=%.2fs p99=%.2fs max=%.2fs load=%s" % (
+                  args.rate, achieved, args.duration, produced, len(lat), missing,
+                  percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99), max(lat),
+                  open("/proc/loadavg").read().split()[0]))
+        return 0 if missing == 0 else 1
+    finally:
+        stack.stop_all()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
