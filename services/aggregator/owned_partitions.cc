@@ -62,19 +62,13 @@ std::vector<OwnedPartition*> OwnedPartitions::All() {
 void OwnedPartitions::UpdateHealthMetrics(
     int64_t now_ms, const std::function<absl::StatusOr<int64_t>(int32_t)>& high_watermark) {
   int64_t min_watermark = std::numeric_limits<int64_t>::max();
-  bool kafka_answers = true;
   size_t largest_snapshot = 0;
   for (const auto& [number, p] : partitions_) {
     largest_snapshot = std::max(largest_snapshot, p->changelog.last_snapshot_bytes);
     const int64_t watermark = p->engine->watermark_ms();
     if (watermark > 0) min_watermark = std::min(min_watermark, watermark);
-    if (!kafka_answers) continue;
     absl::StatusOr<int64_t> high = high_watermark(number);
-    if (!high.ok()) {
-      // Keep the last values; with Kafka away, do not wait once per partition.
-      kafka_answers = false;
-      continue;
-    }
+    if (!high.ok()) continue;  // not fetched yet: keep the last values
     const int64_t position = std::max<int64_t>(p->next_offset, 0);
     const int64_t lag = std::max<int64_t>(*high - position, 0);
     double seconds = 0;

@@ -107,7 +107,8 @@ class OwnedPartitions {
   const core::EngineOptions& engine_options() const { return engine_; }
 
   // Sets the watermark delay, consumer lag and assigned-partitions metrics.
-  // `high_watermark(partition)` returns the partition's log end offset.
+  // `high_watermark(partition)` returns the partition's log end offset as last fetched (it must
+  // not block); a partition it has none for keeps its last lag.
   void UpdateHealthMetrics(
       int64_t now_ms, const std::function<absl::StatusOr<int64_t>(int32_t)>& high_watermark);
 

@@ -191,16 +191,18 @@ class RdKafkaConsumer final : public Consumer {
 
   absl::StatusOr<int64_t> HighWatermark(const std::string& topic,
                                         int32_t partition) override {
+    // Only what the last fetch response said: a query to the broker would block the consume
+    // loop (during an outage, far longer than its own timeout).
     int64_t low = 0, high = 0;
     rd_kafka_resp_err_t err =
         rd_kafka_get_watermark_offsets(handle_, topic.c_str(), partition, &low, &high);
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR || high < 0) {
-      err = rd_kafka_query_watermark_offsets(handle_, topic.c_str(), partition, &low, &high,
-                                             1000);
-    }
     if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "/", partition,
                                                  ": ", rd_kafka_err2str(err)));
+    }
+    if (high < 0) {
+      return absl::NotFoundError(
+          absl::StrCat("watermarks of ", topic, "/", partition, ": not fetched yet"));
     }
     return high;
   }

@@ -91,7 +91,8 @@ class Consumer {
   // Commits the given next-offsets synchronously.
   virtual absl::Status Commit(const std::vector<TopicPartition>& offsets) = 0;
   virtual std::vector<TopicPartition> Assignment() = 0;
-  // High watermark (log end offset) of a partition, from the cached fetch state or a query.
+  // High watermark (log end offset) of a partition as of the last fetch response; never
+  // blocks. NotFound before the first fetch response for it.
   virtual absl::StatusOr<int64_t> HighWatermark(const std::string& topic,
                                                 int32_t partition) = 0;
   // Earliest retained and log end offsets of a partition, queried from the broker.
