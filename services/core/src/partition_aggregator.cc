@@ -429,6 +429,10 @@ struct PartitionAggregator::State {
 PartitionAggregator::PartitionAggregator(const EngineOptions& options, AreaCap* areas)
     : state_(std::make_unique<State>(options, areas)) {}
 
+PartitionAggregator::PartitionAggregator(const EngineOptions& options, AreaCapOptions areas)
+    : own_areas_(std::make_unique<AreaCap>(std::move(areas))),
+      state_(std::make_unique<State>(options, own_areas_.get())) {}
+
 PartitionAggregator::~PartitionAggregator() = default;
 
 Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
