@@ -517,7 +517,11 @@ void PartitionAggregator::RecordInvalid() { ++state_->invalid; }
 
 OutcomeCounts PartitionAggregator::outcome_counts() const {
   const State& s = *state_;
-  return {.applied = s.applied, .duplicate = s.duplicate, .late = s.late, .invalid = s.invalid};
+  return {.applied = s.applied,
+          .duplicate = s.duplicate,
+          .late = s.late,
+          .invalid = s.invalid,
+          .dedup_evicted = s.dedup.evicted()};
 }
 
 void PartitionAggregator::Tick(int64_t now_ms) {

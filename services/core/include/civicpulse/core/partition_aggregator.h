@@ -47,6 +47,9 @@ struct OutcomeCounts {
   uint64_t duplicate = 0;
   uint64_t late = 0;
   uint64_t invalid = 0;
+  // Event ids the dedup memory forgot before their horizon because it was full
+  // (EngineOptions::dedup_max_entries): a duplicate of one would be applied again.
+  uint64_t dedup_evicted = 0;
 };
 
 class PartitionAggregator {
