@@ -9,6 +9,7 @@ void OutcomeTotals::Apply(const core::OutcomeCounts& counts, int64_t sign) {
   counts_[1].fetch_add(sign * static_cast<int64_t>(counts.duplicate));
   counts_[2].fetch_add(sign * static_cast<int64_t>(counts.late));
   counts_[3].fetch_add(sign * static_cast<int64_t>(counts.invalid));
+  counts_[4].fetch_add(sign * static_cast<int64_t>(counts.dedup_evicted));
 }
 
 std::vector<prometheus::MetricFamily> OutcomeTotals::Collect() const {
@@ -26,7 +27,17 @@ std::vector<prometheus::MetricFamily> OutcomeTotals::Collect() const {
     metric.counter.value = static_cast<double>(std::max<int64_t>(0, counts_[i].load()));
     family.metric.push_back(std::move(metric));
   }
-  return {std::move(family)};
+  prometheus::MetricFamily evicted;
+  evicted.name = "civicpulse_aggregator_dedup_evicted_ids_total";
+  evicted.help =
+      "Event ids the owned partitions' duplicate memory forgot before their 7-day horizon "
+      "because it was full (a duplicate of one would be applied again); follows the "
+      "partitions like civicpulse_aggregator_events_total";
+  evicted.type = prometheus::MetricType::Counter;
+  prometheus::ClientMetric metric;
+  metric.counter.value = static_cast<double>(std::max<int64_t>(0, counts_[4].load()));
+  evicted.metric.push_back(std::move(metric));
+  return {std::move(family), std::move(evicted)};
 }
 
 AggregatorMetrics::AggregatorMetrics(prometheus::Registry& registry)
@@ -129,7 +140,8 @@ AggregatorMetrics::AggregatorMetrics(prometheus::Registry& registry)
                            .Register(registry)
                            .Add({})) {
   for (const char* log : {"aggregates", "changelog"}) {
-    for (const char* kind : {"snapshot", "delta"}) checkpoint_bytes.Add({{"log", log}, {"kind", kind}});
+    for (const char* kind : {"snapshot", "delta"})
+      checkpoint_bytes.Add({{"log", log}, {"kind", kind}});
   }
 }
 
@@ -140,10 +152,10 @@ prometheus::Counter& AggregatorMetrics::Checkpoint(const std::string& log, bool 
 PartitionLagSeries::PartitionLagSeries(AggregatorMetrics* metrics, const std::string& topic,
                                        int32_t partition)
     : metrics_(metrics),
-      records_(metrics->lag_records.Add(
-          {{"topic", topic}, {"partition", std::to_string(partition)}})),
-      seconds_(metrics->lag_seconds.Add(
-          {{"topic", topic}, {"partition", std::to_string(partition)}})) {}
+      records_(
+          metrics->lag_records.Add({{"topic", topic}, {"partition", std::to_string(partition)}})),
+      seconds_(
+          metrics->lag_seconds.Add({{"topic", topic}, {"partition", std::to_string(partition)}})) {}
 
 PartitionLagSeries::~PartitionLagSeries() {
   metrics_->lag_records.Remove(&records_);

@@ -1,5 +1,5 @@
-// AggregatorMetrics: every metric civicpulse-aggregator exports (docs/reference.md, "Pipeline health
-// metrics"), registered once at start-up on an injected registry. The per-partition lag
+// AggregatorMetrics: every metric civicpulse-aggregator exports (docs/reference.md, "Pipeline
+// health metrics"), registered once at start-up on an injected registry. The per-partition lag
 // series are added when a partition is assigned and removed when it is revoked.
 //
 // prometheus-cpp metrics are thread-safe: the consume loop updates them while the HTTP
@@ -28,7 +28,8 @@ namespace civicpulse::aggregator {
 // assigned (restored) and takes it away when revoked: summed over the instances of a group
 // it is the number of records consumed, exactly, whatever restarts and rebalances happened
 // (a replay after a crash is not counted twice). Within one instance the series steps up or
-// down when partitions move, as a counter reset does.
+// down when partitions move, as a counter reset does. The same holds for the dedup
+// evictions, civicpulse_aggregator_dedup_evicted_ids_total (OutcomeCounts::dedup_evicted).
 //
 // Thread-safe: the consume thread adds and removes, the HTTP thread collects.
 class OutcomeTotals final : public prometheus::Collectable {
@@ -39,14 +40,16 @@ class OutcomeTotals final : public prometheus::Collectable {
     counts_[static_cast<int>(outcome)].fetch_add(static_cast<int64_t>(n));
   }
   void AddInvalid(uint64_t n) { counts_[3].fetch_add(static_cast<int64_t>(n)); }
-  // Current value of one outcome ("applied", "duplicate", "late", "invalid").
+  void AddDedupEvicted(uint64_t n) { counts_[4].fetch_add(static_cast<int64_t>(n)); }
+  // Current value of one outcome ("applied", "duplicate", "late", "invalid"), or (4) of the
+  // dedup evictions.
   int64_t value(int index) const { return counts_[index].load(); }
 
   std::vector<prometheus::MetricFamily> Collect() const override;
 
  private:
   void Apply(const core::OutcomeCounts& counts, int64_t sign);
-  std::array<std::atomic<int64_t>, 4> counts_{};
+  std::array<std::atomic<int64_t>, 5> counts_{};  // 4: dedup evictions
 };
 
 struct AggregatorMetrics {

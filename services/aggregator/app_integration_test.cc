@@ -157,6 +157,7 @@ TEST_F(AggregatorAppTest, AggregatesExistingDataDeadLettersAndRestoresAfterResta
                 HasSubstr(absl::StrFormat("civicpulse_aggregator_restored_partitions_total %d",
                                           round == 0 ? 0 : kPartitions)));
     EXPECT_THAT(metrics->body, HasSubstr("civicpulse_aggregator_events_total{outcome=\"late\"} 0"));
+    EXPECT_THAT(metrics->body, HasSubstr("civicpulse_aggregator_dedup_evicted_ids_total 0"));
     EXPECT_THAT(metrics->body, HasSubstr("civicpulse_aggregator_assigned_partitions 4"));
     EXPECT_THAT(metrics->body, HasSubstr("civicpulse_consumer_lag_records{"));
     EXPECT_EQ(client.Get("/healthz")->status, 200);

@@ -52,7 +52,8 @@ void AggregatorConfig::AddFlags(CLI::App* app) {
   app->add_option("--areas-file", areas_file,
                   "CSV area,residents: the allowed area labels (others fold into \"other\")");
   app->add_option("--max-areas", max_areas,
-                  "Without an areas file, the first N areas seen keep their label")
+                  "Without an areas file, the first N areas applied in each partition keep their "
+                  "name; the rest are sent as \"other\" (docs/reference.md, \"Area labels\")")
       ->capture_default_str();
   app->add_option("--instance-id", instance_id,
                   "Name of this instance in published aggregates (default hostname-pid)");

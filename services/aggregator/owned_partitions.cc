@@ -13,19 +13,20 @@ OwnedPartitions::OwnedPartitions(std::string topic, core::EngineOptions engine,
       areas_(std::move(areas)) {}
 
 std::unique_ptr<core::PartitionAggregator> OwnedPartitions::NewEngine() {
-  auto engine = std::make_unique<core::PartitionAggregator>(engine_, &areas_);
+  // A cap per partition (core/area_cap.h): the areas a partition admits depend on its log
+  // alone, so they are the same whichever instance owns it and after every rebalance.
+  auto engine = std::make_unique<core::PartitionAggregator>(engine_, areas_);
   engine->EnableCheckpoints();
   return engine;
 }
 
 OwnedPartition* OwnedPartitions::Assign(int32_t partition,
                                         std::unique_ptr<core::PartitionAggregator> engine,
-                                        int64_t next_offset, Lineage lineage,
-                                        int64_t now_ms) {
+                                        int64_t next_offset, Lineage lineage, int64_t now_ms) {
   Drop(partition);  // removes stale series before re-adding them
   metrics_->outcomes->Add(engine->outcome_counts());
-  auto owned = std::make_unique<OwnedPartition>(partition, std::move(engine), next_offset,
-                                                lineage, now_ms, metrics_, topic_);
+  auto owned = std::make_unique<OwnedPartition>(partition, std::move(engine), next_offset, lineage,
+                                                now_ms, metrics_, topic_);
   OwnedPartition* out = owned.get();
   partitions_.emplace(partition, std::move(owned));
   metrics_->assigned_partitions.Set(static_cast<double>(partitions_.size()));

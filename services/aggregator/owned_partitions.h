@@ -103,7 +103,6 @@ class OwnedPartitions {
   std::vector<OwnedPartition*> All();
   size_t size() const { return partitions_.size(); }
   const std::string& topic() const { return topic_; }
-  core::AreaCap* areas() { return &areas_; }
   const core::EngineOptions& engine_options() const { return engine_; }
 
   // Sets the watermark delay, consumer lag and assigned-partitions metrics.
@@ -116,7 +115,7 @@ class OwnedPartitions {
   std::string topic_;
   core::EngineOptions engine_;
   AggregatorMetrics* metrics_;
-  core::AreaCap areas_;
+  core::AreaCapOptions areas_;  // each partition's engine gets a cap of its own
   absl::flat_hash_map<int32_t, std::unique_ptr<OwnedPartition>> partitions_;
 };
 

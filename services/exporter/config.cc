@@ -19,7 +19,8 @@ void ExporterConfig::AddFlags(CLI::App* app) {
                   "CSV area,residents: the allowed area labels (others fold into \"other\") "
                   "and civicpulse_area_residents");
   app->add_option("--max-areas", max_areas,
-                  "Without an areas file, the first N areas seen keep their label")
+                  "Without an areas file, at most N area label values: every area while there are "
+                  "at most N, else the N with the smallest stable hash (docs/reference.md)")
       ->capture_default_str();
   app->add_option("--merge-interval", merge_interval,
                   "How often the indicators are recomputed from the merged aggregates")

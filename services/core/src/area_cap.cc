@@ -1,8 +1,16 @@
 #include "civicpulse/core/area_cap.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
+
 namespace civicpulse::core {
+namespace {
+
+bool IsReserved(std::string_view area) { return area == kOtherArea || area == kAllLabel; }
+
+}  // namespace
 
 AreaCap::AreaCap(AreaCapOptions options)
     : options_(std::move(options)), fixed_(!options_.allowed.empty()) {
@@ -14,10 +22,56 @@ std::string_view AreaCap::Fold(std::string_view area) {
   if (it != known_.end()) return *it;
   // "other" and "all" are reserved label values: a real area with those names would
   // be indistinguishable from the fold and the union.
-  if (fixed_ || known_.size() >= options_.max_areas || area == kOtherArea || area == kAllLabel) {
-    return kOtherArea;
-  }
+  if (fixed_ || known_.size() >= options_.max_areas || IsReserved(area)) return kOtherArea;
   return *known_.insert(std::string(area)).first;
+}
+
+uint64_t StableAreaHash(std::string_view area) {
+  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
+  for (const char c : area) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ULL;
+  }
+  // splitmix64's finaliser: FNV's low bits alone mix poorly for short, similar names.
+  h ^= h >> 30;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h >> 27;
+  h *= 0x94d049bb133111ebULL;
+  h ^= h >> 31;
+  return h;
+}
+
+std::vector<bool> SelectAreaLabels(const AreaCapOptions& options,
+                                   const std::vector<std::string>& areas) {
+  std::vector<bool> keep(areas.size(), false);
+  if (!options.allowed.empty()) {
+    const absl::flat_hash_set<std::string> allowed(options.allowed.begin(), options.allowed.end());
+    for (size_t i = 0; i < areas.size(); ++i) {
+      keep[i] = !IsReserved(areas[i]) && allowed.contains(areas[i]);
+    }
+    return keep;
+  }
+  std::vector<size_t> candidates;
+  candidates.reserve(areas.size());
+  for (size_t i = 0; i < areas.size(); ++i) {
+    if (!IsReserved(areas[i])) candidates.push_back(i);
+  }
+  if (candidates.size() > options.max_areas) {
+    // The max_areas smallest (hash, name): a total order on names, so ties cannot depend on
+    // the input order either.
+    std::vector<std::pair<uint64_t, size_t>> ranked;
+    ranked.reserve(candidates.size());
+    for (size_t i : candidates) ranked.emplace_back(StableAreaHash(areas[i]), i);
+    auto less = [&](const auto& x, const auto& y) {
+      return x.first != y.first ? x.first < y.first : areas[x.second] < areas[y.second];
+    };
+    std::nth_element(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(options.max_areas),
+                     ranked.end(), less);
+    candidates.clear();
+    for (size_t j = 0; j < options.max_areas; ++j) candidates.push_back(ranked[j].second);
+  }
+  for (size_t i : candidates) keep[i] = true;
+  return keep;
 }
 
 }  // namespace civicpulse::core

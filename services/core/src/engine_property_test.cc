@@ -16,6 +16,7 @@
 #include "civicpulse/core/indicator_store.h"
 #include "civicpulse/core/partition_aggregator.h"
 #include "civicpulse/v1/aggregate.pb.h"
+#include "civicpulse/v1/checkpoint.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -564,6 +565,104 @@ TEST(EngineMergeTest, SilenceShowsAsZeroNotAsAFrozenValue) {
                      {{"area", "W01"}, {"kind", "all"}, {"window", "24h"}})),
             1);
   EXPECT_EQ(m.at(Key("civicpulse_events_total", {{"area", "W01"}, {"kind", "watch_report"}})), 1);
+}
+
+// Issue 10, item 8: an area gets the same label in every process, whichever partitions a
+// process owns, after a rebalance, and whatever order the exporter reads records in; and the
+// label values stay within the cap. 40 areas over 4 partitions with a cap of 8.
+TEST(EngineAreaLabelTest, SameLabelsInEveryDeploymentAndBoundedByTheCap) {
+  constexpr int kPartitions = 4;
+  constexpr size_t kCap = 8;
+  const AreaCapOptions cap{.allowed = {}, .max_areas = kCap};
+  EngineOptions options;
+  std::mt19937_64 rng(7);
+
+  // Each partition's log. Most areas live in one partition (the key is the area); every
+  // tenth event goes to the next partition, as a producer that keys otherwise would do.
+  std::vector<std::vector<Event>> logs(kPartitions);
+  for (int i = 0; i < 4000; ++i) {
+    const std::string area = absl::StrCat("Z", rng() % 40);
+    const int home = static_cast<int>(StableAreaHash(area) % kPartitions);
+    const int p = (home + (i % 10 == 0 ? 1 : 0)) % kPartitions;
+    logs[p].push_back(Simple(absl::StrCat("e-", i), absl::StrCat("p-", rng() % 300), area,
+                             kT0 + i * 1000));
+  }
+  const int64_t end = kT0 + 4000 * 1000 + 10 * kMinuteMs;
+  auto publish = [&](int p, PartitionAggregator* agg, std::vector<v1::PartialAggregate>* out) {
+    agg->Tick(end);
+    std::vector<v1::Cell> cells;
+    agg->TakeCells(&cells, /*all=*/true);
+    for (v1::Cell& cell : cells) {
+      v1::PartialAggregate& r = out->emplace_back();
+      r.set_source_topic("events");
+      r.set_source_partition(p);
+      r.set_source_offset(static_cast<int64_t>(logs[p].size()));
+      r.mutable_cell()->Swap(&cell);
+    }
+    v1::PartialAggregate& r = out->emplace_back();
+    r.set_source_topic("events");
+    r.set_source_partition(p);
+    r.set_source_offset(static_cast<int64_t>(logs[p].size()));
+    agg->FillProgress(r.mutable_progress());
+  };
+
+  // Deployment A: one process owns every partition and reads them round-robin.
+  std::vector<v1::PartialAggregate> records_a;
+  {
+    std::vector<std::unique_ptr<PartitionAggregator>> engines;
+    for (int p = 0; p < kPartitions; ++p) {
+      engines.push_back(std::make_unique<PartitionAggregator>(options, cap));
+    }
+    for (size_t i = 0; i < 4000; ++i) {
+      for (int p = 0; p < kPartitions; ++p) {
+        if (i < logs[p].size()) engines[p]->Apply(logs[p][i], logs[p][i].occurred_at_ms);
+      }
+    }
+    for (int p = 0; p < kPartitions; ++p) publish(p, engines[p].get(), &records_a);
+  }
+
+  // Deployment B: one process per partition, partitions read one after the other in
+  // reverse, and each partition moves to a new process (restored from its checkpoint) half
+  // way through its log.
+  std::vector<v1::PartialAggregate> records_b;
+  for (int p = kPartitions - 1; p >= 0; --p) {
+    PartitionAggregator first(options, cap);
+    first.EnableCheckpoints();
+    const size_t half = logs[p].size() / 2;
+    for (size_t i = 0; i < half; ++i) first.Apply(logs[p][i], logs[p][i].occurred_at_ms);
+    std::vector<v1::StatePiece> pieces;
+    first.WriteSnapshot(/*max_piece_bytes=*/1 << 20, &pieces);
+    PartitionAggregator next(options, cap);
+    for (const v1::StatePiece& piece : pieces) {
+      ASSERT_TRUE(next.ApplyPiece(piece, logs[p][half].occurred_at_ms).ok());
+    }
+    for (size_t i = half; i < logs[p].size(); ++i) {
+      next.Apply(logs[p][i], logs[p][i].occurred_at_ms);
+    }
+    publish(p, &next, &records_b);
+  }
+
+  // Two exporters: one reads A's records in order, the other B's shuffled.
+  IndicatorStore store_a(IndicatorOptions{.areas = cap, .residents = {}});
+  for (const auto& r : records_a) store_a.Apply(r);
+  std::shuffle(records_b.begin(), records_b.end(), rng);
+  IndicatorStore store_b(IndicatorOptions{.areas = cap, .residents = {}});
+  for (const auto& r : records_b) store_b.Apply(r);
+  const Metrics a = Flatten(store_a.Compute());
+  const Metrics b = Flatten(store_b.Compute());
+  EXPECT_EQ(a, b);
+
+  std::set<std::string> labels;
+  for (const IndicatorFamily& f : store_b.Compute()) {
+    for (const IndicatorFamily::Series& series : f.series) {
+      for (const auto& [name, value] : series.labels) {
+        if (name == "area") labels.insert(value);
+      }
+    }
+  }
+  labels.erase("all");
+  EXPECT_EQ(labels.size(), kCap + 1) << absl::StrJoin(labels, ",");  // the cap binds
+  EXPECT_TRUE(labels.contains("other"));
 }
 
 TEST(EngineCardinalityTest, ManyDistinctAreasKeepSeriesAndMemoryBounded) {

@@ -1,6 +1,7 @@
 #include "civicpulse/core/event_codec.h"
 
 #include <algorithm>
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstring>
@@ -12,7 +13,7 @@
 #include "civicpulse/core/status_macros.h"
 #include "civicpulse/core/text.h"
 #include "civicpulse/v1/event.pb.h"
-#include "rapidjson/error/en.h"
+#include "json_members.h"
 #include "rapidjson/reader.h"
 
 namespace civicpulse::core {
@@ -138,8 +139,8 @@ std::string Cat(const Pieces&... pieces) {
   return out;
 }
 
-using text::IsValidUtf8;
 using text::Describe;
+using text::IsValidUtf8;
 using text::ToAbsl;
 
 std::string FormatDouble(double value) {
@@ -154,20 +155,6 @@ absl::Status Missing(std::string_view field) {
 
 absl::Status Empty(std::string_view field) {
   return RejectionError(kReasonMissingField, field, Cat(field, ": must not be empty"));
-}
-
-// The type of a JSON value as the decoder sees it; kAbsent for a member not given.
-enum class JsonType : uint8_t { kAbsent, kNull, kBool, kNumber, kString, kObject, kArray };
-
-std::string_view TypeName(JsonType type) {
-  static constexpr std::string_view kNames[] = {"nothing", "null",   "boolean", "number",
-                                                "string",  "object", "array"};
-  return kNames[static_cast<int>(type)];
-}
-
-absl::Status WrongType(std::string_view field, std::string_view want, JsonType got) {
-  return RejectionError(kReasonWrongType, field,
-                        Cat(field, ": must be ", want, ", got ", TypeName(got)));
 }
 
 absl::Status UnknownName(std::string_view field, std::string_view got, std::string_view want) {
@@ -236,15 +223,10 @@ bool InRange(E value, int max) {
 
 // ---- JSON -------------------------------------------------------------------------------
 
-// In-situ parsing (strings are unescaped inside the copied value) into a SAX handler that
-// keeps only what the decoder needs: no DOM, no allocation, and none of RapidJSON 1.1's
-// internal stacks, whose first push does arithmetic on a null pointer (UBSan flags it).
-// Numbers arrive as their JSON text and are converted only where a field needs one, by
-// std::from_chars, which is exact (so hours / weight_kg survive an encode-decode round trip).
-// UTF-8 is validated over the whole value up front (IsValidUtf8): 3x faster than
-// RapidJSON's per-character kParseValidateEncodingFlag, and it covers the same strings.
-constexpr unsigned kJsonParseFlags =
-    rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
+// Parsed by the core's one JSON handler shape (json_members.h): in situ, numbers as their
+// JSON text, converted only where a field needs one, by std::from_chars, which is exact (so
+// hours / weight_kg survive an encode-decode round trip); UTF-8 checked over the whole value
+// up front.
 
 enum JsonField : uint8_t {
   kFieldEventId,
@@ -310,94 +292,19 @@ JsonField FieldOf(std::string_view key) {
   }
 }
 
-// One top-level member's value. `text` is a string's unescaped content or a number's JSON
-// text; it points into the codec's in-situ buffer.
-struct JsonValue {
-  JsonType type = JsonType::kAbsent;
-  bool boolean = false;
-  std::string_view text;
+// The field table of JsonMembers.
+struct EventFields {
+  static constexpr int kCount = kFieldCount;
+  static constexpr std::array<std::string_view, kCount> kNames = std::to_array(kFieldNames);
+  static int Find(std::string_view key) { return FieldOf(key); }
 };
+using JsonValue = JsonMember;
+using JsonFields = JsonMembers<EventFields>;
 
-// The SAX handler: records the root's type and the known top-level members (a repeated key
-// keeps its last value), skips everything nested, and stops the parse beyond max_depth so
-// that hostile input cannot exhaust the stack of RapidJSON's recursive parser.
-class TopLevelMembers {
- public:
-  explicit TopLevelMembers(int max_depth) : max_depth_(max_depth) {}
+bool Absent(const JsonValue& value) { return IsAbsent(value); }
 
-  JsonType root() const { return root_; }
-  bool too_deep() const { return too_deep_; }
-  // The member whose string escapes a lone surrogate, or kFieldUnknown.
-  JsonField lone_surrogate() const { return lone_surrogate_; }
-  const JsonValue& operator[](JsonField field) const { return members_[field]; }
-
-  bool Null() { return Scalar(JsonType::kNull, {}, false); }
-  bool Bool(bool b) { return Scalar(JsonType::kBool, {}, b); }
-  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
-    return Scalar(JsonType::kNumber, {s, n}, false);
-  }
-  // Not called with kParseNumbersAsStringsFlag; an empty text never converts.
-  bool Int(int) { return Scalar(JsonType::kNumber, {}, false); }
-  bool Uint(unsigned) { return Scalar(JsonType::kNumber, {}, false); }
-  bool Int64(int64_t) { return Scalar(JsonType::kNumber, {}, false); }
-  bool Uint64(uint64_t) { return Scalar(JsonType::kNumber, {}, false); }
-  bool Double(double) { return Scalar(JsonType::kNumber, {}, false); }
-  bool String(const char* s, rapidjson::SizeType n, bool) {
-    // The value was valid UTF-8, but an escaped lone low surrogate ("\\udc00", which
-    // RapidJSON lets through) unescapes to the bytes ED B0 80, which are not. Surrogates
-    // are the only UTF-8 starting with ED A0..BF, so only strings holding ED need a look.
-    if (Kept() && std::memchr(s, 0xED, n) != nullptr && !IsValidUtf8({s, n})) {
-      lone_surrogate_ = current_;
-      return false;
-    }
-    return Scalar(JsonType::kString, {s, n}, false);
-  }
-  bool Key(const char* s, rapidjson::SizeType n, bool) {
-    if (depth_ == 1) current_ = FieldOf({s, n});
-    return true;
-  }
-  bool StartObject() { return Open(JsonType::kObject); }
-  bool EndObject(rapidjson::SizeType) {
-    --depth_;
-    return true;
-  }
-  bool StartArray() { return Open(JsonType::kArray); }
-  bool EndArray(rapidjson::SizeType) {
-    --depth_;
-    return true;
-  }
-
- private:
-  // Whether a value here is kept: a known member of the root object.
-  bool Kept() const {
-    return depth_ == 1 && root_ == JsonType::kObject && current_ != kFieldUnknown;
-  }
-  bool Scalar(JsonType type, std::string_view text, bool boolean) {
-    if (depth_ == 0) {
-      root_ = type;
-    } else if (Kept()) {
-      members_[current_] = JsonValue{type, boolean, text};
-    }
-    return true;
-  }
-  bool Open(JsonType type) {
-    Scalar(type, {}, false);
-    if (++depth_ <= max_depth_) return true;
-    too_deep_ = true;
-    return false;
-  }
-
-  int max_depth_;
-  int depth_ = 0;
-  bool too_deep_ = false;
-  JsonType root_ = JsonType::kAbsent;
-  JsonField current_ = kFieldUnknown;
-  JsonField lone_surrogate_ = kFieldUnknown;
-  JsonValue members_[kFieldCount];
-};
-
-bool Absent(const JsonValue& value) {
-  return value.type == JsonType::kAbsent || value.type == JsonType::kNull;
+absl::Status WrongType(std::string_view field, std::string_view want, JsonType got) {
+  return JsonWrongType(field, want, got);
 }
 
 // A JSON number's text as a double; false when it does not fit one (e.g. 1e999).
@@ -655,33 +562,10 @@ absl::Status EventCodec::Decode(std::string_view value, Encoding encoding, int64
 }
 
 absl::Status EventCodec::DecodeJson(std::string_view value, int64_t now_ms, Event* event) {
-  // In-situ parsing stops at a NUL; JSON text never holds a raw one.
-  if (std::memchr(value.data(), '\0', value.size()) != nullptr) {
-    return RejectionError(kReasonInvalidJson, "", "value contains a NUL byte");
-  }
-  if (!IsValidUtf8(value)) return RejectionError(kReasonInvalidUtf8, "", "value is not UTF-8");
-  std::string& text_buffer = scratch_->insitu;
-  text_buffer.assign(value.data(), value.size());
-  rapidjson::InsituStringStream stream(text_buffer.data());
-  TopLevelMembers fields(options_.max_json_depth);
-  const rapidjson::ParseResult result = scratch_->reader.Parse<kJsonParseFlags>(stream, fields);
-  if (result.IsError()) {
-    if (fields.too_deep()) {
-      return RejectionError(kReasonInvalidJson, "",
-                            Cat("JSON nested deeper than ", options_.max_json_depth));
-    }
-    if (const JsonField field = fields.lone_surrogate(); field != kFieldUnknown) {
-      return RejectionError(kReasonInvalidJson, kFieldNames[field],
-                            Cat(kFieldNames[field], ": escapes a lone UTF-16 surrogate"));
-    }
-    return RejectionError(
-        kReasonInvalidJson, "",
-        Cat(rapidjson::GetParseError_En(result.Code()), " at byte ", result.Offset()));
-  }
-  if (fields.root() != JsonType::kObject) {
-    return RejectionError(kReasonNotAnObject, "",
-                          Cat("value is a JSON ", TypeName(fields.root()), ", not an object"));
-  }
+  JsonFields fields(options_.max_json_depth, /*check_surrogates=*/true);
+  CIVICPULSE_RETURN_IF_ERROR(ReadJsonObject(
+      value, {.max_depth = options_.max_json_depth, .validate_utf8 = true, .subject = "value"},
+      &scratch_->insitu, &scratch_->reader, &fields));
 
   // Rules in field order, so that the first broken field is the one reported.
   CIVICPULSE_RETURN_IF_ERROR(RequiredString(fields[kFieldEventId], kEventId, &event->event_id));

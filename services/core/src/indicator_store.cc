@@ -50,7 +50,7 @@ struct CellKey {
 
 struct StoredCell : CellContents {
   int64_t offset = 0;
-  uint32_t area = 0;  // folded area index
+  uint32_t area = 0;  // area index (the aggregator's name; labels are chosen in Compute)
   int kind = 0;
   int resolution = 0;
   int64_t start_ms = 0;
@@ -58,7 +58,7 @@ struct StoredCell : CellContents {
 
 struct StoredTotals {
   std::string raw_area;  // as the aggregator named it (the history's key)
-  uint32_t area = 0;     // folded area index
+  uint32_t area = 0;     // area index
   int kind = 0;
   uint64_t events = 0;
   std::array<uint64_t, kCoproductionTypeCount> coproduction_events = {};
@@ -122,26 +122,51 @@ void AddSeries(IndicatorFamily* family, Labels labels, double value) {
 }  // namespace
 
 struct IndicatorStore::State {
-  explicit State(IndicatorOptions o) : options(std::move(o)), areas(options.areas) {}
+  explicit State(IndicatorOptions o) : options(std::move(o)), areas(options.areas) {
+    AreaIndex(std::string(kOtherArea));  // index 0: what the unlabelled areas fold into
+  }
+
+  // A memory guard against a hostile producer of the aggregates topic: aggregators send at
+  // most --max-areas names per input partition. Past it, new names fold into "other" as
+  // they arrive (order-dependent, the one exception to SelectAreaLabels' rule).
+  static constexpr size_t kMaxAreaNames = 200'000;
+  static constexpr uint32_t kOtherId = 0;
 
   IndicatorOptions options;
-  AreaCap areas;
-  absl::flat_hash_map<std::string, uint32_t> area_ids;  // folded names only
-  std::vector<std::string> area_names;                  // by index
+  AreaCap areas;  // with an areas file only: folds unlisted names on arrival
+  // The aggregators' area names (already "other" where an aggregator folded them); which
+  // keep their name as a label is decided over the whole set in Compute (LabelIds).
+  absl::flat_hash_map<std::string, uint32_t> area_ids;
+  std::vector<std::string> area_names;  // by index
   // Ordered so Compute merges in a stable order.
   std::map<std::pair<std::string, int32_t>, SourcePartition> partitions;
   uint64_t rejected = 0;
 
   uint32_t AreaIndex(const std::string& raw) {
     if (auto it = area_ids.find(raw); it != area_ids.end()) return it->second;
-    std::string folded =
-        raw == kOtherArea ? std::string(kOtherArea) : std::string(areas.Fold(raw));
-    auto [it, inserted] = area_ids.try_emplace(std::move(folded), 0);
+    // An allow-list depends on the name alone, so it can fold on arrival; the max_areas
+    // rule depends on the set of names and is applied in Compute.
+    std::string name = !options.areas.allowed.empty() && raw != kOtherArea
+                           ? std::string(areas.Fold(raw))
+                           : raw;
+    if (!area_ids.contains(name) && area_names.size() >= kMaxAreaNames) return kOtherId;
+    auto [it, inserted] = area_ids.try_emplace(std::move(name), 0);
     if (inserted) {
       it->second = static_cast<uint32_t>(area_names.size());
       area_names.push_back(it->first);
     }
     return it->second;
+  }
+
+  // The label of every area index: itself or kOtherId (core/area_cap.h, SelectAreaLabels).
+  // Depends on the set of names held, never on the order they came in.
+  std::vector<uint32_t> LabelIds() const {
+    const std::vector<bool> keep = SelectAreaLabels(options.areas, area_names);
+    std::vector<uint32_t> label(area_names.size(), kOtherId);
+    for (size_t a = 0; a < area_names.size(); ++a) {
+      if (keep[a]) label[a] = static_cast<uint32_t>(a);
+    }
+    return label;
   }
 
   static void Evict(SourcePartition* p) {
@@ -220,7 +245,8 @@ struct IndicatorStore::State {
   // civicpulse_expected_events, _expected_active_participants, _participation_ratio and
   // _baseline_ready for every (area, kind) with totals, each area's kind="all", and
   // area="all" (docs/baseline.md). `acc` and `city` hold the observed window sums.
-  void AddBaselineFamilies(const std::vector<uint32_t>& order,
+  void AddBaselineFamilies(const std::vector<uint32_t>& label,
+                           const std::vector<uint32_t>& order,
                            const std::vector<std::array<bool, kKindCount>>& has_series,
                            const std::vector<std::array<WindowAcc, kWindowCount>>& acc,
                            const std::array<WindowAcc, kWindowCount>& city,
@@ -240,8 +266,8 @@ struct IndicatorStore::State {
         for (int r = 0; r < kWindowCount; ++r) {
           const WeeklyValues v = SameWindowInPreviousWeeks(
               hours, starts[r], kWindows[r], p.history_start_ms, options.baseline);
-          by_area[t.area][t.kind][r].Add(v);
-          by_area[t.area][kAllKinds][r].Add(v);
+          by_area[label[t.area]][t.kind][r].Add(v);
+          by_area[label[t.area]][kAllKinds][r].Add(v);
           city_weeks[t.kind][r].Add(v);
           city_weeks[kAllKinds][r].Add(v);
         }
@@ -393,6 +419,7 @@ uint64_t IndicatorStore::rejected_records() const { return state_->rejected; }
 std::vector<IndicatorFamily> IndicatorStore::Compute() const {
   const State& s = *state_;
   const size_t area_count = s.area_names.size();
+  const std::vector<uint32_t> label = s.LabelIds();
 
   // Which (area, kind) have any state, and the cumulative totals.
   struct KindTotals {
@@ -407,7 +434,7 @@ std::vector<IndicatorFamily> IndicatorStore::Compute() const {
   for (const auto& [id, p] : s.partitions) {
     if (p.watermark_ms > 0) min_watermark = std::min(min_watermark, p.watermark_ms);
     for (const StoredTotals& t : p.totals) {
-      KindTotals& k = totals[t.area][t.kind];
+      KindTotals& k = totals[label[t.area]][t.kind];
       k.present = k.has_totals = true;
       k.events += t.events;
       for (int i = 0; i < kCoproductionTypeCount; ++i) {
@@ -415,7 +442,7 @@ std::vector<IndicatorFamily> IndicatorStore::Compute() const {
       }
       k.last_event_ms = std::max(k.last_event_ms, t.last_event_ms);
     }
-    for (const auto& [key, c] : p.cells) totals[c.area][c.kind].present = true;
+    for (const auto& [key, c] : p.cells) totals[label[c.area]][c.kind].present = true;
   }
   std::vector<bool> area_present(area_count, false);
   std::array<bool, kKindCount> kind_present = {};
@@ -438,7 +465,7 @@ std::vector<IndicatorFamily> IndicatorStore::Compute() const {
       if (c.start_ms < p.watermark_ms - window.length_ms || c.start_ms >= p.watermark_ms) {
         continue;
       }
-      WindowAcc& w = acc[c.area][c.resolution];
+      WindowAcc& w = acc[label[c.area]][c.resolution];
       w.by_kind[c.kind].Merge(c.participants);
       w.new_participants.Merge(c.new_participants);
       w.events_by_kind[c.kind] += c.events;
@@ -610,7 +637,7 @@ std::vector<IndicatorFamily> IndicatorStore::Compute() const {
     for (size_t a = 0; a < area_count; ++a) {
       for (int k = 0; k < kKindCount; ++k) has_series[a][k] = totals[a][k].has_totals;
     }
-    s.AddBaselineFamilies(order, has_series, acc, city, &out);
+    s.AddBaselineFamilies(label, order, has_series, acc, city, &out);
   }
   AddSeries(&AddFamily(&out, "civicpulse_exporter_partitions",
                        "Source partitions the exporter has partial aggregates of.",

@@ -11,16 +11,16 @@
 #include "civicpulse/core/event_codec.h"
 #include "civicpulse/core/status_macros.h"
 #include "civicpulse/core/text.h"
+#include "json_members.h"
 #include "rapidjson/document.h"
 #include "rapidjson/error/en.h"
-#include "rapidjson/reader.h"
 
 namespace civicpulse::core {
 namespace {
 
 using text::Cat;
-using text::IsJsonSpace;
 using text::Describe;
+using text::IsJsonSpace;
 using text::ToAbsl;
 
 // ---- SplitJsonArray
@@ -30,8 +30,8 @@ using text::ToAbsl;
 // *pos is just past it. Sets *too_deep when brackets nest deeper than max_depth
 // (matching of bracket kinds is then checked only down to max_depth). Returns
 // an error message, or "" on success.
-std::string ScanValue(std::string_view text, size_t* pos, int max_depth,
-                      bool* too_deep, int* newlines) {
+std::string ScanValue(std::string_view text, size_t* pos, int max_depth, bool* too_deep,
+                      int* newlines) {
   // Bracket kinds of the open containers, down to max_depth.
   std::string open;
   int depth = 0;
@@ -64,8 +64,7 @@ std::string ScanValue(std::string_view text, size_t* pos, int max_depth,
       }
       ++i;
     } else if (c == '}' || c == ']') {
-      if (depth == 0)
-        break;  // closes the enclosing array: the scalar before it ended
+      if (depth == 0) break;  // closes the enclosing array: the scalar before it ended
       if (depth <= max_depth) {
         if (open.back() != (c == '}' ? '{' : '[')) {
           return Cat("mismatched '", std::string(1, c), "' at byte ", i);
@@ -91,30 +90,7 @@ std::string ScanValue(std::string_view text, size_t* pos, int max_depth,
   return "";
 }
 
-// ---- SAX capture of an object's top-level members
-// -----------------------------------------
-
-enum class JsonType : uint8_t {
-  kAbsent,
-  kNull,
-  kBool,
-  kNumber,
-  kString,
-  kObject,
-  kArray
-};
-
-std::string_view TypeName(JsonType type) {
-  static constexpr std::string_view kNames[] = {
-      "nothing", "null", "boolean", "number", "string", "object", "array"};
-  return kNames[static_cast<int>(type)];
-}
-
-struct JsonMember {
-  JsonType type = JsonType::kAbsent;
-  std::string_view
-      text;  // a string's unescaped content or a number's JSON text
-};
+// ---- The members of a service request (json_members.h) ----------------------
 
 enum Field : uint8_t {
   kServiceRequestId,
@@ -133,89 +109,28 @@ constexpr std::array<std::string_view, kFieldCount> kFieldNames = {
     "requested_datetime", "zipcode", "lat",          "long",
     "account_id"};
 
-// Records the root's type and the known members of the root object (the last of
-// a repeated key wins); stops beyond max_depth so that hostile nesting cannot
-// exhaust the stack.
-class RequestMembers {
- public:
-  explicit RequestMembers(int max_depth) : max_depth_(max_depth) {}
-  JsonType root() const { return root_; }
-  bool too_deep() const { return too_deep_; }
-  const JsonMember& operator[](Field field) const { return members_[field]; }
-
-  bool Null() { return Scalar(JsonType::kNull, {}); }
-  bool Bool(bool) { return Scalar(JsonType::kBool, {}); }
-  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
-    return Scalar(JsonType::kNumber, {s, n});
-  }
-  bool Int(int) { return Scalar(JsonType::kNumber, {}); }
-  bool Uint(unsigned) { return Scalar(JsonType::kNumber, {}); }
-  bool Int64(int64_t) { return Scalar(JsonType::kNumber, {}); }
-  bool Uint64(uint64_t) { return Scalar(JsonType::kNumber, {}); }
-  bool Double(double) { return Scalar(JsonType::kNumber, {}); }
-  bool String(const char* s, rapidjson::SizeType n, bool) {
-    return Scalar(JsonType::kString, {s, n});
-  }
-  bool Key(const char* s, rapidjson::SizeType n, bool) {
-    if (depth_ == 1) {
-      current_ = kFieldCount;
-      const std::string_view key(s, n);
-      for (int f = 0; f < kFieldCount; ++f) {
-        if (kFieldNames[f] == key) current_ = static_cast<Field>(f);
-      }
+// The field table of JsonMembers.
+struct RequestFields {
+  static constexpr int kCount = kFieldCount;
+  static constexpr std::array<std::string_view, kCount> kNames = kFieldNames;
+  static int Find(std::string_view key) {
+    for (int f = 0; f < kFieldCount; ++f) {
+      if (kFieldNames[f] == key) return f;
     }
-    return true;
+    return kFieldCount;
   }
-  bool StartObject() { return Open(JsonType::kObject); }
-  bool EndObject(rapidjson::SizeType) {
-    --depth_;
-    return true;
-  }
-  bool StartArray() { return Open(JsonType::kArray); }
-  bool EndArray(rapidjson::SizeType) {
-    --depth_;
-    return true;
-  }
-
- private:
-  bool Scalar(JsonType type, std::string_view text) {
-    if (depth_ == 0) {
-      root_ = type;
-    } else if (depth_ == 1 && root_ == JsonType::kObject &&
-               current_ != kFieldCount) {
-      members_[current_] = {type, text};
-    }
-    return true;
-  }
-  bool Open(JsonType type) {
-    Scalar(type, {});
-    if (++depth_ <= max_depth_) return true;
-    too_deep_ = true;
-    return false;
-  }
-
-  int max_depth_;
-  int depth_ = 0;
-  bool too_deep_ = false;
-  JsonType root_ = JsonType::kAbsent;
-  Field current_ = kFieldCount;
-  std::array<JsonMember, kFieldCount> members_;
 };
+using RequestMembers = JsonMembers<RequestFields>;
 
-bool Absent(const JsonMember& m) {
-  return m.type == JsonType::kAbsent || m.type == JsonType::kNull;
-}
+bool Absent(const JsonMember& m) { return IsAbsent(m); }
 
 absl::Status WrongType(Field field, std::string_view want, JsonType got) {
-  return RejectionError(
-      kReasonWrongType, kFieldNames[field],
-      Cat(kFieldNames[field], ": must be ", want, ", got ", TypeName(got)));
+  return JsonWrongType(kFieldNames[field], want, got);
 }
 
 // A string or number as text ("" when absent or null); numbers are kept as
 // written.
-absl::Status Text(const RequestMembers& members, Field field,
-                  std::string_view* out) {
+absl::Status Text(const RequestMembers& members, Field field, std::string_view* out) {
   const JsonMember& m = members[field];
   *out = {};
   if (Absent(m)) return absl::OkStatus();
@@ -231,17 +146,15 @@ absl::Status Text(const RequestMembers& members, Field field,
 }
 
 std::string_view Trim(std::string_view text) {
-  while (!text.empty() && (text.front() == ' ' || text.front() == '\t'))
-    text.remove_prefix(1);
-  while (!text.empty() && (text.back() == ' ' || text.back() == '\t'))
-    text.remove_suffix(1);
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
   return text;
 }
 
 // A coordinate given as a number or numeric string; nullopt when absent or
 // empty.
-absl::Status Coordinate(const RequestMembers& members, Field field,
-                        double limit, std::optional<double>* out) {
+absl::Status Coordinate(const RequestMembers& members, Field field, double limit,
+                        std::optional<double>* out) {
   std::string_view text;
   CIVICPULSE_RETURN_IF_ERROR(Text(members, field, &text));
   text = Trim(text);
@@ -250,14 +163,13 @@ absl::Status Coordinate(const RequestMembers& members, Field field,
   const char* end = text.data() + text.size();
   const auto [ptr, error] = std::from_chars(text.data(), end, value);
   if (error != std::errc() || ptr != end) {
-    return RejectionError(
-        kReasonInvalidValue, kFieldNames[field],
-        Cat(kFieldNames[field], ": not a number: ", Describe(text)));
+    return RejectionError(kReasonInvalidValue, kFieldNames[field],
+                          Cat(kFieldNames[field], ": not a number: ", Describe(text)));
   }
   if (!std::isfinite(value) || std::fabs(value) > limit) {
-    return RejectionError(kReasonOutOfRange, kFieldNames[field],
-                          Cat(kFieldNames[field], ": must be within +-", limit,
-                              " degrees, got ", Describe(text)));
+    return RejectionError(
+        kReasonOutOfRange, kFieldNames[field],
+        Cat(kFieldNames[field], ": must be within +-", limit, " degrees, got ", Describe(text)));
   }
   *out = value;
   return absl::OkStatus();
@@ -278,52 +190,43 @@ MemberRange Members(const rapidjson::Value& object) {
   return {first, first + object.MemberCount()};
 }
 
-absl::StatusOr<Sector> SectorOf(const rapidjson::Value& value,
-                                std::string_view where) {
+absl::StatusOr<Sector> SectorOf(const rapidjson::Value& value, std::string_view where) {
   if (value.IsString()) {
-    if (std::optional<Sector> sector = ParseSector(
-            std::string_view(value.GetString(), value.GetStringLength()))) {
+    if (std::optional<Sector> sector =
+            ParseSector(std::string_view(value.GetString(), value.GetStringLength()))) {
       return *sector;
     }
   }
-  return absl::InvalidArgumentError(Cat(
-      where, ": must be community_safety, local_environment or public_health"));
+  return absl::InvalidArgumentError(
+      Cat(where, ": must be community_safety, local_environment or public_health"));
 }
 
 absl::Status StringMap(
     const rapidjson::Value& object, std::string_view where,
-    const std::function<absl::Status(std::string, const rapidjson::Value&)>&
-        add) {
-  if (!object.IsObject())
-    return absl::InvalidArgumentError(Cat(where, ": must be an object"));
+    const std::function<absl::Status(std::string, const rapidjson::Value&)>& add) {
+  if (!object.IsObject()) return absl::InvalidArgumentError(Cat(where, ": must be an object"));
   for (const auto& member : Members(object)) {
     CIVICPULSE_RETURN_IF_ERROR(
-        add(std::string(member.name.GetString(), member.name.GetStringLength()),
-            member.value));
+        add(std::string(member.name.GetString(), member.name.GetStringLength()), member.value));
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> NonEmptyString(const rapidjson::Value& value,
-                                           std::string_view where) {
+absl::StatusOr<std::string> NonEmptyString(const rapidjson::Value& value, std::string_view where) {
   if (!value.IsString() || value.GetStringLength() == 0) {
-    return absl::InvalidArgumentError(
-        Cat(where, ": must be a non-empty string"));
+    return absl::InvalidArgumentError(Cat(where, ": must be a non-empty string"));
   }
   return std::string(value.GetString(), value.GetStringLength());
 }
 
-absl::StatusOr<double> Number(const rapidjson::Value& value,
-                              std::string_view where) {
-  if (!value.IsNumber())
-    return absl::InvalidArgumentError(Cat(where, ": must be a number"));
+absl::StatusOr<double> Number(const rapidjson::Value& value, std::string_view where) {
+  if (!value.IsNumber()) return absl::InvalidArgumentError(Cat(where, ": must be a number"));
   return value.GetDouble();
 }
 
 }  // namespace
 
-absl::Status SplitJsonArray(std::string_view text, int max_depth,
-                            size_t max_elements,
+absl::Status SplitJsonArray(std::string_view text, int max_depth, size_t max_elements,
                             std::vector<JsonElement>* elements) {
   elements->clear();
   size_t i = 0;
@@ -356,8 +259,7 @@ absl::Status SplitJsonArray(std::string_view text, int max_depth,
       element.line = line;
       const size_t start = i;
       int newlines = 0;
-      std::string error =
-          ScanValue(text, &i, max_depth, &element.too_deep, &newlines);
+      std::string error = ScanValue(text, &i, max_depth, &element.too_deep, &newlines);
       if (!error.empty()) {
         return absl::InvalidArgumentError(
             Cat("not a JSON array: element ", element.index, ": ", error));
@@ -376,20 +278,17 @@ absl::Status SplitJsonArray(std::string_view text, int max_depth,
       }
       return absl::InvalidArgumentError(
           i < n ? Cat("not a JSON array: expected ',' or ']' at byte ", i)
-                : std::string(
-                      "not a JSON array: ']' missing at the end of the body"));
+                : std::string("not a JSON array: ']' missing at the end of the body"));
     }
   }
   skip_space();
   if (i != n) {
-    return absl::InvalidArgumentError(
-        Cat("unexpected data after the JSON array at byte ", i));
+    return absl::InvalidArgumentError(Cat("unexpected data after the JSON array at byte ", i));
   }
   return absl::OkStatus();
 }
 
-bool ParseDateTime(std::string_view text, const absl::TimeZone& zone,
-                   int64_t* unix_ms) {
+bool ParseDateTime(std::string_view text, const absl::TimeZone& zone, int64_t* unix_ms) {
   char buf[64];
   if (text.size() < 16 || text.size() >= sizeof(buf)) return false;
   std::memcpy(buf, text.data(), text.size());
@@ -411,9 +310,8 @@ bool ParseDateTime(std::string_view text, const absl::TimeZone& zone,
   int year, month, day, hour, minute, second = 0;
   if (!digits(0, 4, &year) || normalised[4] != '-' || !digits(5, 2, &month) ||
       normalised[7] != '-' || !digits(8, 2, &day) ||
-      (normalised[10] != 'T' && normalised[10] != 't') ||
-      !digits(11, 2, &hour) || normalised[13] != ':' ||
-      !digits(14, 2, &minute)) {
+      (normalised[10] != 'T' && normalised[10] != 't') || !digits(11, 2, &hour) ||
+      normalised[13] != ':' || !digits(14, 2, &minute)) {
     return false;
   }
   size_t pos = 16;
@@ -424,8 +322,7 @@ bool ParseDateTime(std::string_view text, const absl::TimeZone& zone,
     if (pos < normalised.size()) {
       if (normalised[pos] != '.') return false;
       const size_t start = ++pos;
-      while (pos < normalised.size() && normalised[pos] >= '0' &&
-             normalised[pos] <= '9') {
+      while (pos < normalised.size() && normalised[pos] >= '0' && normalised[pos] <= '9') {
         if (pos - start < 3) millis = millis * 10 + (normalised[pos] - '0');
         ++pos;
       }
@@ -435,12 +332,12 @@ bool ParseDateTime(std::string_view text, const absl::TimeZone& zone,
     }
   }
   const absl::CivilDay civil_day(year, month, day);
-  if (year < 1 || month < 1 || month > 12 || civil_day.month() != month ||
-      civil_day.day() != day || hour > 23 || minute > 59 || second > 59) {
+  if (year < 1 || month < 1 || month > 12 || civil_day.month() != month || civil_day.day() != day ||
+      hour > 23 || minute > 59 || second > 59) {
     return false;
   }
-  const absl::Time t = absl::FromCivil(
-      absl::CivilSecond(year, month, day, hour, minute, second), zone);
+  const absl::Time t =
+      absl::FromCivil(absl::CivilSecond(year, month, day, hour, minute, second), zone);
   *unix_ms = absl::ToUnixMillis(t) + millis;
   return true;
 }
@@ -450,30 +347,24 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
   doc.Parse<rapidjson::kParseStopWhenDoneFlag>(json.data(), json.size());
   if (doc.HasParseError()) {
     return absl::InvalidArgumentError(
-        Cat("not JSON: ", rapidjson::GetParseError_En(doc.GetParseError()),
-            " at byte ", doc.GetErrorOffset()));
+        Cat("not JSON: ", rapidjson::GetParseError_En(doc.GetParseError()), " at byte ",
+            doc.GetErrorOffset()));
   }
-  if (!doc.IsObject())
-    return absl::InvalidArgumentError("must be a JSON object");
+  if (!doc.IsObject()) return absl::InvalidArgumentError("must be a JSON object");
   Open311Mapping mapping;
   for (const auto& top : Members(doc)) {
-    const std::string_view key(top.name.GetString(),
-                               top.name.GetStringLength());
+    const std::string_view key(top.name.GetString(), top.name.GetStringLength());
     const rapidjson::Value& value = top.value;
     if (key == "time_zone") {
-      CIVICPULSE_ASSIGN_OR_RETURN(mapping.time_zone_name,
-                                  NonEmptyString(value, "time_zone"));
+      CIVICPULSE_ASSIGN_OR_RETURN(mapping.time_zone_name, NonEmptyString(value, "time_zone"));
     } else if (key == "public_body") {
-      if (!value.IsBool())
-        return absl::InvalidArgumentError("public_body: must be a boolean");
+      if (!value.IsBool()) return absl::InvalidArgumentError("public_body: must be a boolean");
       mapping.public_body = value.GetBool();
     } else if (key == "sectors") {
       CIVICPULSE_RETURN_IF_ERROR(StringMap(
-          value, "sectors",
-          [&](std::string name, const rapidjson::Value& v) -> absl::Status {
+          value, "sectors", [&](std::string name, const rapidjson::Value& v) -> absl::Status {
             if (name == "default") {
-              CIVICPULSE_ASSIGN_OR_RETURN(mapping.default_sector,
-                                          SectorOf(v, "sectors.default"));
+              CIVICPULSE_ASSIGN_OR_RETURN(mapping.default_sector, SectorOf(v, "sectors.default"));
               return absl::OkStatus();
             }
             std::map<std::string, Sector, std::less<>>* target;
@@ -487,56 +378,44 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
                       "\" (want service_code, service_name or default)"));
             }
             const std::string where = Cat("sectors.", name);
-            return StringMap(v, where,
-                             [&](std::string k, const rapidjson::Value& s) {
-                               absl::StatusOr<Sector> sector =
-                                   SectorOf(s, Cat(where, ".", k));
-                               if (!sector.ok()) return sector.status();
-                               (*target)[k] = *sector;
-                               return absl::OkStatus();
-                             });
+            return StringMap(v, where, [&](std::string k, const rapidjson::Value& s) {
+              absl::StatusOr<Sector> sector = SectorOf(s, Cat(where, ".", k));
+              if (!sector.ok()) return sector.status();
+              (*target)[k] = *sector;
+              return absl::OkStatus();
+            });
           }));
     } else if (key == "areas") {
-      if (!value.IsObject())
-        return absl::InvalidArgumentError("areas: must be an object");
+      if (!value.IsObject()) return absl::InvalidArgumentError("areas: must be an object");
       for (const auto& member : Members(value)) {
-        const std::string_view name(member.name.GetString(),
-                                    member.name.GetStringLength());
+        const std::string_view name(member.name.GetString(), member.name.GetStringLength());
         const rapidjson::Value& v = member.value;
         if (name == "zipcode") {
           CIVICPULSE_RETURN_IF_ERROR(
-              StringMap(v, "areas.zipcode",
-                        [&](std::string zip, const rapidjson::Value& a) {
-                          absl::StatusOr<std::string> area =
-                              NonEmptyString(a, Cat("areas.zipcode.", zip));
-                          if (!area.ok()) return area.status();
-                          mapping.area_by_zipcode[zip] = *area;
-                          return absl::OkStatus();
-                        }));
+              StringMap(v, "areas.zipcode", [&](std::string zip, const rapidjson::Value& a) {
+                absl::StatusOr<std::string> area = NonEmptyString(a, Cat("areas.zipcode.", zip));
+                if (!area.ok()) return area.status();
+                mapping.area_by_zipcode[zip] = *area;
+                return absl::OkStatus();
+              }));
         } else if (name == "zipcode_prefix") {
-          CIVICPULSE_ASSIGN_OR_RETURN(
-              mapping.zipcode_area_prefix,
-              NonEmptyString(v, "areas.zipcode_prefix"));
+          CIVICPULSE_ASSIGN_OR_RETURN(mapping.zipcode_area_prefix,
+                                      NonEmptyString(v, "areas.zipcode_prefix"));
         } else if (name == "default") {
-          CIVICPULSE_ASSIGN_OR_RETURN(mapping.default_area,
-                                      NonEmptyString(v, "areas.default"));
+          CIVICPULSE_ASSIGN_OR_RETURN(mapping.default_area, NonEmptyString(v, "areas.default"));
         } else if (name == "boxes") {
-          if (!v.IsArray())
-            return absl::InvalidArgumentError("areas.boxes: must be an array");
+          if (!v.IsArray()) return absl::InvalidArgumentError("areas.boxes: must be an array");
           for (rapidjson::SizeType b = 0; b < v.Size(); ++b) {
             const std::string where = Cat("areas.boxes[", b, "]");
             const rapidjson::Value& box = v[b];
-            if (!box.IsObject())
-              return absl::InvalidArgumentError(where + ": must be an object");
+            if (!box.IsObject()) return absl::InvalidArgumentError(where + ": must be an object");
             GeoBox geo;
             int seen = 0;
             for (const auto& f : Members(box)) {
-              const std::string_view k(f.name.GetString(),
-                                       f.name.GetStringLength());
+              const std::string_view k(f.name.GetString(), f.name.GetStringLength());
               const std::string at = Cat(where, ".", std::string(k));
               if (k == "area") {
-                CIVICPULSE_ASSIGN_OR_RETURN(geo.area,
-                                            NonEmptyString(f.value, at));
+                CIVICPULSE_ASSIGN_OR_RETURN(geo.area, NonEmptyString(f.value, at));
               } else if (k == "south") {
                 CIVICPULSE_ASSIGN_OR_RETURN(geo.south, Number(f.value, at));
               } else if (k == "west") {
@@ -546,18 +425,17 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
               } else if (k == "east") {
                 CIVICPULSE_ASSIGN_OR_RETURN(geo.east, Number(f.value, at));
               } else {
-                return absl::InvalidArgumentError(Cat(
-                    at, ": unknown key (want area, south, west, north, east)"));
+                return absl::InvalidArgumentError(
+                    Cat(at, ": unknown key (want area, south, west, north, east)"));
               }
               ++seen;
             }
             if (seen != 5) {
-              return absl::InvalidArgumentError(
-                  where + ": needs area, south, west, north and east");
+              return absl::InvalidArgumentError(where +
+                                                ": needs area, south, west, north and east");
             }
-            if (geo.south > geo.north || geo.west > geo.east ||
-                geo.south < -90 || geo.north > 90 || geo.west < -180 ||
-                geo.east > 180) {
+            if (geo.south > geo.north || geo.west > geo.east || geo.south < -90 || geo.north > 90 ||
+                geo.west < -180 || geo.east > 180) {
               return absl::InvalidArgumentError(
                   where +
                   ": needs -90 <= south <= north <= 90 and -180 <= west <= "
@@ -572,51 +450,27 @@ absl::StatusOr<Open311Mapping> ParseOpen311Mapping(std::string_view json) {
         }
       }
     } else {
-      return absl::InvalidArgumentError(
-          Cat("unknown key \"", std::string(key),
-              "\" (want time_zone, sectors, areas or public_body)"));
+      return absl::InvalidArgumentError(Cat("unknown key \"", std::string(key),
+                                            "\" (want time_zone, sectors, areas or public_body)"));
     }
   }
   return mapping;
 }
 
-Open311Decoder::Open311Decoder(const Open311Mapping* mapping,
-                               Open311Options options)
+Open311Decoder::Open311Decoder(const Open311Mapping* mapping, Open311Options options)
     : mapping_(mapping), options_(options) {}
 
 Open311Decoder::~Open311Decoder() = default;
 
-absl::Status Open311Decoder::Decode(std::string_view request,
-                                    std::string_view source, Event* event) {
+absl::Status Open311Decoder::Decode(std::string_view request, std::string_view source,
+                                    Event* event) {
   event->Clear();
-  if (std::memchr(request.data(), '\0', request.size()) != nullptr) {
-    return RejectionError(kReasonInvalidJson, "",
-                          "request contains a NUL byte");
-  }
-  // In-situ parsing, numbers as text: no allocation inside RapidJSON and none
-  // of its internal stacks (see event_codec.cc).
-  insitu_.assign(request.data(), request.size());
-  rapidjson::InsituStringStream stream(insitu_.data());
-  RequestMembers members(options_.max_json_depth);
+  // Members' UTF-8 is checked as they are read (Text), naming the member.
+  RequestMembers members(options_.max_json_depth, /*check_surrogates=*/false);
   rapidjson::Reader reader;
-  const rapidjson::ParseResult result =
-      reader.Parse<rapidjson::kParseInsituFlag |
-                   rapidjson::kParseNumbersAsStringsFlag>(stream, members);
-  if (result.IsError()) {
-    if (members.too_deep()) {
-      return RejectionError(
-          kReasonInvalidJson, "",
-          Cat("JSON nested deeper than ", options_.max_json_depth));
-    }
-    return RejectionError(kReasonInvalidJson, "",
-                          Cat(rapidjson::GetParseError_En(result.Code()),
-                              " at byte ", result.Offset()));
-  }
-  if (members.root() != JsonType::kObject) {
-    return RejectionError(kReasonNotAnObject, "",
-                          Cat("a service request must be a JSON object, got ",
-                              TypeName(members.root())));
-  }
+  CIVICPULSE_RETURN_IF_ERROR(ReadJsonObject(
+      request, {.max_depth = options_.max_json_depth, .validate_utf8 = false, .subject = "request"},
+      &insitu_, &reader, &members));
 
   std::string_view id;
   CIVICPULSE_RETURN_IF_ERROR(Text(members, kServiceRequestId, &id));
@@ -640,8 +494,7 @@ absl::Status Open311Decoder::Decode(std::string_view request,
     return WrongType(kRequestedDatetime, "a string", when.type);
   }
   if (!ParseDateTime(when.text, mapping_->time_zone, &event->occurred_at_ms)) {
-    return RejectionError(kReasonInvalidTimestamp,
-                          kFieldNames[kRequestedDatetime],
+    return RejectionError(kReasonInvalidTimestamp, kFieldNames[kRequestedDatetime],
                           Cat("requested_datetime: not a date-time (RFC 3339, "
                               "or YYYY-MM-DD HH:MM:SS "
                               "in the configured time zone): ",
@@ -671,8 +524,7 @@ absl::Status Open311Decoder::Decode(std::string_view request,
   CIVICPULSE_RETURN_IF_ERROR(Coordinate(members, kLong, 180, &lon));
   if (lat && lon && *lat == 0 && *lon == 0) lat = lon = std::nullopt;
   if (!zipcode.empty()) {
-    if (auto it = mapping_->area_by_zipcode.find(zipcode);
-        it != mapping_->area_by_zipcode.end()) {
+    if (auto it = mapping_->area_by_zipcode.find(zipcode); it != mapping_->area_by_zipcode.end()) {
       event->area = it->second;
     } else if (!mapping_->zipcode_area_prefix.empty()) {
       event->area = Cat(mapping_->zipcode_area_prefix, ToAbsl(zipcode));
@@ -688,9 +540,8 @@ absl::Status Open311Decoder::Decode(std::string_view request,
   }
   if (event->area.empty()) event->area = mapping_->default_area;
   if (event->area.empty()) {
-    return RejectionError(
-        kReasonUnmappedArea, kFieldNames[kZipcode],
-        "zipcode, lat/long: no configured area matches and no default area");
+    return RejectionError(kReasonUnmappedArea, kFieldNames[kZipcode],
+                          "zipcode, lat/long: no configured area matches and no default area");
   }
 
   std::string_view account;

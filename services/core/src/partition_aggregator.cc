@@ -429,6 +429,10 @@ struct PartitionAggregator::State {
 PartitionAggregator::PartitionAggregator(const EngineOptions& options, AreaCap* areas)
     : state_(std::make_unique<State>(options, areas)) {}
 
+PartitionAggregator::PartitionAggregator(const EngineOptions& options, AreaCapOptions areas)
+    : own_areas_(std::make_unique<AreaCap>(std::move(areas))),
+      state_(std::make_unique<State>(options, own_areas_.get())) {}
+
 PartitionAggregator::~PartitionAggregator() = default;
 
 Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
@@ -513,7 +517,11 @@ void PartitionAggregator::RecordInvalid() { ++state_->invalid; }
 
 OutcomeCounts PartitionAggregator::outcome_counts() const {
   const State& s = *state_;
-  return {.applied = s.applied, .duplicate = s.duplicate, .late = s.late, .invalid = s.invalid};
+  return {.applied = s.applied,
+          .duplicate = s.duplicate,
+          .late = s.late,
+          .invalid = s.invalid,
+          .dedup_evicted = s.dedup.evicted()};
 }
 
 void PartitionAggregator::Tick(int64_t now_ms) {

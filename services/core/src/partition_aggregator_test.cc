@@ -5,6 +5,7 @@
 
 #include "civicpulse/core/participant_sketch.h"
 #include "civicpulse/v1/aggregate.pb.h"
+#include "civicpulse/v1/checkpoint.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -348,6 +349,30 @@ TEST(PartitionAggregatorAreaCapTest, AllowListKeepsOnlyListedAreas) {
   std::vector<std::string> names;
   for (const v1::AreaKindTotals& t : p.totals()) names.push_back(t.area());
   EXPECT_THAT(names, ::testing::UnorderedElementsAre("W02", "other"));
+}
+
+// Issue 10, item 9: dedup evictions are part of the outcome counts (exported by the
+// aggregator as civicpulse_aggregator_dedup_evicted_ids_total) and follow the partition.
+TEST(PartitionAggregatorDedupTest, EvictionsAreCountedAndCheckpointed) {
+  EngineOptions options;
+  options.dedup_max_entries = 100;
+  AreaCap areas(AreaCapOptions{});
+  PartitionAggregator agg(options, &areas);
+  agg.EnableCheckpoints();
+  EXPECT_EQ(agg.outcome_counts().dedup_evicted, 0u);
+  for (int i = 0; i < 1000; ++i) {
+    ASSERT_EQ(agg.Apply(MakeEvent("id-" + std::to_string(i), kT0 + i), kT0), Outcome::kApplied);
+  }
+  const uint64_t evicted = agg.outcome_counts().dedup_evicted;
+  EXPECT_GE(evicted, 1000u - 101u);
+  EXPECT_LT(evicted, 1000u);
+
+  std::vector<v1::StatePiece> pieces;
+  agg.WriteSnapshot(/*max_piece_bytes=*/1 << 20, &pieces);
+  AreaCap areas_b(AreaCapOptions{});
+  PartitionAggregator restored(options, &areas_b);
+  for (const v1::StatePiece& piece : pieces) ASSERT_TRUE(restored.ApplyPiece(piece, kT0).ok());
+  EXPECT_EQ(restored.outcome_counts().dedup_evicted, evicted);
 }
 
 }  // namespace

@@ -1,12 +1,27 @@
-// AreaCap: keeps the `area` label set bounded. With an allow-list (the areas file) only
-// listed areas keep their name; without one the first `max_areas` distinct areas seen do.
-// Every other area folds into "other".
+// Area label cap: keeps the `area` label set bounded, and gives every area the same label in
+// every process whatever order records arrive in and whichever partitions a process owns
+// (docs/reference.md, "Area labels").
+//
+// Two pieces, one per side of the aggregates topic:
+// - AreaCap (aggregator, one per input partition): bounds the engine's memory. With an
+//   allow-list (the areas file) only listed areas keep their name; without one, the first
+//   `max_areas` distinct areas *applied in that partition's log order* do. A partition's log
+//   order is the same for every consumer, and the admitted set is part of the checkpointed
+//   state (only applied areas are admitted, and their totals are kept for ever), so the
+//   result depends on the partition's records alone: not on the instance, not on what else
+//   it owns, not on a rebalance.
+// - SelectAreaLabels (exporter): the label rule itself, a function of the *set* of areas the
+//   exporter holds, never of their order. With an allow-list, the listed areas; without, all
+//   of them while there are at most `max_areas`, else the `max_areas` with the smallest
+//   StableAreaHash. At most max_areas (or the list's size) label values plus "other".
 //
 // Thread-compatible. Does no I/O.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/node_hash_set.h"
 #include "civicpulse/core/engine_options.h"
@@ -29,5 +44,17 @@ class AreaCap {
   bool fixed_;
   absl::node_hash_set<std::string> known_;  // node: returned views stay valid
 };
+
+// A hash of an area name that is the same in every process, build and platform (64-bit
+// FNV-1a of the bytes, then a final avalanche), so that the areas that keep their label when
+// there are too many are the same everywhere, release after release.
+uint64_t StableAreaHash(std::string_view area);
+
+// For each of `areas` (distinct names, any order), whether it keeps its own name as a label;
+// the others fold into "other". The reserved values "other" and "all" never keep theirs.
+// Deterministic: the answer for one area depends only on the set of names (and the
+// options), never on their order. O(n log n).
+std::vector<bool> SelectAreaLabels(const AreaCapOptions& options,
+                                   const std::vector<std::string>& areas);
 
 }  // namespace civicpulse::core

@@ -48,10 +48,11 @@ struct EngineOptions {
   int64_t new_participant_horizon_ms = 90 * kDayMs;
 };
 
-// Area cardinality cap: a configured allow-list (the areas file) or, without one, the first
-// `max_areas` distinct areas seen; everything else folds into "other".
+// Area cardinality cap (core/area_cap.h): a configured allow-list (the areas file) or, without
+// one, at most `max_areas` areas keep their name (per input partition in the aggregator, in
+// total in the exporter); everything else folds into "other".
 struct AreaCapOptions {
-  std::vector<std::string> allowed;  // empty: first-N rule
+  std::vector<std::string> allowed;  // empty: the max_areas rule
   size_t max_areas = 500;
 };
 

@@ -44,10 +44,9 @@ inline constexpr std::string_view kReasonUnmappedArea = "unmapped_area";
 // One top-level element of a JSON array, as text (not parsed).
 struct JsonElement {
   std::string_view text;
-  int index = 0;  // 0-based position in the array
-  int line = 1;   // 1-based line of the body where it starts
-  bool too_deep =
-      false;  // nested deeper than the limit: reject without parsing
+  int index = 0;          // 0-based position in the array
+  int line = 1;           // 1-based line of the body where it starts
+  bool too_deep = false;  // nested deeper than the limit: reject without parsing
 };
 
 // Splits a JSON array into its top-level elements by structure only: strings,
@@ -56,16 +55,14 @@ struct JsonElement {
 // whitespace and a UTF-8 byte-order mark are skipped. InvalidArgument when
 // `text` is not a JSON array (the body cannot be read); ResourceExhausted when
 // it holds more than `max_elements` elements.
-absl::Status SplitJsonArray(std::string_view text, int max_depth,
-                            size_t max_elements,
+absl::Status SplitJsonArray(std::string_view text, int max_depth, size_t max_elements,
                             std::vector<JsonElement>* elements);
 
 // An RFC 3339 date-time with offset, or a civil "YYYY-MM-DD[T
 // ]HH:MM[:SS[.fff]]" without one, read in `zone` (a skipped local time maps
 // forward, a repeated one to its first instance). The separator may be 'T' or a
 // space in both forms. False when malformed.
-bool ParseDateTime(std::string_view text, const absl::TimeZone& zone,
-                   int64_t* unix_ms);
+bool ParseDateTime(std::string_view text, const absl::TimeZone& zone, int64_t* unix_ms);
 
 // A rectangle of latitude/longitude (degrees, inclusive) that names an area.
 struct GeoBox {
@@ -123,8 +120,7 @@ struct Open311Options {
 class Open311Decoder {
  public:
   // `mapping` must outlive the decoder.
-  explicit Open311Decoder(const Open311Mapping* mapping,
-                          Open311Options options = {});
+  explicit Open311Decoder(const Open311Mapping* mapping, Open311Options options = {});
   ~Open311Decoder();
   Open311Decoder(const Open311Decoder&) = delete;
   Open311Decoder& operator=(const Open311Decoder&) = delete;
@@ -133,8 +129,7 @@ class Open311Decoder {
   // with event->source = `source`. A broken request yields a RejectionError
   // (event_codec.h) naming the field; the event is not checked against the
   // clock here (EventCodec::Validate does that).
-  absl::Status Decode(std::string_view request, std::string_view source,
-                      Event* event);
+  absl::Status Decode(std::string_view request, std::string_view source, Event* event);
 
  private:
   const Open311Mapping* mapping_;

@@ -47,12 +47,18 @@ struct OutcomeCounts {
   uint64_t duplicate = 0;
   uint64_t late = 0;
   uint64_t invalid = 0;
+  // Event ids the dedup memory forgot before their horizon because it was full
+  // (EngineOptions::dedup_max_entries): a duplicate of one would be applied again.
+  uint64_t dedup_evicted = 0;
 };
 
 class PartitionAggregator {
  public:
-  // `areas` is shared by the partitions of one process and must outlive this object.
+  // `areas` must outlive this object. Sharing one cap between partitions makes the labels
+  // depend on what one process owns; the aggregator gives each partition its own (below).
   PartitionAggregator(const EngineOptions& options, AreaCap* areas);
+  // With a cap of its own: the partition's areas are admitted in its log order alone.
+  PartitionAggregator(const EngineOptions& options, AreaCapOptions areas);
   ~PartitionAggregator();
   PartitionAggregator(const PartitionAggregator&) = delete;
   PartitionAggregator& operator=(const PartitionAggregator&) = delete;
@@ -107,6 +113,8 @@ class PartitionAggregator {
 
  private:
   struct State;
+  // Null when the cap is shared. Declared before state_, which points into it.
+  std::unique_ptr<AreaCap> own_areas_;
   std::unique_ptr<State> state_;
 };
 

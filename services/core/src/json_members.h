@@ -1,0 +1,208 @@
+// JsonMembers: the one JSON handler shape of the core's decoders (EventCodec's JSON events,
+// Open311Decoder's service requests). A decoder names the top-level members it reads in a
+// field table; ReadJsonObject parses a value in place with RapidJSON's SAX reader into a
+// JsonMembers of that table, and every problem of the JSON itself becomes the same rejection
+// (event_codec.h) whichever decoder met it:
+// - a NUL byte: invalid_json, "<subject> contains a NUL byte" (in-situ parsing stops at one);
+// - with `validate_utf8`, bytes that are not UTF-8 anywhere in the value: invalid_utf8, and an
+//   escaped lone surrogate ("\\udc00") in a kept string: invalid_json naming the member;
+// - nesting deeper than `max_depth`: invalid_json, "JSON nested deeper than N"; the parse stops
+//   there, so hostile nesting cannot exhaust the stack of RapidJSON's recursive parser;
+// - a syntax error: invalid_json, RapidJSON's message and the byte offset (never input text);
+// - a root that is not an object: not_an_object, "<subject> is a JSON <type>, not an object".
+// Then the decoder reads its members: a repeated key keeps its last value, members nested in
+// members are skipped (only the member's type is kept), numbers arrive as their JSON text
+// (converted where a field needs a number, by the decoder), and a member of the wrong type is
+// JsonWrongType's "<field>: must be <want>, got <type>".
+//
+// No DOM, no allocation once the caller's buffer is warm, and none of RapidJSON 1.1's internal
+// stacks, whose first push does arithmetic on a null pointer (UBSan flags it).
+//
+// A field table is a type with
+//   static constexpr int kCount;                        // members read
+//   static constexpr std::array<std::string_view, kCount> kNames;
+//   static int Find(std::string_view key);              // index, or kCount when not read
+//
+// Private to services/core. Thread-compatible. Does no I/O.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "civicpulse/core/event_codec.h"
+#include "civicpulse/core/text.h"
+#include "rapidjson/error/en.h"
+#include "rapidjson/reader.h"
+
+namespace civicpulse::core {
+
+// The type of a JSON value as a decoder sees it; kAbsent for a member not given.
+enum class JsonType : uint8_t { kAbsent, kNull, kBool, kNumber, kString, kObject, kArray };
+
+inline std::string_view JsonTypeName(JsonType type) {
+  static constexpr std::string_view kNames[] = {"nothing", "null",   "boolean", "number",
+                                                "string",  "object", "array"};
+  return kNames[static_cast<int>(type)];
+}
+
+// One top-level member's value. `text` is a string's unescaped content or a number's JSON
+// text; it points into the parse buffer.
+struct JsonMember {
+  JsonType type = JsonType::kAbsent;
+  bool boolean = false;
+  std::string_view text;
+};
+
+// Absent and null are the same to every decoder: an optional member left out.
+inline bool IsAbsent(const JsonMember& member) {
+  return member.type == JsonType::kAbsent || member.type == JsonType::kNull;
+}
+
+inline absl::Status JsonWrongType(std::string_view field, std::string_view want, JsonType got) {
+  return RejectionError(kReasonWrongType, field,
+                        text::Cat(field, ": must be ", want, ", got ", JsonTypeName(got)));
+}
+
+// The SAX handler: records the root's type and the top-level members `Fields` names, skips
+// everything nested, and stops the parse beyond max_depth.
+template <typename Fields>
+class JsonMembers {
+ public:
+  // `check_surrogates`: reject a kept string that unescapes to a lone surrogate (the value
+  // itself was checked for UTF-8 before parsing; escapes are the only way in).
+  JsonMembers(int max_depth, bool check_surrogates)
+      : max_depth_(max_depth), check_surrogates_(check_surrogates) {}
+
+  JsonType root() const { return root_; }
+  bool too_deep() const { return too_deep_; }
+  // The member whose string escapes a lone surrogate, or Fields::kCount.
+  int lone_surrogate() const { return lone_surrogate_; }
+  const JsonMember& operator[](int field) const { return members_[field]; }
+
+  // --- RapidJSON's SAX interface ---
+  bool Null() { return Scalar(JsonType::kNull, {}, false); }
+  bool Bool(bool b) { return Scalar(JsonType::kBool, {}, b); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool) {
+    return Scalar(JsonType::kNumber, {s, n}, false);
+  }
+  // Not called with kParseNumbersAsStringsFlag; an empty text never converts.
+  bool Int(int) { return Scalar(JsonType::kNumber, {}, false); }
+  bool Uint(unsigned) { return Scalar(JsonType::kNumber, {}, false); }
+  bool Int64(int64_t) { return Scalar(JsonType::kNumber, {}, false); }
+  bool Uint64(uint64_t) { return Scalar(JsonType::kNumber, {}, false); }
+  bool Double(double) { return Scalar(JsonType::kNumber, {}, false); }
+  bool String(const char* s, rapidjson::SizeType n, bool) {
+    // The value was valid UTF-8, but an escaped lone low surrogate ("\\udc00", which RapidJSON
+    // lets through) unescapes to the bytes ED B0 80, which are not. Surrogates are the only
+    // UTF-8 starting with ED A0..BF, so only strings holding ED need a look.
+    if (check_surrogates_ && Kept() && std::memchr(s, 0xED, n) != nullptr &&
+        !text::IsValidUtf8({s, n})) {
+      lone_surrogate_ = current_;
+      return false;
+    }
+    return Scalar(JsonType::kString, {s, n}, false);
+  }
+  bool Key(const char* s, rapidjson::SizeType n, bool) {
+    if (depth_ == 1) current_ = Fields::Find({s, n});
+    return true;
+  }
+  bool StartObject() { return Open(JsonType::kObject); }
+  bool EndObject(rapidjson::SizeType) {
+    --depth_;
+    return true;
+  }
+  bool StartArray() { return Open(JsonType::kArray); }
+  bool EndArray(rapidjson::SizeType) {
+    --depth_;
+    return true;
+  }
+
+ private:
+  // Whether a value here is kept: a member of the root object that Fields names.
+  bool Kept() const {
+    return depth_ == 1 && root_ == JsonType::kObject && current_ != Fields::kCount;
+  }
+  bool Scalar(JsonType type, std::string_view text, bool boolean) {
+    if (depth_ == 0) {
+      root_ = type;
+    } else if (Kept()) {
+      members_[current_] = JsonMember{type, boolean, text};
+    }
+    return true;
+  }
+  bool Open(JsonType type) {
+    Scalar(type, {}, false);
+    if (++depth_ <= max_depth_) return true;
+    too_deep_ = true;
+    return false;
+  }
+
+  int max_depth_;
+  bool check_surrogates_;
+  int depth_ = 0;
+  bool too_deep_ = false;
+  JsonType root_ = JsonType::kAbsent;
+  int current_ = Fields::kCount;
+  int lone_surrogate_ = Fields::kCount;
+  std::array<JsonMember, Fields::kCount> members_;
+};
+
+struct JsonReadOptions {
+  int max_depth = 16;
+  // Check the whole value for UTF-8 up front (invalid_utf8) and kept strings for escaped
+  // lone surrogates. Off: the decoder checks the members it reads itself.
+  bool validate_utf8 = true;
+  // What the value is called in rejection details ("value", "request").
+  std::string_view subject = "value";
+};
+
+// In-situ parsing (strings are unescaped inside the copied value), numbers as text.
+inline constexpr unsigned kJsonParseFlags =
+    rapidjson::kParseInsituFlag | rapidjson::kParseNumbersAsStringsFlag;
+
+// Parses `value`, a JSON object, into *members (constructed by the caller with the same
+// max_depth and validate_utf8), copying it into *buffer (reused between calls: once its
+// capacity suffices nothing is allocated). The members' texts point into *buffer.
+template <typename Fields>
+absl::Status ReadJsonObject(std::string_view value, const JsonReadOptions& options,
+                            std::string* buffer, rapidjson::Reader* reader,
+                            JsonMembers<Fields>* members) {
+  using text::Cat;
+  if (std::memchr(value.data(), '\0', value.size()) != nullptr) {
+    return RejectionError(kReasonInvalidJson, "", Cat(options.subject, " contains a NUL byte"));
+  }
+  // 3x faster than RapidJSON's per-character kParseValidateEncodingFlag, and it covers the
+  // same strings.
+  if (options.validate_utf8 && !text::IsValidUtf8(value)) {
+    return RejectionError(kReasonInvalidUtf8, "", Cat(options.subject, " is not UTF-8"));
+  }
+  buffer->assign(value.data(), value.size());
+  rapidjson::InsituStringStream stream(buffer->data());
+  const rapidjson::ParseResult result = reader->Parse<kJsonParseFlags>(stream, *members);
+  if (result.IsError()) {
+    if (members->too_deep()) {
+      return RejectionError(kReasonInvalidJson, "",
+                            Cat("JSON nested deeper than ", options.max_depth));
+    }
+    if (const int field = members->lone_surrogate(); field != Fields::kCount) {
+      const std::string_view name = Fields::kNames[field];
+      return RejectionError(kReasonInvalidJson, name,
+                            Cat(name, ": escapes a lone UTF-16 surrogate"));
+    }
+    return RejectionError(
+        kReasonInvalidJson, "",
+        Cat(rapidjson::GetParseError_En(result.Code()), " at byte ", result.Offset()));
+  }
+  if (members->root() != JsonType::kObject) {
+    return RejectionError(
+        kReasonNotAnObject, "",
+        Cat(options.subject, " is a JSON ", JsonTypeName(members->root()), ", not an object"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace civicpulse::core
