@@ -4,6 +4,7 @@
 #include "app.h"
 
 #include <httplib.h>
+#include <prometheus/registry.h>
 
 #include <map>
 #include <thread>
@@ -11,6 +12,9 @@
 #include "absl/strings/str_format.h"
 #include "civicpulse/core/event_codec.h"
 #include "civicpulse/kafka/embedded_broker.h"
+#include "checkpointer.h"
+#include "record_router.h"
+#include "state_restorer.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -180,6 +184,77 @@ TEST_F(AggregatorAppTest, AggregatesExistingDataDeadLettersAndRestoresAfterResta
       });
   EXPECT_THAT(dlq, UnorderedElementsAre(std::make_tuple("W07", bad_json, "invalid_json"),
                                         std::make_tuple("W01", bad_kind, "invalid_value")));
+}
+
+// Two partitions restored together, each from its own lineage (as two earlier owners left
+// them): each gets its own state, offset and highest epoch, nothing of the other's.
+TEST_F(AggregatorAppTest, PartitionsRestoredTogetherKeepTheirOwnStates) {
+  const int64_t now_ms = absl::ToUnixMillis(absl::Now());
+  prometheus::Registry registry;
+  AggregatorMetrics metrics(registry);
+  OwnedPartitions owned(kafka::kEventsTopic, core::EngineOptions{}, core::AreaCapOptions{},
+                        &metrics);
+  DeadLetterQueue dead_letters(kafka::kDeadLetterTopic, 70'000, &metrics);
+  RecordRouter router(&owned, &dead_letters, &metrics);
+  auto producer = kafka::Producer::Create(kafka_);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  Checkpointer checkpointer({.topic = kafka::kEventsTopic,
+                             .aggregates_topic = kafka::kAggregatesTopic,
+                             .aggregates_partitions = kPartitions,
+                             .changelog_topic = kafka::kChangelogTopic,
+                             .changelog_partitions = kPartitions,
+                             .instance_id = "earlier"},
+                            producer->get(), &dead_letters, &metrics);
+  // Partition 1: 3 events under epoch 7; partition 3: 5 events under epoch 5, then 2 more
+  // in a delta.
+  owned.Assign(1, owned.NewEngine(), 0, {.epoch = 7, .owner = 1}, now_ms);
+  owned.Assign(3, owned.NewEngine(), 0, {.epoch = 5, .owner = 2}, now_ms);
+  std::vector<std::string> values;
+  std::vector<kafka::ConsumerRecord> records;
+  auto add = [&](int32_t partition, int64_t offset, int i) {
+    values.push_back(Event(i, now_ms));
+    kafka::ConsumerRecord r;
+    r.topic = kafka::kEventsTopic;
+    r.partition = partition;
+    r.offset = offset;
+    r.timestamp_ms = now_ms;
+    records.push_back(r);
+  };
+  for (int i = 0; i < 3; ++i) add(1, i, i);
+  for (int i = 0; i < 5; ++i) add(3, i, 10 + i);
+  for (size_t i = 0; i < records.size(); ++i) records[i].value = values[i];
+  router.Route(records, now_ms);
+  ASSERT_TRUE(checkpointer.Run(owned.All(), now_ms).ok());
+  records.clear();
+  values.clear();
+  add(3, 5, 20);
+  add(3, 6, 21);
+  for (size_t i = 0; i < records.size(); ++i) records[i].value = values[i];
+  router.Route(records, now_ms);
+  ASSERT_TRUE(checkpointer.Run(owned.All(), now_ms).ok());
+
+  OwnedPartitions fresh(kafka::kEventsTopic, core::EngineOptions{}, core::AreaCapOptions{},
+                        &metrics);
+  StateRestorer restorer(kafka_, kafka::kEventsTopic, kafka::kChangelogTopic, kPartitions,
+                         &fresh);
+  StateRestorerStats stats;
+  absl::StatusOr<std::vector<RestoredPartition>> restored =
+      restorer.Restore({1, 3}, now_ms, absl::Seconds(30), &stats);
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  ASSERT_EQ(restored->size(), 2u);
+  const RestoredPartition& p1 = (*restored)[0];
+  const RestoredPartition& p3 = (*restored)[1];
+  EXPECT_EQ(p1.partition, 1);
+  EXPECT_TRUE(p1.from_checkpoint);
+  EXPECT_EQ(p1.next_offset, 3);
+  EXPECT_EQ(p1.max_epoch, 7);
+  EXPECT_EQ(p1.engine->outcome_counts().applied, 3u);
+  EXPECT_EQ(p3.partition, 3);
+  EXPECT_TRUE(p3.from_checkpoint);
+  EXPECT_EQ(p3.next_offset, 7);
+  EXPECT_EQ(p3.max_epoch, 5);
+  EXPECT_EQ(p3.engine->outcome_counts().applied, 7u);
+  EXPECT_EQ(stats.fenced_records, 0u);
 }
 
 }  // namespace

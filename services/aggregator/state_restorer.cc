@@ -70,15 +70,16 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
           record.source_topic() != source_topic_) {
         continue;
       }
-      auto it = index.find(record.source_partition());
+      const int32_t source = record.source_partition();
+      auto it = index.find(source);
       if (it == index.end()) continue;  // another source partition sharing this one
-      cut.try_emplace(record.source_partition(),
-                      record.batch().batch() != 0 || record.batch().index() != 0);
-      // The header is copied first: the record is moved into the reader.
+      cut.try_emplace(source, record.batch().batch() != 0 || record.batch().index() != 0);
+      // The source and the header are copied first: the record is moved into the reader's
+      // by-value parameter, possibly before the other arguments are evaluated (the order is
+      // unspecified; GCC goes right to left), which once keyed every record under partition
+      // 0 and mixed the states of partitions restored together.
       const v1::BatchHeader header = record.batch();
-      if (!reader.Add(record.source_partition(), header, std::move(record), &batch)) {
-        continue;
-      }
+      if (!reader.Add(source, header, std::move(record), &batch)) continue;
       RestoredPartition& restored = out[it->second];
       if (batch.snapshot) restored.engine = owned_->NewEngine();
       absl::Status applied;
