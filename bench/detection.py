@@ -35,6 +35,7 @@ one STEP later than with a 15 s evaluation interval.
 import argparse
 import datetime
 import json
+import math
 import os
 import random
 import re
@@ -247,6 +248,33 @@ def episodes(times, step):
     return starts
 
 
+def poisson_cdf(k, lam):
+    if k < 0:
+        return 0.0
+    total, term = 0.0, math.exp(-lam)
+    for i in range(int(k) + 1):
+        total += term
+        term *= lam / (i + 1)
+    return total
+
+
+def print_bound(depth):
+    """The best any rule can do with one hour of a drop (no rule involved): the count of the
+    drop's first hour is Poisson(depth * E) against Poisson(E) normally. The largest threshold
+    k that still catches 95% of drops (P(N_drop <= k) >= 0.95) falsely fires on a normal hour
+    with probability P(N_normal <= k). Assumes a perfectly known expectation (the real one is
+    a median of 3-8 weeks, which only adds noise) and a detector that waits the whole hour."""
+    print("| expected events/h | threshold for 95%% of %.0f%% drops | false alarm per normal hour |"
+          " normal hours per false alarm |" % (100 * (1 - depth)))
+    print("|---|---|---|---|")
+    for e in (20, 30, 40, 50, 60, 80, 100):
+        k = 0
+        while poisson_cdf(k, depth * e) < 0.95:
+            k += 1
+        p = poisson_cdf(k, e)
+        print("| %d | <= %d | %.4f | %s |" % (e, k, p, "%.0f" % (1 / p) if p > 0 else "-"))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--bin-dir", default=os.path.join(ROOT, "build", "bin"))
@@ -267,7 +295,12 @@ def main():
     parser.add_argument("--keep", help="directory to keep the events, series and test file in")
     parser.add_argument("--series", help="a series.json of an earlier run (--keep): evaluate "
                         "--rules over its scraped series without running the pipeline again")
+    parser.add_argument("--bound", action="store_true",
+                        help="print the statistical limit for --depth (no run) and exit")
     args = parser.parse_args()
+    if args.bound:
+        print_bound(args.depth)
+        return 0
     if args.series:
         saved = json.load(open(args.series))
         for k, v in saved["args"].items():
@@ -303,6 +336,7 @@ def main():
         lags = saved["lags"]
         outcomes = saved["outcomes"]
         work = args.keep or os.path.dirname(os.path.abspath(args.series))
+        os.makedirs(work, exist_ok=True)
         return evaluate(args, drops, rule_files, grid, series, lags, outcomes, work, started)
     stack = Stack(args.bin_dir, partitions=1)
     work = args.keep or stack.workdir
@@ -383,6 +417,8 @@ def evaluate(args, drops, rule_files, grid, series, lags, outcomes, work, starte
     write_test(test_path, rule_files, len(grid), series, step)
     t0 = time.time()
     events = fired(test_path)
+    with open(os.path.join(work, "fired.json"), "w") as f:
+        json.dump(events, f)
     print("promtool: %d alert samples firing in %.0f s (test file %s)" %
           (len(events), time.time() - t0, test_path), flush=True)
 
