@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Detection harness: how well the SHIPPED drop alert finds labelled drops (issue 9, item 3).
 
-    /usr/bin/python3 bench/detection.py --bin-dir build/bin     # ~15 min; Markdown on stdout
+    /usr/bin/python3 bench/detection.py --bin-dir build/bin     # ~25 min; Markdown on stdout
+    /usr/bin/python3 bench/detection.py --series DIR/series.json --rules R.yml ...  # ~5 min
+
+Figures and their reading: bench/README.md, "Detection, measured".
 
 1. Traffic: `civicpulse-simulator --output stdout` writes WARMUP + EVAL days of NDJSON (daily
    and weekly rhythms) ending at --end, with labelled drops (area, all kinds, depth, duration)
@@ -448,9 +451,6 @@ def evaluate(args, drops, rule_files, grid, series, lags, outcomes, work, starte
         delay = (hits[0] - d["start"]) / 60 if hits else None
         rows.append((d, exp, delay))
     eligible = [r for r in rows if r[1] is not None and r[1] >= 20]
-    detected = [r for r in eligible if r[2] is not None and r[2] <= 60]
-
-    total_weeks = args.eval_days / 7
     fa_area = {}
     fa_kind = 0
     exposure = {}
