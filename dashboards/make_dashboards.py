@@ -211,14 +211,14 @@ def drops():
             row("Last hour against the expectation"),
             panel("timeseries", "Events in the last hour: observed and expected band",
                   "Observed events in the trailing hour (solid), the expectation for this hour "
-                  "of the week (green, dashed) and the Poisson band expected +- 3 sqrt(expected): "
+                  "of the week (green, dashed) and the Poisson band expected +- 3.5 sqrt(expected): "
                   "below its bottom (red, dashed) the drop alert's short window holds. The band "
                   "only matters where at least 20 events are expected.", "short",
                   [target(observed, "observed {{area}} {{kind}}", "A"),
                    target(expected, "expected {{area}} {{kind}}", "B"),
-                   target("clamp_min(%s - 3 * sqrt(%s), 0)" % (expected, expected),
+                   target("clamp_min(%s - 3.5 * sqrt(%s), 0)" % (expected, expected),
                           "alert below {{area}} {{kind}}", "C"),
-                   target("%s + 3 * sqrt(%s)" % (expected, expected),
+                   target("%s + 3.5 * sqrt(%s)" % (expected, expected),
                           "band top {{area}} {{kind}}", "D")],
                   w=24, h=10,
                   overrides=[dashed("B", "green"), dashed("C", "red"), dashed("D", "text")],

@@ -97,7 +97,7 @@ if command -v prometheus >/dev/null 2>&1; then
   start prometheus prometheus --config.file="$RUN_DIR/prometheus.yml" \
     --storage.tsdb.path="$RUN_DIR/prometheus" --web.listen-address="$PROMETHEUS"
   prometheus_line="http://$PROMETHEUS   Prometheus (scrapes everything above, with the alert rules)"
-  alerts_line="http://$PROMETHEUS/alerts   the drop alert: pending at once, firing after its 'for:' (10 min)"
+  alerts_line="http://$PROMETHEUS/alerts   the drop alert: pending at once, firing after its 'for:' (5 min)"
 fi
 
 cat <<MSG
