@@ -161,9 +161,10 @@ class IngestTest : public ::testing::Test {
     if (!consumer.ok()) return -1;
     int64_t total = 0;
     for (int p = 0; p < 4; ++p) {
-      absl::StatusOr<int64_t> high = (*consumer)->HighWatermark(topic, p);
-      EXPECT_TRUE(high.ok()) << high.status();
-      if (high.ok()) total += *high;
+      absl::StatusOr<std::pair<int64_t, int64_t>> marks =
+          (*consumer)->QueryWatermarks(topic, p, absl::Seconds(10));
+      EXPECT_TRUE(marks.ok()) << marks.status();
+      if (marks.ok()) total += marks->second;
     }
     (*consumer)->Close();
     return total;
