@@ -110,42 +110,34 @@ uint64_t HashParticipant(std::string_view participant) {
   return h;
 }
 
-// 12 bytes: the hash as two 32-bit halves keeps every member naturally aligned.
-struct ParticipantSketch::Entry {
-  uint32_t hash_low;
-  uint32_t hash_high;
-  uint32_t count;
-
-  static Entry Of(uint64_t hash, uint32_t count) {
-    return {static_cast<uint32_t>(hash), static_cast<uint32_t>(hash >> 32), count};
-  }
-  uint64_t hash() const { return (uint64_t{hash_high} << 32) | hash_low; }
-};
-
 namespace {
 
-// Arrays are plain memory (Entry is trivially copyable), grown with realloc, which often
-// extends in place. Sizes of the form 12c + 8 = 16n fill glibc's chunks exactly.
-template <typename Entry>
-Entry* AllocateEntries(Entry* old, uint32_t capacity) {
-  void* p = std::realloc(old, capacity * sizeof(Entry));
+// The array form is one block: capacity hashes (8 bytes each, sorted) then as many counts
+// (2 bytes each: a count above kMaxArrayCount moves the set to the hash map). Capacities
+// are 4 mod 8, so that 10 c + 8 fills one of glibc's 16-byte chunk sizes exactly.
+constexpr uint32_t kMaxArrayCount = std::numeric_limits<uint16_t>::max();
+constexpr size_t kSlotBytes = sizeof(uint64_t) + sizeof(uint16_t);
+
+// realloc: the block is plain data, and it often grows in place.
+char* Reallocate(char* old, uint32_t capacity) {
+  void* p = std::realloc(old, capacity * kSlotBytes);
   if (p == nullptr) std::abort();  // out of memory: no exceptions here
-  return static_cast<Entry*>(p);
+  return static_cast<char*>(p);
 }
 
+// 4, 12, 20, ..., 68, then about 1.25x: arrays of the cells of a week stay for days, so
+// little slack beats fewer reallocations.
 uint32_t GrowCapacity(uint32_t capacity) {
-  const uint32_t next = ((capacity + capacity / 2 + 2) | 3) - 1;  // 2, 6, 10, 18, 30, 46, ...
+  const uint32_t next = capacity + std::max<uint32_t>(8, (capacity / 4) & ~7u);
   return std::min<uint32_t>(next, ParticipantSketch::kArrayLimit);
 }
 
-// First entry whose hash is >= `hash`.
-template <typename Entry>
-Entry* LowerBound(Entry* begin, Entry* end, uint64_t hash) {
-  size_t n = static_cast<size_t>(end - begin);
-  Entry* first = begin;
-  while (n > 0) {  // branch-light binary search
-    const size_t half = n / 2;
-    if (first[half].hash() < hash) {
+// Index of the first hash >= `hash`.
+uint32_t LowerBound(const uint64_t* hashes, uint32_t n, uint64_t hash) {
+  uint32_t first = 0;
+  while (n > 0) {
+    const uint32_t half = n / 2;
+    if (hashes[first + half] < hash) {
       first += half + 1;
       n -= half + 1;
     } else {
@@ -228,12 +220,18 @@ void ParticipantSketch::ForEachHeld(Fn fn) const {
       for (const auto& [hash, count] : data_.rep->counts) fn(hash, count);
       return;
     default:
-      for (uint32_t i = 0; i < size_; ++i) fn(data_.entries[i].hash(), data_.entries[i].count);
+      for (uint32_t i = 0; i < size_; ++i) fn(hashes()[i], uint32_t{counts()[i]});
   }
 }
 
+uint64_t* ParticipantSketch::hashes() const {
+  return reinterpret_cast<uint64_t*>(data_.block);
+}
+uint16_t* ParticipantSketch::counts() const {
+  return reinterpret_cast<uint16_t*>(data_.block + capacity_ * sizeof(uint64_t));
+}
+
 void ParticipantSketch::AddExact(uint64_t hash, uint32_t count) {
-  static_assert(sizeof(Entry) == 12);
   switch (capacity_) {
     case kEmpty:
       data_.hash = hash;
@@ -242,17 +240,23 @@ void ParticipantSketch::AddExact(uint64_t hash, uint32_t count) {
       return;
     case kOne: {
       if (data_.hash == hash) {
-        size_ += count;
+        size_ += count;  // wraps like the map's uint32 counts would
         return;
       }
-      const Entry held = Entry::Of(data_.hash, size_);
-      const Entry added = Entry::Of(hash, count);
-      Entry* entries = AllocateEntries<Entry>(nullptr, 2);
-      entries[0] = held.hash() < hash ? held : added;
-      entries[1] = held.hash() < hash ? added : held;
-      data_.entries = entries;
+      if (size_ > kMaxArrayCount || count > kMaxArrayCount) {
+        ToRep().counts[hash] += count;
+        return;
+      }
+      const uint64_t held_hash = data_.hash;
+      const uint16_t held_count = static_cast<uint16_t>(size_);
+      data_.block = Reallocate(nullptr, 4);
+      capacity_ = 4;
       size_ = 2;
-      capacity_ = 2;
+      const bool first = held_hash < hash;
+      hashes()[0] = first ? held_hash : hash;
+      hashes()[1] = first ? hash : held_hash;
+      counts()[0] = first ? held_count : static_cast<uint16_t>(count);
+      counts()[1] = first ? static_cast<uint16_t>(count) : held_count;
       return;
     }
     case kRep:
@@ -261,25 +265,33 @@ void ParticipantSketch::AddExact(uint64_t hash, uint32_t count) {
     default:
       break;
   }
-  Entry* end = data_.entries + size_;
-  Entry* at = LowerBound(data_.entries, end, hash);
-  if (at != end && at->hash() == hash) {
-    at->count += count;
+  const uint32_t at = LowerBound(hashes(), size_, hash);
+  if (at < size_ && hashes()[at] == hash) {
+    if (uint64_t{counts()[at]} + count > kMaxArrayCount) {
+      ToRep().counts[hash] += count;
+    } else {
+      counts()[at] = static_cast<uint16_t>(counts()[at] + count);
+    }
+    return;
+  }
+  if (count > kMaxArrayCount || (size_ == capacity_ && capacity_ >= kArrayLimit)) {
+    ToRep().counts[hash] += count;
     return;
   }
   if (size_ == capacity_) {
-    if (capacity_ >= kArrayLimit) {
-      ToRep().counts[hash] += count;
-      return;
-    }
-    const size_t offset = static_cast<size_t>(at - data_.entries);
+    const uint32_t old_capacity = capacity_;
     capacity_ = GrowCapacity(capacity_);
-    data_.entries = AllocateEntries(data_.entries, capacity_);
-    at = data_.entries + offset;
-    end = data_.entries + size_;
+    data_.block = Reallocate(data_.block, capacity_);
+    // The counts follow the (now longer) hash array.
+    std::memmove(data_.block + capacity_ * sizeof(uint64_t),
+                 data_.block + old_capacity * sizeof(uint64_t), size_ * sizeof(uint16_t));
   }
-  std::memmove(at + 1, at, static_cast<size_t>(end - at) * sizeof(Entry));
-  *at = Entry::Of(hash, count);
+  uint64_t* h = hashes();
+  uint16_t* c = counts();
+  std::memmove(h + at + 1, h + at, (size_ - at) * sizeof(uint64_t));
+  std::memmove(c + at + 1, c + at, (size_ - at) * sizeof(uint16_t));
+  h[at] = hash;
+  c[at] = static_cast<uint16_t>(count);
   ++size_;
 }
 
@@ -288,7 +300,7 @@ ParticipantSketch::Rep& ParticipantSketch::ToRep() {
   auto* rep = new Rep;
   rep->counts.reserve(std::max<size_t>(held() + 1, 2 * kArrayLimit));
   ForEachHeld([rep](uint64_t hash, uint32_t count) { rep->counts.emplace(hash, count); });
-  if (capacity_ != kEmpty && capacity_ != kOne) std::free(data_.entries);
+  if (capacity_ != kEmpty && capacity_ != kOne) std::free(data_.block);
   data_.rep = rep;
   size_ = 0;
   capacity_ = kRep;
@@ -299,7 +311,7 @@ void ParticipantSketch::Release() {
   if (capacity_ == kRep) {
     delete data_.rep;
   } else if (capacity_ != kEmpty && capacity_ != kOne) {
-    std::free(data_.entries);
+    std::free(data_.block);
   }
   data_.hash = 0;
   size_ = 0;
@@ -314,8 +326,8 @@ ParticipantSketch::ParticipantSketch(const ParticipantSketch& other)
   if (capacity_ == kRep) {
     data_.rep = new Rep(*other.data_.rep);
   } else if (capacity_ != kEmpty && capacity_ != kOne) {
-    data_.entries = AllocateEntries<Entry>(nullptr, capacity_);
-    std::memcpy(data_.entries, other.data_.entries, size_ * sizeof(Entry));
+    data_.block = Reallocate(nullptr, capacity_);
+    std::memcpy(data_.block, other.data_.block, capacity_ * kSlotBytes);
   }
 }
 
@@ -367,8 +379,15 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
       case kRep:
         for (auto& [hash, count] : data_.rep->counts) count *= 2;
         break;
-      default:
-        for (uint32_t i = 0; i < size_; ++i) data_.entries[i].count *= 2;
+      default: {
+        uint16_t largest = 0;
+        for (uint32_t i = 0; i < size_; ++i) largest = std::max(largest, counts()[i]);
+        if (2 * uint32_t{largest} > kMaxArrayCount) {
+          for (auto& [hash, count] : ToRep().counts) count *= 2;
+        } else {
+          for (uint32_t i = 0; i < size_; ++i) counts()[i] = static_cast<uint16_t>(2 * counts()[i]);
+        }
+      }
     }
     total_ *= 2;
     return;
@@ -419,13 +438,16 @@ double EstimateRegisters(const std::vector<uint8_t>& registers) {
 
 double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketch*>& parts) {
   // Exact while the union is small enough to be exact in a merged sketch too.
-  absl::flat_hash_set<uint64_t> exact;
   bool dense = false;
+  size_t held_total = 0;
   for (const ParticipantSketch* part : parts) {
-    if (part->dense()) {
-      dense = true;
-      break;
-    }
+    dense = dense || part->dense();
+    held_total += part->held();
+  }
+  absl::flat_hash_set<uint64_t> exact;
+  if (!dense) exact.reserve(std::min(held_total, kExactLimit + 1));  // no rehash while it grows
+  for (const ParticipantSketch* part : parts) {
+    if (dense) break;
     part->ForEachHeld([&exact](uint64_t hash, uint32_t) { exact.insert(hash); });
     if (exact.size() > kExactLimit) {
       dense = true;
@@ -548,7 +570,7 @@ size_t ParticipantSketch::MemoryBytes() const {
              r.counts.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1);
     }
     default:
-      return sizeof(*this) + capacity_ * sizeof(Entry);
+      return sizeof(*this) + capacity_ * kSlotBytes;
   }
 }
 

@@ -305,7 +305,35 @@ TEST(ParticipantSketchExactFormsTest, SmallFormsUseLittleMemory) {
   s.Add(H(1), 3);
   EXPECT_EQ(s.MemoryBytes(), sizeof(ParticipantSketch));  // held in the object
   for (int i = 0; i < 30; ++i) s.Add(H(i));
-  EXPECT_LE(s.MemoryBytes(), sizeof(ParticipantSketch) + 46 * 12);  // 12 bytes a person
+  EXPECT_LE(s.MemoryBytes(), sizeof(ParticipantSketch) + 36 * 10);  // 10 bytes a person
+}
+
+TEST(ParticipantSketchExactFormsTest, CountsBeyondSixteenBitsAreKeptExactly) {
+  // The array form keeps 16-bit counts; larger ones move the set to the hash map.
+  for (const uint32_t big : {65535u, 65536u, 40000u, 100000u}) {
+    ParticipantSketch s;
+    Reference ref;
+    uint64_t total = 0;
+    auto add = [&](int person, uint32_t events) {
+      s.Add(H(person), events);
+      ref[H(person)] += events;
+      total += events;
+    };
+    add(0, big);  // one participant, inline
+    add(1, 1);    // into the array form (or the map)
+    add(2, big);
+    add(0, big);
+    for (int i = 3; i < 10; ++i) add(i, i);
+    ExpectMatches(s, ref, total, "big " + std::to_string(big));
+    s.Merge(s);
+    for (auto& [hash, count] : ref) count *= 2;
+    ExpectMatches(s, ref, 2 * total, "doubled " + std::to_string(big));
+    ParticipantSketch small;
+    small.Add(H(50), 40000);
+    small.Add(H(51), 1);
+    small.Merge(small);  // 80000 no longer fits 16 bits
+    ExpectMatches(small, {{H(50), 80000}, {H(51), 2}}, 80002, "self-merged small");
+  }
 }
 
 }  // namespace

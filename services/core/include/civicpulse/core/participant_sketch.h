@@ -4,9 +4,9 @@
 // Exact mode keeps each participant's 64-bit hash with its event count, up to kExactLimit
 // distinct participants (so counts below 1000 are exact), in the smallest of four forms:
 // nothing while empty; one participant inside the object itself (no allocation: most
-// 1-minute cells and age bands of a city hold one person); a sorted array of 12-byte entries
-// in one allocation for up to kArrayLimit people (binary search; the 1-hour cells of a week
-// hold a few dozen each); then a hash map. Beyond the limit it turns dense: a
+// 1-minute cells and age bands of a city hold one person); a sorted array of hashes with
+// 16-bit counts (10 bytes a person, one allocation) for up to kArrayLimit people (binary
+// search; the 1-hour cells of a week hold a few dozen each); then a hash map. Beyond the limit it turns dense: a
 // HyperLogLog with 2^kPrecision registers (standard error 1.04/sqrt(2^14) = 0.8%, so within
 // 2% with high probability) estimated with Ertl's improved estimator (no bias tables), plus
 // a bottom-k sample (the kExactLimit participants with the smallest hashes, with their exact
@@ -72,22 +72,24 @@ class ParticipantSketch {
   size_t MemoryBytes() const;
 
  private:
-  struct Entry;  // (hash, count): 12 bytes
-  struct Rep;    // exact hash map, or dense registers + sample
+  struct Rep;  // exact hash map, or dense registers + sample
 
   // The form is told by capacity_: kEmpty (nobody; size_ == 0), kOne (one participant:
-  // data_.hash, its count in size_), kRep (data_.rep), otherwise a sorted array of size_
-  // entries at data_.entries with room for capacity_.
+  // data_.hash, its count in size_), kRep (data_.rep), otherwise the array form: size_
+  // participants in data_.block, room for capacity_ (hashes(), counts()).
   static constexpr uint32_t kEmpty = 0;
   static constexpr uint32_t kOne = 0xFFFFFFFE;
   static constexpr uint32_t kRep = 0xFFFFFFFF;
   union Data {
     uint64_t hash;
-    Entry* entries;
+    char* block;
     Rep* rep;
   };
 
   bool dense() const;
+  // The array form's sorted hashes and their counts.
+  uint64_t* hashes() const;
+  uint16_t* counts() const;
   // Participants held: all of them in exact mode, the sample in dense mode.
   size_t held() const;
   // Calls fn(hash, count) for every participant held (in hash order unless a hash map).
