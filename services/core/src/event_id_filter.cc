@@ -17,8 +17,11 @@ EventIdFilter::EventIdFilter(int64_t horizon_ms, size_t max_entries)
       max_entries_(std::max<size_t>(max_entries, 16)),
       seen_(max_entries_ + 1) {}  // one over: an insertion precedes its eviction
 
-bool EventIdFilter::SeenBefore(std::string_view event_id, int64_t time_ms) {
-  const uint64_t key = HashParticipant(event_id) ^ kIdSalt;
+uint64_t EventIdFilter::Key(std::string_view event_id) {
+  return HashParticipant(event_id) ^ kIdSalt;
+}
+
+bool EventIdFilter::SeenBefore(uint64_t key, int64_t time_ms) {
   auto [seen_time, inserted] = seen_.TryEmplace(key, time_ms);
   if (inserted) {
     if (journal_on_) journal_.emplace_back(key, time_ms);

@@ -436,7 +436,17 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     ++s.late;
     return Outcome::kLate;
   }
-  if (s.dedup.SeenBefore(event.event_id, t)) {
+  // The event-id and new-participant memories are large tables read at random: start both
+  // loads before waiting on either (the area's salt comes from a read-only look-up; a new
+  // area is only added once the event turns out not to be a duplicate).
+  const uint64_t id_key = EventIdFilter::Key(event.event_id);
+  s.dedup.Prefetch(id_key);
+  const uint64_t participant = event.has_participant ? HashParticipant(event.participant) : 0;
+  if (event.has_participant) {
+    auto known = s.area_ids.find(absl::string_view(event.area.data(), event.area.size()));
+    if (known != s.area_ids.end()) s.last_seen.Prefetch(participant ^ s.area_salts[known->second]);
+  }
+  if (s.dedup.SeenBefore(id_key, t)) {
     ++s.duplicate;
     return Outcome::kDuplicate;
   }
@@ -447,10 +457,8 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
   const uint32_t area_id = s.AreaId(event.area);
   const uint32_t index = s.SeriesIndex(area_id, event.kind);
 
-  uint64_t participant = 0;
   bool is_new = false;
   if (event.has_participant) {
-    participant = HashParticipant(event.participant);
     const uint64_t key = participant ^ s.area_salts[area_id];
     auto [seen, inserted] = s.last_seen.TryEmplace(key, t);
     if (inserted) {

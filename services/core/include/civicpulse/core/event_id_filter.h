@@ -27,7 +27,15 @@ class EventIdFilter {
 
   // True if `event_id` was seen before with an event time within the horizon of `time_ms`;
   // otherwise remembers it (at `time_ms`) and returns false.
-  bool SeenBefore(std::string_view event_id, int64_t time_ms);
+  bool SeenBefore(std::string_view event_id, int64_t time_ms) {
+    return SeenBefore(Key(event_id), time_ms);
+  }
+  // The same, by the id's key (Key()).
+  bool SeenBefore(uint64_t key, int64_t time_ms);
+  // The key an id is remembered by; Prefetch(key) starts loading where it would be, so that
+  // a caller can overlap that cache miss with other work before SeenBefore(key, ...).
+  static uint64_t Key(std::string_view event_id);
+  void Prefetch(uint64_t key) const { seen_.Prefetch(key); }
   // Forgets ids that no event at or after `oldest_time_ms` can duplicate, i.e. seen before
   // `oldest_time_ms - horizon`. Cheap to call often: it sweeps at most once per
   // hour of progress.

@@ -52,6 +52,12 @@ class HashTimeTable {
     }
   }
 
+  // Starts loading the slot where `key` would be (a hint; no effect on the contents), so that
+  // a caller can overlap this table's cache miss with other work.
+  void Prefetch(uint64_t key) const {
+    if (capacity_ != 0) __builtin_prefetch(&slots_[Home(key)]);
+  }
+
   // The value stored for `key`, or null.
   const int64_t* Find(uint64_t key) const {
     if (key == kEmpty) return has_zero_ ? &zero_value_ : nullptr;
