@@ -16,6 +16,8 @@
 //   BM_StateMemory7Days 1M distinct participants across 200 areas over 7 days of event time
 //                       (3M events): MemoryBytes() of the state, reported as counters.
 //                       Target: < 256 MiB.
+//   BM_StateMemory7DaysRss the same week, as the peak RSS of a process that builds only that
+//                       state (run it alone: --benchmark_filter=BM_StateMemory7DaysRss).
 //   BM_Compute          IndicatorStore::Compute over that state's full snapshot.
 //
 // The event stream is deterministic (fixed seed); "pre-decoded" means a reused Event filled
@@ -26,6 +28,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include <sys/resource.h>
 
 #include "absl/container/flat_hash_map.h"
 #include "benchmark/benchmark.h"
@@ -44,7 +48,65 @@ constexpr int64_t kT0 = 1'700'000'000'000 / kDayMs * kDayMs;
 constexpr int kAreas = 200;
 constexpr int kParticipants = 1'000'000;
 
-// A compact event stream: participant and area indices, times and kinds; names pre-built.
+// Draws a stream's events one at a time, in order, storing nothing: `events` events spread
+// evenly over `span_ms` of event time with up to 2 minutes of disorder. Each participant has
+// a home area (80% of their events) so per-area sketches look like a city's, not like
+// uniform noise. Every participant appears at least once when events >= kParticipants.
+class EventSource {
+ public:
+  struct Drawn {
+    uint32_t participant;
+    uint16_t area;
+    int64_t time_ms;
+    uint8_t kind;
+    uint8_t age_band;
+  };
+
+  EventSource(size_t events, int64_t span_ms, uint64_t seed)
+      : events_(events), span_ms_(span_ms), rng_(seed) {}
+
+  Drawn Next() {
+    const size_t i = next_++;
+    Drawn d;
+    d.participant = i < kParticipants ? static_cast<uint32_t>((i * 7919) % kParticipants)
+                                      : static_cast<uint32_t>(rng_() % kParticipants);
+    d.area = static_cast<uint16_t>(rng_() % 5 == 0 ? rng_() % kAreas : d.participant % kAreas);
+    const int64_t base = static_cast<int64_t>(static_cast<double>(i) / events_ * span_ms_);
+    d.time_ms = kT0 + base - static_cast<int64_t>(rng_() % (2 * kMinuteMs));
+    d.kind = static_cast<uint8_t>(1 + rng_() % 3);
+    d.age_band = static_cast<uint8_t>(rng_() % 3 == 0 ? rng_() % kAgeBandCount : 0);
+    return d;
+  }
+
+  // Fills `e` in place with a drawn event (names formatted here; ids unique by `id`).
+  static void Fill(const Drawn& d, uint64_t id, Event* e) {
+    char buffer[24] = {'e', '-'};
+    auto [end, ec] = std::to_chars(buffer + 2, buffer + sizeof(buffer), id);
+    (void)ec;
+    e->event_id.assign(buffer, end);
+    e->SetKind(static_cast<Kind>(d.kind));
+    e->has_participant = true;
+    buffer[0] = 'p';
+    end = std::to_chars(buffer + 2, buffer + sizeof(buffer), d.participant).ptr;
+    e->participant.assign(buffer, end);
+    buffer[0] = 'W';
+    end = std::to_chars(buffer + 1, buffer + sizeof(buffer), d.area).ptr;
+    e->area.assign(buffer, end);
+    e->occurred_at_ms = d.time_ms;
+    e->hours = e->kind == Kind::kVolunteerShift ? 2.5 : 0;
+    e->weight_kg = e->kind == Kind::kRecycling ? 3.2 : 0;
+    e->age_band = static_cast<AgeBand>(d.age_band);
+  }
+
+ private:
+  size_t events_;
+  int64_t span_ms_;
+  std::mt19937_64 rng_;
+  size_t next_ = 0;
+};
+
+// A compact event stream (EventSource's events, stored): participant and area indices,
+// times and kinds; names pre-built.
 struct Stream {
   std::vector<std::string> participant_names;
   std::vector<std::string> area_names;
@@ -54,28 +116,22 @@ struct Stream {
   std::vector<uint8_t> kind;
   std::vector<uint8_t> age_band;
 
-  // `events` events spread evenly over `span_ms` of event time with up to 2 minutes of
-  // disorder. Each participant has a home area (80% of their events) so per-area sketches
-  // look like a city's, not like uniform noise.
   Stream(size_t events, int64_t span_ms, uint64_t seed) {
     for (int i = 0; i < kParticipants; ++i) participant_names.push_back("p-" + std::to_string(i));
     for (int i = 0; i < kAreas; ++i) area_names.push_back("W" + std::to_string(i));
-    std::mt19937_64 rng(seed);
+    EventSource source(events, span_ms, seed);
     participant.resize(events);
     area.resize(events);
     time_ms.resize(events);
     kind.resize(events);
     age_band.resize(events);
     for (size_t i = 0; i < events; ++i) {
-      // Every participant appears at least once when events >= kParticipants.
-      const uint32_t p = i < kParticipants ? static_cast<uint32_t>((i * 7919) % kParticipants)
-                                           : static_cast<uint32_t>(rng() % kParticipants);
-      participant[i] = p;
-      area[i] = static_cast<uint16_t>(rng() % 5 == 0 ? rng() % kAreas : p % kAreas);
-      const int64_t base = static_cast<int64_t>(static_cast<double>(i) / events * span_ms);
-      time_ms[i] = kT0 + base - static_cast<int64_t>(rng() % (2 * kMinuteMs));
-      kind[i] = static_cast<uint8_t>(1 + rng() % 3);
-      age_band[i] = static_cast<uint8_t>(rng() % 3 == 0 ? rng() % kAgeBandCount : 0);
+      const EventSource::Drawn d = source.Next();
+      participant[i] = d.participant;
+      area[i] = d.area;
+      time_ms[i] = d.time_ms;
+      kind[i] = d.kind;
+      age_band[i] = d.age_band;
     }
   }
 
@@ -307,6 +363,51 @@ void BM_StateMemory7Days(benchmark::State& state) {
   state.counters["events"] = static_cast<double>(week.events);
 }
 BENCHMARK(BM_StateMemory7Days)->Iterations(1)->Unit(benchmark::kMillisecond);
+
+double PeakRssMiB() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+// The same week, as the peak resident set of a process that does only that: run it alone
+// (--benchmark_filter=BM_StateMemory7DaysRss), since the peak is the process's. The events
+// are drawn one at a time (EventSource) so that nothing but the engine's state, the
+// benchmark library and the code is resident; `rss_at_start_MiB` is the process before the
+// first event (a figure above ~30 MiB means something else ran first).
+void BM_StateMemory7DaysRss(benchmark::State& state) {
+  const double rss_at_start = PeakRssMiB();
+  size_t bytes = 0, cells = 0;
+  for (auto _ : state) {
+    AreaCap areas{AreaCapOptions{}};
+    PartitionAggregator agg(EngineOptions{}, &areas);
+    EventSource source(3'000'000, 7 * kDayMs, 2);  // Week()'s events
+    Event e;
+    std::vector<v1::Cell> taken;
+    int64_t t = 0;
+    for (size_t i = 0; i < 3'000'000; ++i) {
+      const EventSource::Drawn d = source.Next();
+      EventSource::Fill(d, i, &e);
+      t = d.time_ms;
+      agg.Apply(e, t);
+      if ((i & 0xFFFF) == 0) {  // as the aggregator does on every flush
+        agg.Tick(t);
+        agg.TakeCells(&taken);
+        taken.clear();
+      }
+    }
+    agg.Tick(t);
+    agg.TakeCells(&taken);
+    taken.clear();
+    bytes = agg.MemoryBytes();
+    cells = agg.cell_count();
+  }
+  state.counters["peak_rss_MiB"] = PeakRssMiB();
+  state.counters["rss_at_start_MiB"] = rss_at_start;
+  state.counters["state_MiB"] = static_cast<double>(bytes) / (1 << 20);
+  state.counters["cells"] = static_cast<double>(cells);
+}
+BENCHMARK(BM_StateMemory7DaysRss)->Iterations(1)->Unit(benchmark::kMillisecond);
 
 // Checkpoint and restore of that state (docs/delivery.md): the full snapshot a new owner of
 // the partition reads from the changelog, cut into 512 KiB pieces as the aggregator writes

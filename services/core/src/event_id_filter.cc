@@ -13,20 +13,26 @@ constexpr uint64_t kIdSalt = 0x5bd1e9955bd1e995ULL;
 }  // namespace
 
 EventIdFilter::EventIdFilter(int64_t horizon_ms, size_t max_entries)
-    : horizon_ms_(horizon_ms), max_entries_(std::max<size_t>(max_entries, 16)) {}
+    : horizon_ms_(horizon_ms),
+      max_entries_(std::max<size_t>(max_entries, 16)),
+      seen_(max_entries_ + 1) {}  // one over: an insertion precedes its eviction
 
-bool EventIdFilter::SeenBefore(std::string_view event_id, int64_t time_ms) {
-  const uint64_t key = HashParticipant(event_id) ^ kIdSalt;
-  auto [it, inserted] = seen_.try_emplace(key, time_ms);
+uint64_t EventIdFilter::Key(std::string_view event_id) {
+  return HashParticipant(event_id) ^ kIdSalt;
+}
+
+bool EventIdFilter::SeenBefore(uint64_t key, int64_t time_ms) {
+  auto [seen_time, inserted] = seen_.TryEmplace(key, time_ms);
   if (inserted) {
     if (journal_on_) journal_.emplace_back(key, time_ms);
     if (seen_.size() > max_entries_) EvictOldest();
     return false;
   }
-  const int64_t distance = time_ms >= it->second ? time_ms - it->second : it->second - time_ms;
+  const int64_t distance =
+      time_ms >= *seen_time ? time_ms - *seen_time : *seen_time - time_ms;
   if (distance <= horizon_ms_) return true;
   // The earlier sighting is older than the horizon: a new event that reuses the id.
-  it->second = time_ms;
+  *seen_time = time_ms;
   if (journal_on_) journal_.emplace_back(key, time_ms);
   return false;
 }
@@ -39,7 +45,7 @@ void EventIdFilter::TakeJournal(std::vector<std::pair<uint64_t, int64_t>>* out) 
 }
 
 void EventIdFilter::Restore(uint64_t hash, int64_t time_ms) {
-  seen_[hash] = time_ms;
+  *seen_.TryEmplace(hash, time_ms).first = time_ms;
   if (seen_.size() > max_entries_) EvictOldest();
 }
 
@@ -51,13 +57,13 @@ void EventIdFilter::Expire(int64_t oldest_time_ms) {
 }
 
 void EventIdFilter::Sweep(int64_t cutoff_ms) {
-  absl::erase_if(seen_, [cutoff_ms](const auto& entry) { return entry.second < cutoff_ms; });
+  seen_.EraseIf([cutoff_ms](uint64_t, int64_t time) { return time < cutoff_ms; });
 }
 
 void EventIdFilter::EvictOldest() {
   std::vector<int64_t> times;
   times.reserve(seen_.size());
-  for (const auto& [key, time] : seen_) times.push_back(time);
+  seen_.ForEach([&times](uint64_t, int64_t time) { times.push_back(time); });
   auto quarter = times.begin() + times.size() / 4;
   std::nth_element(times.begin(), quarter, times.end());
   const int64_t cutoff = *quarter;
@@ -65,13 +71,13 @@ void EventIdFilter::EvictOldest() {
   Sweep(cutoff);
   if (seen_.size() == before) {  // all at one time: drop arbitrary entries instead
     size_t drop = before / 4;
-    for (auto it = seen_.begin(); it != seen_.end() && drop > 0; --drop) seen_.erase(it++);
+    seen_.EraseIf([&drop](uint64_t, int64_t) { return drop > 0 && drop-- > 0; });
   }
   evicted_ += before - seen_.size();
 }
 
 size_t EventIdFilter::MemoryBytes() const {
-  return sizeof(*this) + seen_.capacity() * (sizeof(std::pair<uint64_t, int64_t>) + 1);
+  return sizeof(*this) + seen_.MemoryBytes();
 }
 
 }  // namespace civicpulse::core

@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <memory>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -66,104 +66,6 @@ double TopDecileOf(std::vector<uint32_t> counts) {
   return static_cast<double>(top_events) / static_cast<double>(total);
 }
 
-// Participant hash -> event count. Up to kSmallLimit entries it is an unsorted packed array
-// searched linearly (12 bytes an entry, one allocation; most cells of a city hold a few
-// people); beyond that a flat hash map.
-class CountTable {
- public:
-  static constexpr size_t kSmallLimit = 8;
-
-  CountTable() = default;
-  CountTable(const CountTable& other)
-      : small_(other.small_),
-        map_(other.map_ ? std::make_unique<absl::flat_hash_map<uint64_t, uint32_t>>(*other.map_)
-                        : nullptr) {}
-  CountTable& operator=(const CountTable& other) {
-    if (this != &other) *this = CountTable(other);
-    return *this;
-  }
-  CountTable(CountTable&&) noexcept = default;
-  CountTable& operator=(CountTable&&) noexcept = default;
-
-  size_t size() const { return map_ ? map_->size() : small_.size(); }
-  bool empty() const { return size() == 0; }
-
-  void Add(uint64_t hash, uint32_t count) {
-    if (map_) {
-      (*map_)[hash] += count;
-      return;
-    }
-    for (Entry& e : small_) {
-      if (e.hash() == hash) {
-        e.count += count;
-        return;
-      }
-    }
-    if (small_.size() < kSmallLimit) {
-      small_.push_back(Entry::Of(hash, count));
-      return;
-    }
-    map_ = std::make_unique<absl::flat_hash_map<uint64_t, uint32_t>>();
-    for (const Entry& e : small_) map_->emplace(e.hash(), e.count);
-    std::vector<Entry>().swap(small_);
-    (*map_)[hash] += count;
-  }
-
-  template <typename Fn>  // fn(uint64_t hash, uint32_t& count)
-  void ForEach(Fn fn) {
-    if (map_) {
-      for (auto& [hash, count] : *map_) fn(hash, count);
-    } else {
-      for (Entry& e : small_) fn(e.hash(), e.count);
-    }
-  }
-  template <typename Fn>  // fn(uint64_t hash, uint32_t count)
-  void ForEach(Fn fn) const {
-    if (map_) {
-      for (const auto& [hash, count] : *map_) fn(hash, count);
-    } else {
-      for (const Entry& e : small_) fn(e.hash(), e.count);
-    }
-  }
-
-  void EraseAbove(uint64_t threshold) {
-    if (map_) {
-      absl::erase_if(*map_, [threshold](const auto& entry) { return entry.first > threshold; });
-    } else {
-      std::erase_if(small_, [threshold](const Entry& e) { return e.hash() > threshold; });
-    }
-  }
-
-  std::vector<std::pair<uint64_t, uint32_t>> Entries() const {
-    std::vector<std::pair<uint64_t, uint32_t>> out;
-    out.reserve(size());
-    ForEach([&out](uint64_t hash, uint32_t count) { out.emplace_back(hash, count); });
-    return out;
-  }
-
-  size_t MemoryBytes() const {
-    return map_ ? sizeof(*map_) + map_->capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1)
-                : small_.capacity() * sizeof(Entry);
-  }
-
- private:
-  // 12 bytes: the hash as two 32-bit halves keeps every member naturally aligned.
-  struct Entry {
-    uint32_t hash_low;
-    uint32_t hash_high;
-    uint32_t count;
-
-    static Entry Of(uint64_t hash, uint32_t count) {
-      return {static_cast<uint32_t>(hash), static_cast<uint32_t>(hash >> 32), count};
-    }
-    uint64_t hash() const { return (uint64_t{hash_high} << 32) | hash_low; }
-  };
-  static_assert(sizeof(Entry) == 12);
-
-  std::vector<Entry> small_;                                       // small mode
-  std::unique_ptr<absl::flat_hash_map<uint64_t, uint32_t>> map_;  // map mode when set
-};
-
 }  // namespace
 
 // MurmurHash64A (Austin Appleby, public domain) with a fixed seed and fmix64 finaliser: stable across processes,
@@ -208,12 +110,50 @@ uint64_t HashParticipant(std::string_view participant) {
   return h;
 }
 
+namespace {
+
+// The array form is one block: capacity hashes (8 bytes each, sorted) then as many counts
+// (2 bytes each: a count above kMaxArrayCount moves the set to the hash map). Capacities
+// are 4 mod 8, so that 10 c + 8 fills one of glibc's 16-byte chunk sizes exactly.
+constexpr uint32_t kMaxArrayCount = std::numeric_limits<uint16_t>::max();
+constexpr size_t kSlotBytes = sizeof(uint64_t) + sizeof(uint16_t);
+
+// realloc: the block is plain data, and it often grows in place.
+char* Reallocate(char* old, uint32_t capacity) {
+  void* p = std::realloc(old, capacity * kSlotBytes);
+  if (p == nullptr) std::abort();  // out of memory: no exceptions here
+  return static_cast<char*>(p);
+}
+
+// 4, 12, 20, ..., 68, then about 1.25x: arrays of the cells of a week stay for days, so
+// little slack beats fewer reallocations.
+uint32_t GrowCapacity(uint32_t capacity) {
+  const uint32_t next = capacity + std::max<uint32_t>(8, (capacity / 4) & ~7u);
+  return std::min<uint32_t>(next, ParticipantSketch::kArrayLimit);
+}
+
+// Index of the first hash >= `hash`.
+uint32_t LowerBound(const uint64_t* hashes, uint32_t n, uint64_t hash) {
+  uint32_t first = 0;
+  while (n > 0) {
+    const uint32_t half = n / 2;
+    if (hashes[first + half] < hash) {
+      first += half + 1;
+      n -= half + 1;
+    } else {
+      n = half;
+    }
+  }
+  return first;
+}
+
+}  // namespace
+
 struct ParticipantSketch::Rep {
   // Exact mode: every participant. Dense mode: the bottom-k sample (hash <= threshold).
-  CountTable counts;
+  absl::flat_hash_map<uint64_t, uint32_t> counts;
   std::vector<uint8_t> registers;  // empty in exact mode
   uint64_t threshold = kNoThreshold;
-  uint64_t total = 0;
 
   bool dense() const { return !registers.empty(); }
 
@@ -227,14 +167,18 @@ struct ParticipantSketch::Rep {
 
   void Densify() {
     registers.assign(kRegisters, 0);
-    counts.ForEach([this](uint64_t hash, uint32_t) { AddRegister(hash); });
+    for (const auto& [hash, count] : counts) AddRegister(hash);
     PruneSample();
+  }
+
+  void EraseAbove(uint64_t t) {
+    absl::erase_if(counts, [t](const auto& entry) { return entry.first > t; });
   }
 
   // The bottom-k sample proper: the k smallest hashes held, sorted (the map may hold up to
   // 2k between prunes).
   std::vector<std::pair<uint64_t, uint32_t>> Sample() const {
-    std::vector<std::pair<uint64_t, uint32_t>> sample = counts.Entries();
+    std::vector<std::pair<uint64_t, uint32_t>> sample(counts.begin(), counts.end());
     std::sort(sample.begin(), sample.end());
     if (sample.size() > kSampleSize) sample.resize(kSampleSize);
     return sample;
@@ -246,93 +190,232 @@ struct ParticipantSketch::Rep {
     if (counts.size() <= 2 * kSampleSize) return;
     std::vector<uint64_t> hashes;
     hashes.reserve(counts.size());
-    counts.ForEach([&hashes](uint64_t hash, uint32_t) { hashes.push_back(hash); });
+    for (const auto& [hash, count] : counts) hashes.push_back(hash);
     std::nth_element(hashes.begin(), hashes.begin() + (kSampleSize - 1), hashes.end());
     threshold = hashes[kSampleSize - 1];
-    counts.EraseAbove(threshold);
+    EraseAbove(threshold);
   }
 };
 
-// rep_ is null while the sketch is empty: most cells' new-participant and age sketches stay
-// empty, and an empty sketch then costs one pointer.
-const ParticipantSketch::Rep& ParticipantSketch::EmptyRep() {
-  static const Rep* empty = new Rep;
-  return *empty;
+bool ParticipantSketch::dense() const { return capacity_ == kRep && data_.rep->dense(); }
+
+size_t ParticipantSketch::held() const {
+  switch (capacity_) {
+    case kEmpty: return 0;
+    case kOne: return 1;
+    case kRep: return data_.rep->counts.size();
+    default: return size_;
+  }
 }
 
-ParticipantSketch::ParticipantSketch() : rep_(nullptr) {}
-ParticipantSketch::~ParticipantSketch() { delete rep_; }
-ParticipantSketch::ParticipantSketch(const ParticipantSketch& other)
-    : rep_(other.rep_ ? new Rep(*other.rep_) : nullptr) {}
-ParticipantSketch& ParticipantSketch::operator=(const ParticipantSketch& other) {
-  if (this == &other) return *this;
-  if (other.rep_ == nullptr) {
-    delete rep_;
-    rep_ = nullptr;
-  } else if (rep_ == nullptr) {
-    rep_ = new Rep(*other.rep_);
-  } else {
-    *rep_ = *other.rep_;
+template <typename Fn>
+void ParticipantSketch::ForEachHeld(Fn fn) const {
+  switch (capacity_) {
+    case kEmpty:
+      return;
+    case kOne:
+      fn(data_.hash, size_);
+      return;
+    case kRep:
+      for (const auto& [hash, count] : data_.rep->counts) fn(hash, count);
+      return;
+    default:
+      for (uint32_t i = 0; i < size_; ++i) fn(hashes()[i], uint32_t{counts()[i]});
   }
+}
+
+uint64_t* ParticipantSketch::hashes() const {
+  return reinterpret_cast<uint64_t*>(data_.block);
+}
+uint16_t* ParticipantSketch::counts() const {
+  return reinterpret_cast<uint16_t*>(data_.block + capacity_ * sizeof(uint64_t));
+}
+
+void ParticipantSketch::AddExact(uint64_t hash, uint32_t count) {
+  switch (capacity_) {
+    case kEmpty:
+      data_.hash = hash;
+      size_ = count;
+      capacity_ = kOne;
+      return;
+    case kOne: {
+      if (data_.hash == hash) {
+        size_ += count;  // wraps like the map's uint32 counts would
+        return;
+      }
+      if (size_ > kMaxArrayCount || count > kMaxArrayCount) {
+        ToRep().counts[hash] += count;
+        return;
+      }
+      const uint64_t held_hash = data_.hash;
+      const uint16_t held_count = static_cast<uint16_t>(size_);
+      data_.block = Reallocate(nullptr, 4);
+      capacity_ = 4;
+      size_ = 2;
+      const bool first = held_hash < hash;
+      hashes()[0] = first ? held_hash : hash;
+      hashes()[1] = first ? hash : held_hash;
+      counts()[0] = first ? held_count : static_cast<uint16_t>(count);
+      counts()[1] = first ? static_cast<uint16_t>(count) : held_count;
+      return;
+    }
+    case kRep:
+      data_.rep->counts[hash] += count;
+      return;
+    default:
+      break;
+  }
+  const uint32_t at = LowerBound(hashes(), size_, hash);
+  if (at < size_ && hashes()[at] == hash) {
+    if (uint64_t{counts()[at]} + count > kMaxArrayCount) {
+      ToRep().counts[hash] += count;
+    } else {
+      counts()[at] = static_cast<uint16_t>(counts()[at] + count);
+    }
+    return;
+  }
+  if (count > kMaxArrayCount || (size_ == capacity_ && capacity_ >= kArrayLimit)) {
+    ToRep().counts[hash] += count;
+    return;
+  }
+  if (size_ == capacity_) {
+    const uint32_t old_capacity = capacity_;
+    capacity_ = GrowCapacity(capacity_);
+    data_.block = Reallocate(data_.block, capacity_);
+    // The counts follow the (now longer) hash array.
+    std::memmove(data_.block + capacity_ * sizeof(uint64_t),
+                 data_.block + old_capacity * sizeof(uint64_t), size_ * sizeof(uint16_t));
+  }
+  uint64_t* h = hashes();
+  uint16_t* c = counts();
+  std::memmove(h + at + 1, h + at, (size_ - at) * sizeof(uint64_t));
+  std::memmove(c + at + 1, c + at, (size_ - at) * sizeof(uint16_t));
+  h[at] = hash;
+  c[at] = static_cast<uint16_t>(count);
+  ++size_;
+}
+
+ParticipantSketch::Rep& ParticipantSketch::ToRep() {
+  if (capacity_ == kRep) return *data_.rep;
+  auto* rep = new Rep;
+  rep->counts.reserve(std::max<size_t>(held() + 1, 2 * kArrayLimit));
+  ForEachHeld([rep](uint64_t hash, uint32_t count) { rep->counts.emplace(hash, count); });
+  if (capacity_ != kEmpty && capacity_ != kOne) std::free(data_.block);
+  data_.rep = rep;
+  size_ = 0;
+  capacity_ = kRep;
+  return *rep;
+}
+
+void ParticipantSketch::Release() {
+  if (capacity_ == kRep) {
+    delete data_.rep;
+  } else if (capacity_ != kEmpty && capacity_ != kOne) {
+    std::free(data_.block);
+  }
+  data_.hash = 0;
+  size_ = 0;
+  capacity_ = kEmpty;
+}
+
+ParticipantSketch::ParticipantSketch() = default;
+ParticipantSketch::~ParticipantSketch() { Release(); }
+
+ParticipantSketch::ParticipantSketch(const ParticipantSketch& other)
+    : total_(other.total_), data_(other.data_), size_(other.size_), capacity_(other.capacity_) {
+  if (capacity_ == kRep) {
+    data_.rep = new Rep(*other.data_.rep);
+  } else if (capacity_ != kEmpty && capacity_ != kOne) {
+    data_.block = Reallocate(nullptr, capacity_);
+    std::memcpy(data_.block, other.data_.block, capacity_ * kSlotBytes);
+  }
+}
+
+ParticipantSketch& ParticipantSketch::operator=(const ParticipantSketch& other) {
+  if (this != &other) *this = ParticipantSketch(other);
   return *this;
 }
-ParticipantSketch::ParticipantSketch(ParticipantSketch&& other) noexcept : rep_(other.rep_) {
-  other.rep_ = nullptr;
+
+ParticipantSketch::ParticipantSketch(ParticipantSketch&& other) noexcept
+    : total_(other.total_), data_(other.data_), size_(other.size_), capacity_(other.capacity_) {
+  other.total_ = 0;
+  other.data_.hash = 0;
+  other.size_ = 0;
+  other.capacity_ = kEmpty;
 }
+
 ParticipantSketch& ParticipantSketch::operator=(ParticipantSketch&& other) noexcept {
-  std::swap(rep_, other.rep_);
+  std::swap(total_, other.total_);
+  std::swap(data_, other.data_);
+  std::swap(size_, other.size_);
+  std::swap(capacity_, other.capacity_);
   return *this;
 }
 
 void ParticipantSketch::Add(uint64_t participant_hash, uint32_t events) {
-  if (rep_ == nullptr) rep_ = new Rep;
-  Rep& r = *rep_;
-  r.total += events;
+  total_ += events;
+  if (capacity_ != kRep) {
+    AddExact(participant_hash, events);  // an array never holds more than kExactLimit
+    return;
+  }
+  Rep& r = *data_.rep;
   if (r.dense()) {
     r.AddRegister(participant_hash);
     if (participant_hash > r.threshold) return;
-    r.counts.Add(participant_hash, events);
+    r.counts[participant_hash] += events;
     r.PruneSample();
     return;
   }
-  r.counts.Add(participant_hash, events);
+  r.counts[participant_hash] += events;
   if (r.counts.size() > kExactLimit) r.Densify();
 }
 
 void ParticipantSketch::Merge(const ParticipantSketch& other) {
-  if (other.rep_ == nullptr) return;
-  if (rep_ == nullptr) {
-    rep_ = new Rep(*other.rep_);
+  if (other.capacity_ == kEmpty && other.total_ == 0) return;
+  if (&other == this) {  // self-union: the same set, counts double
+    switch (capacity_) {
+      case kEmpty: break;
+      case kOne: size_ *= 2; break;
+      case kRep:
+        for (auto& [hash, count] : data_.rep->counts) count *= 2;
+        break;
+      default: {
+        uint16_t largest = 0;
+        for (uint32_t i = 0; i < size_; ++i) largest = std::max(largest, counts()[i]);
+        if (2 * uint32_t{largest} > kMaxArrayCount) {
+          for (auto& [hash, count] : ToRep().counts) count *= 2;
+        } else {
+          for (uint32_t i = 0; i < size_; ++i) counts()[i] = static_cast<uint16_t>(2 * counts()[i]);
+        }
+      }
+    }
+    total_ *= 2;
     return;
   }
-  Rep& r = *rep_;
-  const Rep& o = *other.rep_;
-  if (&r == &o) {  // self-union: the same set, counts double
-    r.counts.ForEach([](uint64_t, uint32_t& count) { count *= 2; });
-    r.total *= 2;
+  total_ += other.total_;
+  if (!dense() && !other.dense()) {
+    other.ForEachHeld([this](uint64_t hash, uint32_t count) { AddExact(hash, count); });
+    if (capacity_ == kRep && data_.rep->counts.size() > kExactLimit) data_.rep->Densify();
     return;
   }
-  r.total += o.total;
-  if (!r.dense() && !o.dense()) {
-    o.counts.ForEach([&r](uint64_t hash, uint32_t count) { r.counts.Add(hash, count); });
-    if (r.counts.size() > kExactLimit) r.Densify();
-    return;
-  }
+  Rep& r = ToRep();
   if (!r.dense()) r.Densify();
-  if (o.dense()) {
+  uint64_t t = r.threshold;
+  if (other.dense()) {
+    const Rep& o = *other.data_.rep;
     for (int i = 0; i < kRegisters; ++i) {
       r.registers[i] = std::max(r.registers[i], o.registers[i]);
     }
+    t = std::min(t, o.threshold);
   } else {
-    o.counts.ForEach([&r](uint64_t hash, uint32_t) { r.AddRegister(hash); });
+    other.ForEachHeld([&r](uint64_t hash, uint32_t) { r.AddRegister(hash); });
   }
-  const uint64_t t = std::min(r.threshold, o.threshold);
   if (t < r.threshold) {  // otherwise nothing held is above it already
     r.threshold = t;
-    r.counts.EraseAbove(t);
+    r.EraseAbove(t);
   }
-  o.counts.ForEach([&r, t](uint64_t hash, uint32_t count) {
-    if (hash <= t) r.counts.Add(hash, count);
+  other.ForEachHeld([&r, t](uint64_t hash, uint32_t count) {
+    if (hash <= t) r.counts[hash] += count;
   });
   r.PruneSample();
 }
@@ -355,15 +438,17 @@ double EstimateRegisters(const std::vector<uint8_t>& registers) {
 
 double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketch*>& parts) {
   // Exact while the union is small enough to be exact in a merged sketch too.
-  absl::flat_hash_set<uint64_t> exact;
   bool dense = false;
+  size_t held_total = 0;
   for (const ParticipantSketch* part : parts) {
-    if (part->rep_ == nullptr) continue;
-    if (part->rep_->dense()) {
-      dense = true;
-      break;
-    }
-    part->rep_->counts.ForEach([&exact](uint64_t hash, uint32_t) { exact.insert(hash); });
+    dense = dense || part->dense();
+    held_total += part->held();
+  }
+  absl::flat_hash_set<uint64_t> exact;
+  if (!dense) exact.reserve(std::min(held_total, kExactLimit + 1));  // no rehash while it grows
+  for (const ParticipantSketch* part : parts) {
+    if (dense) break;
+    part->ForEachHeld([&exact](uint64_t hash, uint32_t) { exact.insert(hash); });
     if (exact.size() > kExactLimit) {
       dense = true;
       break;
@@ -374,59 +459,58 @@ double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketc
   Rep union_rep;
   union_rep.registers.assign(kRegisters, 0);
   for (const ParticipantSketch* part : parts) {
-    if (part->rep_ == nullptr) continue;
-    const Rep& r = *part->rep_;
-    if (r.dense()) {
+    if (part->dense()) {
+      const Rep& r = *part->data_.rep;
       for (int i = 0; i < kRegisters; ++i) {
         union_rep.registers[i] = std::max(union_rep.registers[i], r.registers[i]);
       }
     } else {
-      r.counts.ForEach([&union_rep](uint64_t hash, uint32_t) { union_rep.AddRegister(hash); });
+      part->ForEachHeld(
+          [&union_rep](uint64_t hash, uint32_t) { union_rep.AddRegister(hash); });
     }
   }
   return EstimateRegisters(union_rep.registers);
 }
 
 double ParticipantSketch::Estimate() const {
-  const Rep& r = rep_ ? *rep_ : EmptyRep();
-  if (!r.dense()) return static_cast<double>(r.counts.size());
-  return EstimateRegisters(r.registers);
+  if (!dense()) return static_cast<double>(held());
+  return EstimateRegisters(data_.rep->registers);
 }
 
-bool ParticipantSketch::exact() const { return rep_ == nullptr || !rep_->dense(); }
-bool ParticipantSketch::empty() const {
-  return rep_ == nullptr || (rep_->total == 0 && rep_->counts.empty());
-}
-uint64_t ParticipantSketch::total_events() const { return rep_ ? rep_->total : 0; }
+bool ParticipantSketch::exact() const { return !dense(); }
+bool ParticipantSketch::empty() const { return total_ == 0 && held() == 0; }
+uint64_t ParticipantSketch::total_events() const { return total_; }
 
 double ParticipantSketch::TopDecileShare() const {
-  if (rep_ == nullptr) return 0.0;
+  if (capacity_ == kEmpty) return 0.0;
   std::vector<uint32_t> counts;
-  if (!rep_->dense()) {
-    counts.reserve(rep_->counts.size());
-    rep_->counts.ForEach([&counts](uint64_t, uint32_t count) { counts.push_back(count); });
+  if (!dense()) {
+    counts.reserve(held());
+    ForEachHeld([&counts](uint64_t, uint32_t count) { counts.push_back(count); });
   } else {
-    for (const auto& [hash, count] : rep_->Sample()) counts.push_back(count);
+    for (const auto& [hash, count] : data_.rep->Sample()) counts.push_back(count);
   }
   return TopDecileOf(std::move(counts));
 }
 
 void ParticipantSketch::ToProto(v1::ParticipantSketch* out) const {
-  const Rep& r = rep_ ? *rep_ : EmptyRep();
   out->Clear();
-  out->set_total_count(r.total);
-  if (!r.dense()) {
+  out->set_total_count(total_);
+  if (!dense()) {
     // Sorted, so that equal sketches serialise to equal bytes.
-    std::vector<std::pair<uint64_t, uint32_t>> entries = r.counts.Entries();
-    std::sort(entries.begin(), entries.end());
-    out->mutable_hashes()->Reserve(entries.size());
-    out->mutable_counts()->Reserve(entries.size());
+    std::vector<std::pair<uint64_t, uint32_t>> entries;
+    entries.reserve(held());
+    ForEachHeld([&entries](uint64_t hash, uint32_t count) { entries.emplace_back(hash, count); });
+    if (capacity_ == kRep) std::sort(entries.begin(), entries.end());  // arrays are sorted
+    out->mutable_hashes()->Reserve(static_cast<int>(entries.size()));
+    out->mutable_counts()->Reserve(static_cast<int>(entries.size()));
     for (const auto& [hash, count] : entries) {
       out->add_hashes(hash);
       out->add_counts(count);
     }
     return;
   }
+  const Rep& r = *data_.rep;
   out->set_precision(kPrecision);
   out->set_registers(reinterpret_cast<const char*>(r.registers.data()), r.registers.size());
   for (const auto& [hash, count] : r.Sample()) {
@@ -436,8 +520,8 @@ void ParticipantSketch::ToProto(v1::ParticipantSketch* out) const {
 }
 
 absl::Status ParticipantSketch::FromProto(const v1::ParticipantSketch& in) {
-  Rep fresh;
-  fresh.total = in.total_count();
+  ParticipantSketch fresh;
+  fresh.total_ = in.total_count();
   if (in.hashes_size() != in.counts_size() || in.heavy_hashes_size() != in.heavy_counts_size()) {
     return absl::InvalidArgumentError("participant sketch: hashes and counts differ in length");
   }
@@ -445,7 +529,7 @@ absl::Status ParticipantSketch::FromProto(const v1::ParticipantSketch& in) {
     if (static_cast<size_t>(in.hashes_size()) > kExactLimit) {
       return absl::InvalidArgumentError("participant sketch: exact mode over its limit");
     }
-    for (int i = 0; i < in.hashes_size(); ++i) fresh.counts.Add(in.hashes(i), in.counts(i));
+    for (int i = 0; i < in.hashes_size(); ++i) fresh.AddExact(in.hashes(i), in.counts(i));
   } else {
     if (in.precision() != static_cast<uint32_t>(kPrecision) ||
         in.registers().size() != static_cast<size_t>(kRegisters)) {
@@ -453,35 +537,41 @@ absl::Status ParticipantSketch::FromProto(const v1::ParticipantSketch& in) {
           "participant sketch: unsupported precision ", in.precision(), " or register size ",
           in.registers().size()));
     }
-    fresh.registers.assign(in.registers().begin(), in.registers().end());
-    for (uint8_t value : fresh.registers) {
-      if (value > kQ + 1) return absl::InvalidArgumentError("participant sketch: bad register");
+    for (char value : in.registers()) {
+      if (static_cast<uint8_t>(value) > kQ + 1) {
+        return absl::InvalidArgumentError("participant sketch: bad register");
+      }
     }
     if (static_cast<size_t>(in.heavy_hashes_size()) > 2 * kSampleSize) {
       return absl::InvalidArgumentError("participant sketch: sample over its limit");
     }
+    Rep& r = fresh.ToRep();
+    r.registers.assign(in.registers().begin(), in.registers().end());
     uint64_t largest = 0;
     for (int i = 0; i < in.heavy_hashes_size(); ++i) {
-      fresh.counts.Add(in.heavy_hashes(i), in.heavy_counts(i));
+      r.counts[in.heavy_hashes(i)] += in.heavy_counts(i);
       largest = std::max<uint64_t>(largest, in.heavy_hashes(i));
     }
     // A full sample holds exactly the participants with hash <= its largest hash.
-    fresh.threshold = fresh.counts.size() >= kSampleSize ? largest : kNoThreshold;
+    r.threshold = r.counts.size() >= kSampleSize ? largest : kNoThreshold;
   }
-  if (fresh.total == 0 && fresh.counts.empty() && fresh.registers.empty()) {
-    delete rep_;
-    rep_ = nullptr;
-  } else if (rep_ == nullptr) {
-    rep_ = new Rep(std::move(fresh));
-  } else {
-    *rep_ = std::move(fresh);
-  }
+  *this = std::move(fresh);
   return absl::OkStatus();
 }
 
 size_t ParticipantSketch::MemoryBytes() const {
-  if (rep_ == nullptr) return sizeof(*this);
-  return sizeof(*this) + sizeof(Rep) + rep_->registers.capacity() + rep_->counts.MemoryBytes();
+  switch (capacity_) {
+    case kEmpty:
+    case kOne:
+      return sizeof(*this);
+    case kRep: {
+      const Rep& r = *data_.rep;
+      return sizeof(*this) + sizeof(Rep) + r.registers.capacity() +
+             r.counts.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1);
+    }
+    default:
+      return sizeof(*this) + capacity_ * kSlotBytes;
+  }
 }
 
 }  // namespace civicpulse::core

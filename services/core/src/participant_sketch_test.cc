@@ -1,8 +1,14 @@
 #include "civicpulse/core/participant_sketch.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <functional>
+#include <map>
 #include <random>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "civicpulse/v1/aggregate.pb.h"
 #include "gmock/gmock.h"
@@ -174,6 +180,160 @@ TEST(ParticipantSketchTest, UnionEstimateEqualsTheMergedEstimate) {
     EXPECT_DOUBLE_EQ(ParticipantSketch::UnionEstimate(pointers), merged.Estimate()) << per_part;
   }
   EXPECT_EQ(ParticipantSketch::UnionEstimate({}), 0);
+}
+
+// The exact forms (one participant inline, the sorted array, the hash map) against a plain
+// std::map, across every boundary between them: counts, totals, top decile, wire bytes.
+using Reference = std::map<uint64_t, uint32_t>;
+
+void ExpectMatches(const ParticipantSketch& s, const Reference& ref, uint64_t total,
+                   const std::string& where) {
+  ASSERT_TRUE(s.exact()) << where;
+  EXPECT_EQ(s.Estimate(), static_cast<double>(ref.size())) << where;
+  EXPECT_EQ(s.total_events(), total) << where;
+  EXPECT_EQ(s.empty(), ref.empty() && total == 0) << where;
+  v1::ParticipantSketch proto;
+  s.ToProto(&proto);
+  ASSERT_EQ(proto.hashes_size(), static_cast<int>(ref.size())) << where;
+  int i = 0;
+  std::vector<uint32_t> counts;
+  for (const auto& [hash, count] : ref) {
+    EXPECT_EQ(proto.hashes(i), hash) << where << " entry " << i;
+    EXPECT_EQ(proto.counts(i), count) << where << " entry " << i;
+    counts.push_back(count);
+    ++i;
+  }
+  std::sort(counts.begin(), counts.end(), std::greater<uint32_t>());
+  uint64_t top = 0;
+  for (size_t k = 0; k < (counts.size() + 9) / 10; ++k) top += counts[k];
+  EXPECT_DOUBLE_EQ(s.TopDecileShare(),
+                   total == 0 ? 0.0 : static_cast<double>(top) / static_cast<double>(total))
+      << where;
+}
+
+TEST(ParticipantSketchExactFormsTest, AddMatchesAReferenceMapAcrossEveryForm) {
+  std::mt19937_64 rng(11);
+  for (const size_t people : {size_t{1}, size_t{2}, size_t{3}, size_t{7}, size_t{60},
+                              ParticipantSketch::kArrayLimit, ParticipantSketch::kArrayLimit + 1,
+                              size_t{700}, ParticipantSketch::kExactLimit}) {
+    ParticipantSketch s;
+    Reference ref;
+    uint64_t total = 0;
+    // Random order, repeats and counts (including 0), so inserts land at every position.
+    for (size_t i = 0; i < 3 * people; ++i) {
+      const uint64_t hash = H(static_cast<int>(rng() % people));
+      const uint32_t events = static_cast<uint32_t>(rng() % 4);
+      s.Add(hash, events);
+      ref[hash] += events;
+      total += events;
+      if (i < 40 || i % 97 == 0) {
+        ExpectMatches(s, ref, total, "people " + std::to_string(people) + " step " +
+                                         std::to_string(i));
+      }
+    }
+    ExpectMatches(s, ref, total, "people " + std::to_string(people));
+    // Copies, moves and a round trip through the wire keep every form.
+    ParticipantSketch copy = s;
+    ExpectMatches(copy, ref, total, "copy " + std::to_string(people));
+    ParticipantSketch moved = std::move(copy);
+    ExpectMatches(moved, ref, total, "moved " + std::to_string(people));
+    v1::ParticipantSketch proto;
+    s.ToProto(&proto);
+    ParticipantSketch back;
+    back.Add(H(-1));  // FromProto replaces whatever was held
+    ASSERT_TRUE(back.FromProto(proto).ok());
+    ExpectMatches(back, ref, total, "decoded " + std::to_string(people));
+    ParticipantSketch assigned;
+    for (int i = 0; i < 300; ++i) assigned.Add(H(-2 - i));
+    assigned = s;
+    ExpectMatches(assigned, ref, total, "assigned " + std::to_string(people));
+  }
+}
+
+TEST(ParticipantSketchExactFormsTest, MergeOfEveryPairOfFormsMatchesAReferenceMap) {
+  const std::vector<int> sizes = {0, 1, 2, 5, static_cast<int>(ParticipantSketch::kArrayLimit),
+                                  static_cast<int>(ParticipantSketch::kArrayLimit) + 3, 900};
+  for (int a_size : sizes) {
+    for (int b_size : sizes) {
+      ParticipantSketch a, b;
+      Reference ref;
+      uint64_t total = 0;
+      for (int i = 0; i < a_size; ++i) {  // people 0, 2, 4, ...: half shared with b
+        a.Add(H(2 * i), 1 + i % 3);
+        ref[H(2 * i)] += 1 + i % 3;
+        total += 1 + i % 3;
+      }
+      for (int i = 0; i < b_size; ++i) {  // people 0, 1, 2, ...
+        b.Add(H(i), 2);
+        ref[H(i)] += 2;
+        total += 2;
+      }
+      const std::string where = std::to_string(a_size) + " + " + std::to_string(b_size);
+      ParticipantSketch merged = a;
+      merged.Merge(b);
+      ExpectMatches(merged, ref, total, where);
+      ParticipantSketch other_way = b;
+      other_way.Merge(a);
+      ExpectMatches(other_way, ref, total, "reversed " + where);
+      // Self-union doubles every count.
+      Reference doubled = ref;
+      for (auto& [hash, count] : doubled) count *= 2;
+      merged.Merge(merged);
+      ExpectMatches(merged, doubled, 2 * total, "self " + where);
+    }
+  }
+}
+
+TEST(ParticipantSketchExactFormsTest, TotalWithoutParticipantsSurvivesMergeAndWire) {
+  // Unattributed totals (a decoded sketch may carry a total and nobody).
+  v1::ParticipantSketch proto;
+  proto.set_total_count(5);
+  ParticipantSketch s;
+  ASSERT_TRUE(s.FromProto(proto).ok());
+  EXPECT_FALSE(s.empty());
+  EXPECT_EQ(s.Estimate(), 0);
+  ParticipantSketch t;
+  t.Add(H(1));
+  t.Merge(s);
+  EXPECT_EQ(t.total_events(), 6u);
+  EXPECT_EQ(t.Estimate(), 1);
+}
+
+TEST(ParticipantSketchExactFormsTest, SmallFormsUseLittleMemory) {
+  ParticipantSketch s;
+  EXPECT_EQ(s.MemoryBytes(), sizeof(ParticipantSketch));
+  s.Add(H(1), 3);
+  EXPECT_EQ(s.MemoryBytes(), sizeof(ParticipantSketch));  // held in the object
+  for (int i = 0; i < 30; ++i) s.Add(H(i));
+  EXPECT_LE(s.MemoryBytes(), sizeof(ParticipantSketch) + 36 * 10);  // 10 bytes a person
+}
+
+TEST(ParticipantSketchExactFormsTest, CountsBeyondSixteenBitsAreKeptExactly) {
+  // The array form keeps 16-bit counts; larger ones move the set to the hash map.
+  for (const uint32_t big : {65535u, 65536u, 40000u, 100000u}) {
+    ParticipantSketch s;
+    Reference ref;
+    uint64_t total = 0;
+    auto add = [&](int person, uint32_t events) {
+      s.Add(H(person), events);
+      ref[H(person)] += events;
+      total += events;
+    };
+    add(0, big);  // one participant, inline
+    add(1, 1);    // into the array form (or the map)
+    add(2, big);
+    add(0, big);
+    for (int i = 3; i < 10; ++i) add(i, i);
+    ExpectMatches(s, ref, total, "big " + std::to_string(big));
+    s.Merge(s);
+    for (auto& [hash, count] : ref) count *= 2;
+    ExpectMatches(s, ref, 2 * total, "doubled " + std::to_string(big));
+    ParticipantSketch small;
+    small.Add(H(50), 40000);
+    small.Add(H(51), 1);
+    small.Merge(small);  // 80000 no longer fits 16 bits
+    ExpectMatches(small, {{H(50), 80000}, {H(51), 2}}, 80002, "self-merged small");
+  }
 }
 
 }  // namespace

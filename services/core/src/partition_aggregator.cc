@@ -13,6 +13,7 @@
 #include "absl/strings/string_view.h"
 #include "cell_contents.h"
 #include "civicpulse/core/event_id_filter.h"
+#include "civicpulse/core/hash_time_table.h"
 #include "civicpulse/core/participant_sketch.h"
 #include "civicpulse/core/seasonal_baseline.h"
 #include "civicpulse/v1/aggregate.pb.h"
@@ -107,7 +108,7 @@ struct PartitionAggregator::State {
   std::vector<std::unique_ptr<Series>> series;  // index: area_id * kKindCount + kind - 1
   size_t live_series = 0;
   // (area, participant) -> largest event time applied; the "new participant" memory.
-  absl::flat_hash_map<uint64_t, int64_t> last_seen;
+  HashTimeTable last_seen;
   std::vector<DirtyCell> dirty;
   // Checkpoint tracking (EnableCheckpoints): cells and series changed since the last delta,
   // and the participant sightings recorded since.
@@ -406,13 +407,7 @@ struct PartitionAggregator::State {
   void SweepParticipants() {
     const int64_t limit =
         watermark - options.grace_ms - options.new_participant_horizon_ms;
-    for (auto it = last_seen.begin(); it != last_seen.end();) {
-      if (it->second < limit) {
-        last_seen.erase(it++);
-      } else {
-        ++it;
-      }
-    }
+    last_seen.EraseIf([limit](uint64_t, int64_t time) { return time < limit; });
   }
 
   void Snapshot(const Series& s, int r, int64_t start, const CellState& c,
@@ -445,7 +440,17 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     ++s.late;
     return Outcome::kLate;
   }
-  if (s.dedup.SeenBefore(event.event_id, t)) {
+  // The event-id and new-participant memories are large tables read at random: start both
+  // loads before waiting on either (the area's salt comes from a read-only look-up; a new
+  // area is only added once the event turns out not to be a duplicate).
+  const uint64_t id_key = EventIdFilter::Key(event.event_id);
+  s.dedup.Prefetch(id_key);
+  const uint64_t participant = event.has_participant ? HashParticipant(event.participant) : 0;
+  if (event.has_participant) {
+    auto known = s.area_ids.find(absl::string_view(event.area.data(), event.area.size()));
+    if (known != s.area_ids.end()) s.last_seen.Prefetch(participant ^ s.area_salts[known->second]);
+  }
+  if (s.dedup.SeenBefore(id_key, t)) {
     ++s.duplicate;
     return Outcome::kDuplicate;
   }
@@ -456,19 +461,17 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
   const uint32_t area_id = s.AreaId(event.area);
   const uint32_t index = s.SeriesIndex(area_id, event.kind);
 
-  uint64_t participant = 0;
   bool is_new = false;
   if (event.has_participant) {
-    participant = HashParticipant(event.participant);
     const uint64_t key = participant ^ s.area_salts[area_id];
-    auto [it, inserted] = s.last_seen.try_emplace(key, t);
+    auto [seen, inserted] = s.last_seen.TryEmplace(key, t);
     if (inserted) {
       is_new = true;
     } else {
-      is_new = it->second < t - s.options.new_participant_horizon_ms;
-      it->second = std::max(it->second, t);
+      is_new = *seen < t - s.options.new_participant_horizon_ms;
+      *seen = std::max(*seen, t);
     }
-    if (s.checkpoints) s.checkpoint_sightings.emplace_back(key, it->second);
+    if (s.checkpoints) s.checkpoint_sightings.emplace_back(key, *seen);
   }
   const bool collective = event.mode == Mode::kCollective;
   const double volunteer_seconds =
@@ -491,6 +494,7 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
       auto it = std::find_if(c.by_age.begin(), c.by_age.end(),
                              [band](const auto& entry) { return entry.first == band; });
       if (it == c.by_age.end()) {
+        c.by_age.reserve(c.by_age.size() + 1);  // exact: few bands a cell, held for days
         c.by_age.emplace_back(band, ParticipantSketch());
         it = c.by_age.end() - 1;
       }
@@ -641,7 +645,7 @@ size_t PartitionAggregator::MemoryBytes() const {
     }
     bytes += series->hours.capacity() * (sizeof(HourlyFigures::value_type) + 1);
   }
-  bytes += s.last_seen.capacity() * (sizeof(std::pair<uint64_t, int64_t>) + 1);
+  bytes += s.last_seen.MemoryBytes();
   bytes += s.dirty.capacity() * sizeof(DirtyCell);
   bytes += s.dedup.MemoryBytes();
   return bytes;
@@ -765,11 +769,11 @@ void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes,
     piece->add_event_id_hashes(hash);
     piece->add_event_id_times_ms(time);
   });
-  for (const auto& [key, time] : s.last_seen) {
+  s.last_seen.ForEach([&pieces](uint64_t key, int64_t time) {
     v1::StatePiece* piece = pieces.Room(kPairBytes);
     piece->add_participant_keys(key);
     piece->add_participant_times_ms(time);
-  }
+  });
   for (const auto& series : s.series) {
     if (series == nullptr || series->hours.empty()) continue;
     std::vector<v1::HourlyHistory> history;
@@ -835,8 +839,8 @@ absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_
     s.dedup.Restore(piece.event_id_hashes(i), piece.event_id_times_ms(i));
   }
   for (int i = 0; i < piece.participant_keys_size(); ++i) {
-    int64_t& time = s.last_seen[piece.participant_keys(i)];
-    time = std::max(time, piece.participant_times_ms(i));
+    int64_t* time = s.last_seen.TryEmplace(piece.participant_keys(i), 0).first;
+    *time = std::max(*time, piece.participant_times_ms(i));
   }
   if (piece.has_scalars()) {
     const v1::PartitionScalars& sc = piece.scalars();

@@ -4,7 +4,7 @@
 // Exact up to 64-bit hash collisions: ids are kept as stable 64-bit hashes with the event
 // time of their first sighting, so a false "duplicate" needs two distinct ids with the same
 // hash (probability about n^2 / 2^65; 1e-7 for 2 million ids). Memory is bounded by
-// `max_entries` (about 20 bytes each): past that, the oldest quarter (by event time) is
+// `max_entries` (20 bytes each at most: a HashTimeTable): past that, the oldest quarter (by event time) is
 // forgotten, so a duplicate of a forgotten id would be applied again; `evicted()` counts
 // such forced evictions. Ids whose time fell out of the horizon are dropped by Expire.
 //
@@ -17,7 +17,7 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
+#include "civicpulse/core/hash_time_table.h"
 
 namespace civicpulse::core {
 
@@ -27,7 +27,15 @@ class EventIdFilter {
 
   // True if `event_id` was seen before with an event time within the horizon of `time_ms`;
   // otherwise remembers it (at `time_ms`) and returns false.
-  bool SeenBefore(std::string_view event_id, int64_t time_ms);
+  bool SeenBefore(std::string_view event_id, int64_t time_ms) {
+    return SeenBefore(Key(event_id), time_ms);
+  }
+  // The same, by the id's key (Key()).
+  bool SeenBefore(uint64_t key, int64_t time_ms);
+  // The key an id is remembered by; Prefetch(key) starts loading where it would be, so that
+  // a caller can overlap that cache miss with other work before SeenBefore(key, ...).
+  static uint64_t Key(std::string_view event_id);
+  void Prefetch(uint64_t key) const { seen_.Prefetch(key); }
   // Forgets ids that no event at or after `oldest_time_ms` can duplicate, i.e. seen before
   // `oldest_time_ms - horizon`. Cheap to call often: it sweeps at most once per
   // hour of progress.
@@ -46,7 +54,7 @@ class EventIdFilter {
   // Calls f(hash, time) for every id remembered.
   template <typename F>
   void ForEach(F f) const {
-    for (const auto& [hash, time] : seen_) f(hash, time);
+    seen_.ForEach(f);
   }
   // Remembers `hash` at `time_ms` (restoring a checkpoint); not journaled.
   void Restore(uint64_t hash, int64_t time_ms);
@@ -60,7 +68,7 @@ class EventIdFilter {
   size_t max_entries_;
   int64_t swept_cutoff_ms_ = 0;
   uint64_t evicted_ = 0;
-  absl::flat_hash_map<uint64_t, int64_t> seen_;  // id hash -> event time of first sighting
+  HashTimeTable seen_;  // id hash -> event time of first sighting
   bool journal_on_ = false;
   std::vector<std::pair<uint64_t, int64_t>> journal_;
 };

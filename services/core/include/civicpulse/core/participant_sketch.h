@@ -2,8 +2,11 @@
 // the concentration question ("share of events by the most active tenth").
 //
 // Exact mode keeps each participant's 64-bit hash with its event count, up to kExactLimit
-// distinct participants (so counts below 1000 are exact): nothing while empty, a packed
-// array for a handful of people, then a hash map. Beyond the limit it turns dense: a
+// distinct participants (so counts below 1000 are exact), in the smallest of four forms:
+// nothing while empty; one participant inside the object itself (no allocation: most
+// 1-minute cells and age bands of a city hold one person); a sorted array of hashes with
+// 16-bit counts (10 bytes a person, one allocation) for up to kArrayLimit people (binary
+// search; the 1-hour cells of a week hold a few dozen each); then a hash map. Beyond the limit it turns dense: a
 // HyperLogLog with 2^kPrecision registers (standard error 1.04/sqrt(2^14) = 0.8%, so within
 // 2% with high probability) estimated with Ertl's improved estimator (no bias tables), plus
 // a bottom-k sample (the kExactLimit participants with the smallest hashes, with their exact
@@ -34,6 +37,8 @@ class ParticipantSketch {
  public:
   static constexpr int kPrecision = 14;
   static constexpr size_t kExactLimit = 2048;
+  // Largest exact set kept as a sorted array before it moves to a hash map.
+  static constexpr size_t kArrayLimit = 128;
 
   ParticipantSketch();
   ~ParticipantSketch();
@@ -63,12 +68,44 @@ class ParticipantSketch {
 
   void ToProto(v1::ParticipantSketch* out) const;
   absl::Status FromProto(const v1::ParticipantSketch& in);
+  // Bytes of the object and what it owns on the heap.
   size_t MemoryBytes() const;
 
  private:
-  struct Rep;
-  static const Rep& EmptyRep();
-  Rep* rep_;  // null while empty
+  struct Rep;  // exact hash map, or dense registers + sample
+
+  // The form is told by capacity_: kEmpty (nobody; size_ == 0), kOne (one participant:
+  // data_.hash, its count in size_), kRep (data_.rep), otherwise the array form: size_
+  // participants in data_.block, room for capacity_ (hashes(), counts()).
+  static constexpr uint32_t kEmpty = 0;
+  static constexpr uint32_t kOne = 0xFFFFFFFE;
+  static constexpr uint32_t kRep = 0xFFFFFFFF;
+  union Data {
+    uint64_t hash;
+    char* block;
+    Rep* rep;
+  };
+
+  bool dense() const;
+  // The array form's sorted hashes and their counts.
+  uint64_t* hashes() const;
+  uint16_t* counts() const;
+  // Participants held: all of them in exact mode, the sample in dense mode.
+  size_t held() const;
+  // Calls fn(hash, count) for every participant held (in hash order unless a hash map).
+  template <typename Fn>
+  void ForEachHeld(Fn fn) const;
+  // Adds `count` to the participant's count (not to total_), changing form as it grows;
+  // never turns dense. REQUIRES: !dense().
+  void AddExact(uint64_t hash, uint32_t count);
+  // Moves the exact participants into a hash map Rep (if not one already) and returns it.
+  Rep& ToRep();
+  void Release();
+
+  uint64_t total_ = 0;  // events recorded
+  Data data_ = {.hash = 0};
+  uint32_t size_ = 0;
+  uint32_t capacity_ = kEmpty;
 };
 
 }  // namespace civicpulse::core

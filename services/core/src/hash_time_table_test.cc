@@ -1,0 +1,104 @@
+#include "civicpulse/core/hash_time_table.h"
+
+#include <cstdint>
+#include <random>
+#include <unordered_map>
+
+#include "gtest/gtest.h"
+
+namespace civicpulse::core {
+namespace {
+
+using Reference = std::unordered_map<uint64_t, int64_t>;
+
+void ExpectSame(const HashTimeTable& table, const Reference& ref) {
+  ASSERT_EQ(table.size(), ref.size());
+  for (const auto& [key, value] : ref) {
+    const int64_t* found = table.Find(key);
+    ASSERT_NE(found, nullptr) << key;
+    EXPECT_EQ(*found, value) << key;
+  }
+  size_t visited = 0;
+  table.ForEach([&](uint64_t key, int64_t value) {
+    ++visited;
+    auto it = ref.find(key);
+    ASSERT_NE(it, ref.end()) << key;
+    EXPECT_EQ(it->second, value);
+  });
+  EXPECT_EQ(visited, ref.size());
+}
+
+TEST(HashTimeTableTest, InsertFindAndKeyZero) {
+  HashTimeTable t;
+  EXPECT_EQ(t.Find(5), nullptr);
+  EXPECT_EQ(t.Find(0), nullptr);
+  auto [value, inserted] = t.TryEmplace(5, 50);
+  EXPECT_TRUE(inserted);
+  EXPECT_EQ(*value, 50);
+  std::tie(value, inserted) = t.TryEmplace(5, 99);
+  EXPECT_FALSE(inserted);
+  EXPECT_EQ(*value, 50);
+  *value = 51;
+  EXPECT_EQ(*t.Find(5), 51);
+  EXPECT_TRUE(t.TryEmplace(0, 7).second);  // 0 is a key like any other
+  EXPECT_FALSE(t.TryEmplace(0, 8).second);
+  EXPECT_EQ(*t.Find(0), 7);
+  EXPECT_EQ(t.size(), 2u);
+  t.EraseIf([](uint64_t key, int64_t) { return key == 0; });
+  EXPECT_EQ(t.Find(0), nullptr);
+  EXPECT_EQ(t.size(), 1u);
+}
+
+// Random inserts and bulk erasures against a reference map, in tables small enough that
+// runs wrap around the end, with keys crowded onto few homes and spread out.
+TEST(HashTimeTableTest, MatchesAReferenceMapThroughInsertsAndErasures) {
+  for (const bool crowded : {false, true}) {
+    for (const size_t max_size : {size_t{20}, size_t{100}, size_t{5000}}) {
+      std::mt19937_64 rng(max_size + crowded);
+      HashTimeTable t(max_size);
+      Reference ref;
+      for (int round = 0; round < 200; ++round) {
+        while (ref.size() < max_size) {
+          // Crowded keys differ only in their low bits: few distinct homes, long runs.
+          const uint64_t key = crowded ? rng() % (3 * max_size) : rng();
+          const int64_t value = static_cast<int64_t>(rng() % 1000);
+          auto [stored, inserted] = t.TryEmplace(key, value);
+          auto [it, ref_inserted] = ref.try_emplace(key, value);
+          ASSERT_EQ(inserted, ref_inserted);
+          ASSERT_EQ(*stored, it->second);
+        }
+        ASSERT_LE(t.capacity(), max_size + max_size / 4 + 16);
+        const int64_t cutoff = static_cast<int64_t>(rng() % 1000);
+        t.EraseIf([cutoff](uint64_t, int64_t value) { return value < cutoff; });
+        std::erase_if(ref, [cutoff](const auto& entry) { return entry.second < cutoff; });
+        ExpectSame(t, ref);
+        if (round % 50 == 0) {  // erase an exact number of arbitrary entries
+          size_t drop = t.size() / 3;
+          t.EraseIf([&drop](uint64_t, int64_t) { return drop > 0 && drop-- > 0; });
+          Reference kept;
+          t.ForEach([&kept](uint64_t key, int64_t value) { kept[key] = value; });
+          ASSERT_EQ(kept.size(), ref.size() - ref.size() / 3);
+          for (const auto& [key, value] : kept) ASSERT_EQ(ref.at(key), value);
+          ref = kept;
+          ExpectSame(t, ref);
+        }
+      }
+    }
+  }
+}
+
+TEST(HashTimeTableTest, GrowsPastItsBoundIfTheOwnerKeepsMore) {
+  HashTimeTable t(10);
+  for (uint64_t k = 1; k <= 1000; ++k) t.TryEmplace(k * 0x9E3779B97F4A7C15ULL, 1);
+  EXPECT_EQ(t.size(), 1000u);
+  EXPECT_GE(t.capacity() * 4, t.size() * 5);
+}
+
+TEST(HashTimeTableTest, SixteenBytesASlotAtMostEightyPercentFull) {
+  HashTimeTable t(2'000'000);
+  for (uint64_t k = 1; k <= 2'000'000; ++k) t.TryEmplace(k * 0x9E3779B97F4A7C15ULL, 1);
+  EXPECT_LE(t.MemoryBytes(), 2'000'000 * 16 * 5 / 4 + 16 * 16);
+}
+
+}  // namespace
+}  // namespace civicpulse::core
