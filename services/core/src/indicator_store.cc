@@ -197,9 +197,10 @@ struct Timeline {
     Update(&front, lo, first_block);
     UpdateMiddle(first_block, last_block);
     Update(&back, last_block, recent);
-    out->Merge(front.part);
+    // The largest first: a merge into an empty sketch is a copy, not one insert per person.
     out->Merge(middle.part);
     out->Merge(back.part);
+    out->Merge(front.part);
     ForCells(recent, hi, [out](const StoredCell& c) { out->AddCell(c); });
   }
 
@@ -249,8 +250,13 @@ struct AreaWindow {
   // Unions the kinds and estimates the figures of `part`.
   void Finish() {
     participants = ParticipantSketch();
-    for (int k = 0; k < kKindCount; ++k) {
-      participants.Merge(part.by_kind[k]);
+    std::array<int, kKindCount> largest_first;
+    for (int k = 0; k < kKindCount; ++k) largest_first[k] = k;
+    std::sort(largest_first.begin(), largest_first.end(), [this](int x, int y) {
+      return part.by_kind[x].total_events() > part.by_kind[y].total_events();
+    });
+    for (int k : largest_first) {
+      participants.Merge(part.by_kind[k]);  // the first is a copy
       active[k] = part.by_kind[k].Estimate();
     }
     active_all = participants.Estimate();
@@ -473,12 +479,55 @@ struct IndicatorStore::State {
         w.Finish();
       }
       if (!any) continue;
-      AreaWindow& c = city[r];
-      c.part.Clear();
-      for (size_t a = 0; a < area_count; ++a) c.part.Merge(area_windows[a][r].part);
-      c.Finish();
-      for (int b = 1; b < kAgeBandCount; ++b) by_age[b][r] = c.part.by_age[b].Estimate();
+      UpdateCity(r);
     }
+  }
+
+  // The city's window `r` from the areas': distinct counts that are only counted as unions
+  // of registers (ParticipantSketch::UnionEstimate, no merged sample), the all-kinds union
+  // merged (its concentration needs the sample), sums added.
+  void UpdateCity(int r) {
+    AreaWindow& c = city[r];
+    c.part.Clear();
+    c.participants = ParticipantSketch();
+    std::vector<const AreaWindow*> areas_by_size;
+    for (const auto& windows : area_windows) {
+      const AreaWindow& w = windows[r];
+      if (w.participants.empty() && w.part.events == 0 && w.part.new_participants.empty()) {
+        continue;
+      }
+      areas_by_size.push_back(&w);
+      // Sums only: the sketches are unions of registers below.
+      WindowPart sums;
+      sums.events_by_kind = w.part.events_by_kind;
+      sums.events = w.part.events;
+      sums.collective_events = w.part.collective_events;
+      sums.public_body_events = w.part.public_body_events;
+      sums.volunteer_seconds = w.part.volunteer_seconds;
+      sums.recycled_grams = w.part.recycled_grams;
+      c.part.Merge(sums);
+    }
+    std::sort(areas_by_size.begin(), areas_by_size.end(),
+              [](const AreaWindow* x, const AreaWindow* y) {
+                return x->participants.total_events() > y->participants.total_events();
+              });
+    std::vector<const ParticipantSketch*> parts;
+    for (int k = 0; k < kKindCount; ++k) {
+      parts.clear();
+      for (const AreaWindow* w : areas_by_size) parts.push_back(&w->part.by_kind[k]);
+      c.active[k] = ParticipantSketch::UnionEstimate(parts);
+    }
+    parts.clear();
+    for (const AreaWindow* w : areas_by_size) parts.push_back(&w->part.new_participants);
+    c.new_participants = ParticipantSketch::UnionEstimate(parts);
+    for (int b = 1; b < kAgeBandCount; ++b) {
+      parts.clear();
+      for (const AreaWindow* w : areas_by_size) parts.push_back(&w->part.by_age[b]);
+      by_age[b][r] = ParticipantSketch::UnionEstimate(parts);
+    }
+    for (const AreaWindow* w : areas_by_size) c.participants.Merge(w->participants);
+    c.active_all = c.participants.Estimate();
+    c.top_decile_share = c.participants.TopDecileShare();
   }
 
   // The seasonal expectation of every series with totals (docs/baseline.md), from the
