@@ -126,9 +126,11 @@ struct Timeline {
   // Merged whole blocks by start; only valid ones are held.
   std::map<int64_t, WindowPart> blocks;
   Segment front, middle, back;
-  // The window's cell starts [lo, hi) at the last Compute; lo > hi before any.
+  // The window's cell starts [lo, hi) at the last Compute (lo > hi before any), and the
+  // start of its recent cells.
   int64_t lo = 1;
   int64_t hi = 0;
+  int64_t recent = 0;
 
   // A cell starting at `start_ms` was added, replaced or removed.
   void Changed(int64_t start_ms) {
@@ -147,14 +149,15 @@ struct Timeline {
   }
 
   // Brings `s` to the cells of [x, y): extends it when only its end moved forward.
-  void Update(Segment* s, int64_t x, int64_t y) {
+  // Returns whether it changed anything.
+  bool Update(Segment* s, int64_t x, int64_t y) {
     if (x >= y) {
-      if (!s->valid || s->lo != x || s->hi != x) {
-        s->part.Clear();
-        *s = Segment{.valid = true, .lo = x, .hi = x};
-      }
-      return;
+      if (s->valid && s->lo == x && s->hi == x) return false;
+      s->part.Clear();
+      *s = Segment{.valid = true, .lo = x, .hi = x};
+      return true;
     }
+    if (s->valid && s->lo == x && s->hi == y) return false;
     if (!(s->valid && s->lo == x && s->hi <= y)) {
       s->part.Clear();
       s->valid = true;
@@ -162,6 +165,7 @@ struct Timeline {
     }
     ForCells(s->hi, y, [s](const StoredCell& c) { s->part.AddCell(c); });
     s->hi = y;
+    return true;
   }
 
   const WindowPart& Block(int64_t start_ms) {
@@ -173,10 +177,12 @@ struct Timeline {
     return it->second;
   }
 
-  // The middle: whole blocks [x, y), merged from the blocks' own merges.
-  void UpdateMiddle(int64_t x, int64_t y) {
+  // The middle: whole blocks [x, y), merged from the blocks' own merges. Returns whether it
+  // changed anything.
+  bool UpdateMiddle(int64_t x, int64_t y) {
     blocks.erase(blocks.begin(), blocks.lower_bound(x));  // behind the window for good
     Segment* s = &middle;
+    if (s->valid && s->lo == x && s->hi == std::max(x, y)) return false;
     if (!(s->valid && s->lo == x && s->hi <= y)) {
       s->part.Clear();
       s->valid = true;
@@ -185,23 +191,36 @@ struct Timeline {
     const int64_t step = BlockMs(resolution);
     for (int64_t b = s->hi; b < y; b += step) s->part.Merge(Block(b));
     s->hi = std::max(s->hi, y);
+    return true;
   }
 
-  // Merges the window [lo, hi) into `out`, from the cached parts and the recent cells.
-  void AddWindow(WindowPart* out) {
+  // Brings the front, middle and back to the window [lo, hi); returns whether any changed.
+  bool UpdateSegments() {
     const int64_t cell = kWindows[resolution].cell_ms;
     const int64_t block = BlockMs(resolution);
-    const int64_t recent = std::clamp(hi - kRecentCells[resolution] * cell, lo, hi);
+    recent = std::clamp(hi - kRecentCells[resolution] * cell, lo, hi);
     const int64_t first_block = std::min(CeilTo(lo, block), recent);
     const int64_t last_block = std::max(first_block, FloorTo(recent, block));
-    Update(&front, lo, first_block);
-    UpdateMiddle(first_block, last_block);
-    Update(&back, last_block, recent);
+    bool changed = Update(&front, lo, first_block);
+    changed |= UpdateMiddle(first_block, last_block);
+    changed |= Update(&back, last_block, recent);
+    return changed;
+  }
+
+  // Merges the front, middle and back into `out` (after UpdateSegments).
+  void AddStable(WindowPart* out) const {
     // The largest first: a merge into an empty sketch is a copy, not one insert per person.
     out->Merge(middle.part);
     out->Merge(back.part);
     out->Merge(front.part);
-    ForCells(recent, hi, [out](const StoredCell& c) { out->AddCell(c); });
+  }
+
+  // Merges the recent cells [recent, hi) into `out` and their participants into `people`.
+  void AddRecent(WindowPart* out, ParticipantSketch* people) const {
+    ForCells(recent, hi, [out, people](const StoredCell& c) {
+      out->AddCell(c);
+      people->Merge(c.participants);
+    });
   }
 
   size_t HeapBytes() const {
@@ -238,8 +257,26 @@ struct SourcePartition {
   absl::flat_hash_map<std::pair<uint32_t, int>, Timeline> timelines;
 };
 
+// The union of the kinds of `part`, merged largest first (the first merge is a copy).
+ParticipantSketch UnionOfKinds(const WindowPart& part) {
+  std::array<int, kKindCount> order;
+  for (int k = 0; k < kKindCount; ++k) order[k] = k;
+  std::sort(order.begin(), order.end(), [&part](int x, int y) {
+    return part.by_kind[x].total_events() > part.by_kind[y].total_events();
+  });
+  ParticipantSketch out;
+  for (int k : order) out.Merge(part.by_kind[k]);
+  return out;
+}
+
 // One area's (or the city's) window, merged over the source partitions, and its figures.
+// `stable` is the union of the windows' fronts, middles and backs (which change only when
+// a window's edge passes a cell or a cell in them changes); the window is a copy of it plus
+// the recent cells.
 struct AreaWindow {
+  bool stable_valid = false;
+  WindowPart stable;
+  ParticipantSketch stable_participants;  // all kinds
   WindowPart part;
   ParticipantSketch participants;  // all kinds
   std::array<double, kKindCount> active = {};
@@ -247,18 +284,21 @@ struct AreaWindow {
   double new_participants = 0;
   double top_decile_share = 0;
 
-  // Unions the kinds and estimates the figures of `part`.
+  void SetStable(WindowPart merged) {
+    stable = std::move(merged);
+    stable_participants = UnionOfKinds(stable);
+    stable_valid = true;
+  }
+
+  // Starts the window from the stable part; the recent cells are merged next.
+  void StartWindow() {
+    part = stable;
+    participants = stable_participants;
+  }
+
+  // Estimates the figures of the window.
   void Finish() {
-    participants = ParticipantSketch();
-    std::array<int, kKindCount> largest_first;
-    for (int k = 0; k < kKindCount; ++k) largest_first[k] = k;
-    std::sort(largest_first.begin(), largest_first.end(), [this](int x, int y) {
-      return part.by_kind[x].total_events() > part.by_kind[y].total_events();
-    });
-    for (int k : largest_first) {
-      participants.Merge(part.by_kind[k]);  // the first is a copy
-      active[k] = part.by_kind[k].Estimate();
-    }
+    for (int k = 0; k < kKindCount; ++k) active[k] = part.by_kind[k].Estimate();
     active_all = participants.Estimate();
     new_participants = part.new_participants.Estimate();
     top_decile_share = participants.TopDecileShare();
@@ -329,6 +369,7 @@ struct IndicatorStore::State {
       }
       if (changed) MarkDirty(t);
       if (t.cells.empty()) {
+        area_windows[t.area][t.resolution].stable_valid = false;
         p->timelines.erase(it++);
       } else {
         ++it;
@@ -338,7 +379,10 @@ struct IndicatorStore::State {
 
   // Forgets a source partition's cells (a reset, or before it is erased).
   void DropTimelines(SourcePartition* p) {
-    for (auto& [key, t] : p->timelines) MarkDirty(t);
+    for (auto& [key, t] : p->timelines) {
+      MarkDirty(t);
+      area_windows[t.area][t.resolution].stable_valid = false;
+    }
     p->timelines.clear();
   }
 
@@ -347,6 +391,13 @@ struct IndicatorStore::State {
     if (p->has_progress && offset < p->progress_offset) return;  // older snapshot
     p->has_progress = true;
     p->progress_offset = offset;
+    if (p->watermark_ms > 0 && progress.watermark_unix_ms() <= 0) {
+      // Its cells leave every window without leaving the store (no watermark any more).
+      for (auto& [key, t] : p->timelines) {
+        MarkDirty(t);
+        area_windows[t.area][t.resolution].stable_valid = false;
+      }
+    }
     p->watermark_ms = progress.watermark_unix_ms();
     p->history_start_ms = progress.history_start_unix_ms();
     p->totals.clear();
@@ -469,65 +520,45 @@ struct IndicatorStore::State {
     }
     for (int r = 0; r < kWindowCount; ++r) {
       bool any = false;
+      std::vector<const WindowPart*> parts;
       for (size_t a = 0; a < area_count; ++a) {
         if (!dirty[a][r]) continue;
         dirty[a][r] = false;
         any = true;
         AreaWindow& w = area_windows[a][r];
-        w.part.Clear();
-        for (Timeline* t : members[a][r]) t->AddWindow(&w.part);
+        bool stable_changed = !w.stable_valid;
+        for (Timeline* t : members[a][r]) stable_changed |= t->UpdateSegments();
+        if (stable_changed) {
+          WindowPart merged;  // the timelines' stable parts, merged
+          for (Timeline* t : members[a][r]) t->AddStable(&merged);
+          w.SetStable(std::move(merged));
+          city[r].stable_valid = false;
+        }
+        w.StartWindow();
+        for (Timeline* t : members[a][r]) t->AddRecent(&w.part, &w.participants);
         w.Finish();
       }
       if (!any) continue;
-      UpdateCity(r);
-    }
-  }
-
-  // The city's window `r` from the areas': distinct counts that are only counted as unions
-  // of registers (ParticipantSketch::UnionEstimate, no merged sample), the all-kinds union
-  // merged (its concentration needs the sample), sums added.
-  void UpdateCity(int r) {
-    AreaWindow& c = city[r];
-    c.part.Clear();
-    c.participants = ParticipantSketch();
-    std::vector<const AreaWindow*> areas_by_size;
-    for (const auto& windows : area_windows) {
-      const AreaWindow& w = windows[r];
-      if (w.participants.empty() && w.part.events == 0 && w.part.new_participants.empty()) {
-        continue;
+      // The city: the areas' stable parts (merged again only when one changed), then every
+      // recent cell.
+      AreaWindow& c = city[r];
+      if (!c.stable_valid) {
+        parts.clear();
+        for (const auto& windows : area_windows) parts.push_back(&windows[r].stable);
+        std::sort(parts.begin(), parts.end(), [](const WindowPart* x, const WindowPart* y) {
+          return x->events > y->events;
+        });
+        WindowPart merged;
+        for (const WindowPart* part : parts) merged.Merge(*part);
+        c.SetStable(std::move(merged));
       }
-      areas_by_size.push_back(&w);
-      // Sums only: the sketches are unions of registers below.
-      WindowPart sums;
-      sums.events_by_kind = w.part.events_by_kind;
-      sums.events = w.part.events;
-      sums.collective_events = w.part.collective_events;
-      sums.public_body_events = w.part.public_body_events;
-      sums.volunteer_seconds = w.part.volunteer_seconds;
-      sums.recycled_grams = w.part.recycled_grams;
-      c.part.Merge(sums);
+      c.StartWindow();
+      for (const auto& by_resolution : members) {
+        for (Timeline* t : by_resolution[r]) t->AddRecent(&c.part, &c.participants);
+      }
+      c.Finish();
+      for (int b = 1; b < kAgeBandCount; ++b) by_age[b][r] = c.part.by_age[b].Estimate();
     }
-    std::sort(areas_by_size.begin(), areas_by_size.end(),
-              [](const AreaWindow* x, const AreaWindow* y) {
-                return x->participants.total_events() > y->participants.total_events();
-              });
-    std::vector<const ParticipantSketch*> parts;
-    for (int k = 0; k < kKindCount; ++k) {
-      parts.clear();
-      for (const AreaWindow* w : areas_by_size) parts.push_back(&w->part.by_kind[k]);
-      c.active[k] = ParticipantSketch::UnionEstimate(parts);
-    }
-    parts.clear();
-    for (const AreaWindow* w : areas_by_size) parts.push_back(&w->part.new_participants);
-    c.new_participants = ParticipantSketch::UnionEstimate(parts);
-    for (int b = 1; b < kAgeBandCount; ++b) {
-      parts.clear();
-      for (const AreaWindow* w : areas_by_size) parts.push_back(&w->part.by_age[b]);
-      by_age[b][r] = ParticipantSketch::UnionEstimate(parts);
-    }
-    for (const AreaWindow* w : areas_by_size) c.participants.Merge(w->participants);
-    c.active_all = c.participants.Estimate();
-    c.top_decile_share = c.participants.TopDecileShare();
   }
 
   // The seasonal expectation of every series with totals (docs/baseline.md), from the
