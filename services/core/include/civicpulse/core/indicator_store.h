@@ -17,14 +17,17 @@
 // members of kind="all" and area="all", and returns the expectation (expected events, expected
 // distinct participants, the participation ratio, readiness) beside the observed figures.
 //
-// Compute is incremental: every window of a source partition is cut into a front (cells
-// before the first aligned block), whole blocks (1 day of 1-hour cells, 2 hours of 15-minute
-// cells, 10 minutes of 1-minute cells), a back and the recent cells; the merged front, blocks,
-// middle and back are kept and only rebuilt when a cell in them changes (a newer snapshot, an
-// eviction, a reset) or the window's edges move past them; the recent cells are merged every
-// time. An area's window and the city-wide unions are recomputed only when one of their
-// parts changed. The result is the same as a merge from scratch: unions are associative and
-// commutative (docs/event-time.md); sums of fractional values may differ in the last bits.
+// Compute is incremental. Each window of a source partition's (area, resolution) cells is
+// cut into a front (cells before the first aligned block), a middle of whole blocks (10 min
+// of 1-minute cells for 1h, 2 h of 15-minute cells for 24h, 1 day of 1-hour cells for 7d;
+// each block merged once), a back, and the recent cells (the newest 10, 2 and 2, where late
+// events land). Front, middle and back are kept merged: they are extended when the window's
+// end passes a cell, rebuilt when its start passes one (the front: less than a block; the
+// middle: from the merged blocks) or when a cell in them changes (a newer snapshot, an
+// eviction, a reset). Per area and for the city, the union of those is kept too; a window is
+// a copy of it plus the recent cells, computed only for areas whose cells changed or whose
+// window edges moved. Equal to a merge from scratch (indicator_store_test.cc): unions are
+// associative and commutative; sums of fractional values may differ in the last bits.
 //
 // Compute returns typed indicators (Indicators): no metric names, no labels. The exporter
 // names them (services/exporter/indicator_metrics.h; docs/reference.md).
