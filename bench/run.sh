@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the three Google Benchmark harnesses, then the end-to-end pipeline benchmark,
+# `make bench`: the four Google Benchmark harnesses, then the end-to-end pipeline benchmark,
 # then a summary of the figures bench/README.md reports. A few minutes on 2 cores.
 #
 #   bench/run.sh [build-dir]
@@ -14,7 +14,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 results="$BUILD/bench/results"
 mkdir -p "$results"
 
-for b in codec sketch engine; do
+for b in codec sketch engine exporter; do
   [[ -x $BUILD/bench/${b}_benchmark ]] || {
     echo "missing $BUILD/bench/${b}_benchmark (cmake --build $BUILD --target ${b}_benchmark)" >&2
     exit 1
@@ -23,7 +23,7 @@ done
 
 echo "== machine: $(nproc) cores, $(sed -nE 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for b in codec sketch engine; do
+for b in codec sketch engine exporter; do
   echo "== ${b}_benchmark"
   "$BUILD/bench/${b}_benchmark" --benchmark_min_time="$MIN_TIME" \
     --benchmark_counters_tabular=true \
@@ -87,8 +87,19 @@ if "BM_StateMemory7Days" in engine:
           % (b["state_MiB"], b["bytes_per_participant"], b["cells"]))
 if "BM_Compute" in engine:
     b = engine["BM_Compute"]
-    print("  IndicatorStore::Compute over that state: %.1f ms, %.0f series"
-          % (b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6, b["series"]))
+    print("  IndicatorStore::Compute from scratch over that state: %.1f ms CPU"
+          % (b["cpu_time"] if b.get("time_unit") == "ms" else b["cpu_time"] / 1e6))
+
+exporter = load("exporter")
+def ms(b):
+    return b["cpu_time"] if b.get("time_unit") == "ms" else b["cpu_time"] / 1e6
+print("exporter (CPU ms per call; targets < 100 ms):")
+for name, b in exporter.items():
+    extra = ""
+    for counter in ("vs_scratch", "vs_collect", "series", "records_per_merge", "store_MiB"):
+        if counter in b:
+            extra += "  %s=%.4g" % (counter, b[counter])
+    print("  %-28s %10.2f ms CPU, %10.2f ms wall%s" % (name, ms(b), b["real_time"] if b.get("time_unit") == "ms" else b["real_time"] / 1e6, extra))
 
 print("sketch:")
 set_rate = eps(sketch.get("BM_BaselineFlatHashSet", {}))

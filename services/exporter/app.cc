@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "civicpulse/core/status_macros.h"
 #include "civicpulse/runtime/shutdown.h"
+#include "indicator_metrics.h"
 
 namespace civicpulse::exporter {
 namespace {
@@ -41,7 +42,8 @@ void ExporterApp::SetProblem(std::string problem) {
 absl::Status ExporterApp::Start() {
   SetProblem("connecting to Kafka");
   http_.ServeMetrics(registry_);
-  http_.AddCollectable(collector_);
+  // Serialized once per merge: a scrape copies no family (IndicatorCollector).
+  http_.AddExposition([collector = collector_] { return collector->Text(); });
   http_.ServeHealth([this] { return health(); });
   CIVICPULSE_RETURN_IF_ERROR(http_.Start(config_.common.listen));
   bool logged = false;
@@ -71,7 +73,7 @@ absl::Status ExporterApp::Start() {
 
 void ExporterApp::Merge() {
   const absl::Time start = absl::Now();
-  collector_->Update(store_.Compute());
+  collector_->Update(ToMetricFamilies(store_.Compute()));
   const absl::Time end = absl::Now();
   metrics_.last_merge_timestamp_seconds.Set(absl::ToDoubleSeconds(end - absl::UnixEpoch()));
   metrics_.merge_duration_seconds.Set(absl::ToDoubleSeconds(end - start));
@@ -129,6 +131,10 @@ absl::Status ExporterApp::Run() {
             static_cast<double>(stats.dropped_records - reported_.dropped_records));
       }
       reported_ = stats;
+      if (const uint64_t rejected = store_.rejected_records(); rejected > reported_rejected_) {
+        metrics_.rejected_records.Increment(static_cast<double>(rejected - reported_rejected_));
+        reported_rejected_ = rejected;
+      }
     }
     const absl::Time now = absl::Now();
     if (now >= next_merge) {

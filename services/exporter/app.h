@@ -3,7 +3,8 @@
 // batches (core::BatchReader: only complete batches of the current lineage; a snapshot batch
 // replaces the source partition's state, so a restart rebuilds exactly the same indicators
 // from whatever the topic retains), applies them to an IndicatorStore, and every merge
-// interval recomputes the indicators and swaps them into the IndicatorCollector that
+// interval recomputes the indicators (incrementally: core/indicator_store.h), names them
+// (IndicatorMetrics) and swaps them, serialized once, into the IndicatorCollector that
 // /metrics serves.
 //
 // Start() and Run() are called from one thread; Stop() may be called from any thread.
@@ -56,6 +57,7 @@ class ExporterApp {
   core::BatchReader<v1::PartialAggregate> batches_;
   core::BatchReader<v1::PartialAggregate>::Batch batch_;
   core::BatchReaderStats reported_;  // batches_.stats() already added to the metrics
+  uint64_t reported_rejected_ = 0;   // store_.rejected_records() already added
   std::unique_ptr<kafka::Consumer> consumer_;
   runtime::HttpServer http_;
   std::atomic<bool> stop_{false};

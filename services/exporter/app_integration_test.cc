@@ -44,6 +44,11 @@ TEST(ExporterAppTest, ReadsAllPartitionsCountsInvalidAndServesIndicators) {
   record.set_producer("test");
   v1::PartitionProgress* progress = record.mutable_progress();
   progress->set_applied(1);
+  // A complete snapshot batch of one record, whose totals name a kind the store does not
+  // know: rejected by the store, once per partition.
+  record.mutable_batch()->set_count(1);
+  record.mutable_batch()->set_snapshot(true);
+  progress->add_totals()->set_area("W01");
   std::string progress_value = record.SerializeAsString();
   const std::string garbage = "\xff\xff not a protobuf";
   std::vector<kafka::ProducerRecord> out;
@@ -71,6 +76,21 @@ TEST(ExporterAppTest, ReadsAllPartitionsCountsInvalidAndServesIndicators) {
   EXPECT_THAT(body, HasSubstr("civicpulse_area_residents{area=\"W01\"} 1200\n"));
   EXPECT_THAT(body, HasSubstr("# TYPE civicpulse_exporter_last_merge_timestamp_seconds gauge"));
   EXPECT_THAT(body, ::testing::Not(HasSubstr("civicpulse_exporter_last_merge_timestamp_seconds 0\n")));
+  for (int i = 0; i < 100 && body.find("rejected_records_total 3") == std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    body = client.Get("/metrics")->body;
+  }
+  EXPECT_THAT(body, HasSubstr("civicpulse_exporter_rejected_records_total 3\n"));
+  // The exposition (registry, process metrics and the indicators' text) is promtool-clean.
+  const std::string file = ::testing::TempDir() + "/exporter_app_test_metrics.prom";
+  std::ofstream(file) << body;
+  if (std::system("command -v promtool > /dev/null 2>&1") == 0) {
+    EXPECT_EQ(std::system(("promtool check metrics < " + file + " > " + file + ".out 2>&1").c_str()),
+              0);
+    std::ifstream report(file + ".out");
+    EXPECT_EQ(std::string((std::istreambuf_iterator<char>(report)), std::istreambuf_iterator<char>()),
+              "");
+  }
   EXPECT_EQ(client.Get("/healthz")->status, 200);
 
   app.Stop();

@@ -27,6 +27,13 @@ ExporterMetrics::ExporterMetrics(prometheus::Registry& registry)
                                    "start cut by retention)")
                              .Register(registry)
                              .Add({})),
+      rejected_records(prometheus::BuildCounter()
+                           .Name("civicpulse_exporter_rejected_records_total")
+                           .Help("Partial aggregates of complete batches that the indicator "
+                                 "store ignored as malformed (unknown width or kind, "
+                                 "unaligned cell, bad sketch, inconsistent history)")
+                           .Register(registry)
+                           .Add({})),
       last_merge_timestamp_seconds(
           prometheus::BuildGauge()
               .Name("civicpulse_exporter_last_merge_timestamp_seconds")

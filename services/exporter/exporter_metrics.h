@@ -18,6 +18,7 @@ struct ExporterMetrics {
   prometheus::Counter& invalid_records;  // civicpulse_exporter_invalid_records_total
   prometheus::Counter& fenced_records;   // civicpulse_exporter_fenced_records_total
   prometheus::Counter& incomplete_records;  // civicpulse_exporter_incomplete_records_total
+  prometheus::Counter& rejected_records;    // civicpulse_exporter_rejected_records_total
   prometheus::Gauge& last_merge_timestamp_seconds;
   prometheus::Gauge& merge_duration_seconds;
 };

@@ -2,48 +2,41 @@
 
 #include <utility>
 
+#include "prometheus/text_serializer.h"
+
 namespace civicpulse::exporter {
 
-std::vector<prometheus::MetricFamily> ToMetricFamilies(
-    const std::vector<core::IndicatorFamily>& families) {
-  std::vector<prometheus::MetricFamily> out;
-  out.reserve(families.size());
-  for (const core::IndicatorFamily& family : families) {
-    prometheus::MetricFamily& f = out.emplace_back();
-    f.name = family.name;
-    f.help = family.help.empty() ? "civicpulse indicator " + family.name : family.help;
-    const bool counter = family.type == core::MetricType::kCounter;
-    f.type = counter ? prometheus::MetricType::Counter : prometheus::MetricType::Gauge;
-    f.metric.reserve(family.series.size());
-    for (const core::IndicatorFamily::Series& series : family.series) {
-      prometheus::ClientMetric& m = f.metric.emplace_back();
-      m.label.reserve(series.labels.size());
-      for (const auto& [name, value] : series.labels) m.label.push_back({name, value});
-      if (counter) {
-        m.counter.value = series.value;
-      } else {
-        m.gauge.value = series.value;
-      }
-    }
+IndicatorCollector::IndicatorCollector() : snapshot_(std::make_shared<const Snapshot>()) {}
+
+void IndicatorCollector::Update(std::vector<prometheus::MetricFamily> families) {
+  auto snapshot = std::make_shared<Snapshot>();
+  snapshot->families = std::move(families);
+  for (prometheus::MetricFamily& f : snapshot->families) {
+    if (f.help.empty()) f.help = "civicpulse indicator " + f.name;
   }
-  return out;
+  snapshot->text = prometheus::TextSerializer().Serialize(snapshot->families);
+  absl::MutexLock lock(&mu_);
+  snapshot_ = std::move(snapshot);
 }
 
-void IndicatorCollector::Update(const std::vector<core::IndicatorFamily>& families) {
-  auto converted =
-      std::make_shared<const std::vector<prometheus::MetricFamily>>(ToMetricFamilies(families));
+std::shared_ptr<const std::string> IndicatorCollector::TextOf(
+    std::shared_ptr<const Snapshot> snapshot) {
+  const std::string* text = &snapshot->text;
+  return std::shared_ptr<const std::string>(std::move(snapshot), text);
+}
+
+std::shared_ptr<const std::string> IndicatorCollector::Text() const {
   absl::MutexLock lock(&mu_);
-  families_ = std::move(converted);
+  return TextOf(snapshot_);
 }
 
 std::vector<prometheus::MetricFamily> IndicatorCollector::Collect() const {
-  std::shared_ptr<const std::vector<prometheus::MetricFamily>> families;
+  std::shared_ptr<const Snapshot> snapshot;
   {
     absl::MutexLock lock(&mu_);
-    families = families_;
+    snapshot = snapshot_;
   }
-  if (families == nullptr) return {};
-  return *families;
+  return snapshot->families;
 }
 
 }  // namespace civicpulse::exporter

@@ -14,18 +14,30 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
 
-std::vector<core::IndicatorFamily> Sample(double events) {
-  core::IndicatorFamily counter;
-  counter.name = "civicpulse_events_total";
-  counter.help = "Applied events";
-  counter.type = core::MetricType::kCounter;
-  counter.series.push_back({{{"area", "W01"}, {"kind", "watch_report"}}, events});
-  core::IndicatorFamily gauge;
-  gauge.name = "civicpulse_active_participants";
-  gauge.help = "";  // filled in
-  gauge.type = core::MetricType::kGauge;
-  gauge.series.push_back({{{"area", "all"}, {"kind", "all"}, {"window", "1h"}}, 4});
-  gauge.series.push_back({{{"area", "all"}, {"kind", "all"}, {"window", "7d"}}, 5});
+prometheus::MetricFamily Family(std::string name, std::string help,
+                                prometheus::MetricType type) {
+  prometheus::MetricFamily f;
+  f.name = std::move(name);
+  f.help = std::move(help);
+  f.type = type;
+  return f;
+}
+
+void Add(prometheus::MetricFamily* f, std::vector<prometheus::ClientMetric::Label> labels,
+         double value) {
+  prometheus::ClientMetric& m = f->metric.emplace_back();
+  m.label = std::move(labels);
+  (f->type == prometheus::MetricType::Counter ? m.counter.value : m.gauge.value) = value;
+}
+
+std::vector<prometheus::MetricFamily> Sample(double events) {
+  prometheus::MetricFamily counter =
+      Family("civicpulse_events_total", "Applied events", prometheus::MetricType::Counter);
+  Add(&counter, {{"area", "W01"}, {"kind", "watch_report"}}, events);
+  prometheus::MetricFamily gauge =
+      Family("civicpulse_active_participants", "", prometheus::MetricType::Gauge);  // help filled in
+  Add(&gauge, {{"area", "all"}, {"kind", "all"}, {"window", "1h"}}, 4);
+  Add(&gauge, {{"area", "all"}, {"kind", "all"}, {"window", "7d"}}, 5);
   return {counter, gauge};
 }
 
@@ -35,14 +47,17 @@ std::string Text(const std::vector<prometheus::MetricFamily>& families) {
   return out.str();
 }
 
-TEST(IndicatorCollectorTest, ConvertsTypesLabelsAndValues) {
-  std::vector<prometheus::MetricFamily> families = ToMetricFamilies(Sample(3));
+TEST(IndicatorCollectorTest, ServesTypesLabelsAndValuesAsText) {
+  IndicatorCollector collector;
+  collector.Update(Sample(3));
+  std::vector<prometheus::MetricFamily> families = collector.Collect();
   ASSERT_EQ(families.size(), 2u);
   EXPECT_EQ(families[0].type, prometheus::MetricType::Counter);
   EXPECT_EQ(families[0].metric[0].counter.value, 3);
   EXPECT_EQ(families[1].type, prometheus::MetricType::Gauge);
   EXPECT_FALSE(families[1].help.empty());
-  const std::string text = Text(families);
+  const std::string text = *collector.Text();
+  EXPECT_EQ(text, Text(families));  // serialized once, as prometheus-cpp would on a scrape
   EXPECT_THAT(text, HasSubstr("# TYPE civicpulse_events_total counter\n"));
   EXPECT_THAT(text, HasSubstr("civicpulse_events_total{area=\"W01\",kind=\"watch_report\"} 3\n"));
   EXPECT_THAT(text, HasSubstr("# TYPE civicpulse_active_participants gauge\n"));
@@ -53,11 +68,14 @@ TEST(IndicatorCollectorTest, ConvertsTypesLabelsAndValues) {
 TEST(IndicatorCollectorTest, ServesTheLatestUpdate) {
   IndicatorCollector collector;
   EXPECT_THAT(collector.Collect(), IsEmpty());
+  EXPECT_THAT(*collector.Text(), IsEmpty());
   collector.Update(Sample(1));
   collector.Update(Sample(7));
   std::vector<prometheus::MetricFamily> families = collector.Collect();
   ASSERT_EQ(families.size(), 2u);
   EXPECT_EQ(families[0].metric[0].counter.value, 7);
+  EXPECT_THAT(*collector.Text(),
+              HasSubstr("civicpulse_events_total{area=\"W01\",kind=\"watch_report\"} 7\n"));
 }
 
 TEST(IndicatorCollectorTest, CollectWhileUpdatingSeesWholeSnapshots) {
@@ -76,6 +94,9 @@ TEST(IndicatorCollectorTest, CollectWhileUpdatingSeesWholeSnapshots) {
     const double value = families[0].metric[0].counter.value;
     ASSERT_GE(value, last);  // snapshots only move forward
     last = value;
+    // The text is one whole snapshot too, and stays valid while a newer one replaces it.
+    std::shared_ptr<const std::string> text = collector.Text();
+    ASSERT_THAT(*text, HasSubstr("window=\"7d\"} 5\n"));
   }
   updater.join();
   EXPECT_EQ(collector.Collect()[0].metric[0].counter.value, 2000);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "civicpulse/core/indicator_store.h"
+#include "indicator_test_families.h"
 #include "civicpulse/core/partition_aggregator.h"
 #include "civicpulse/core/seasonal_baseline.h"
 #include "civicpulse/v1/aggregate.pb.h"
@@ -57,7 +58,7 @@ std::vector<Event> Stream() {
 }
 
 // Everything the aggregator would publish in a snapshot batch, applied to a fresh store.
-std::vector<IndicatorFamily> Publish(PartitionAggregator* agg) {
+std::vector<TestFamily> Publish(PartitionAggregator* agg) {
   IndicatorStore store(IndicatorOptions{});
   v1::PartialAggregate record;
   record.set_source_topic("events");
@@ -77,13 +78,13 @@ std::vector<IndicatorFamily> Publish(PartitionAggregator* agg) {
   }
   agg->FillProgress(record.mutable_progress());
   store.Apply(record);
-  return store.Compute();
+  return TestFamilies(store.Compute());
 }
 
 // name{area,kind,window} -> value (window "" for families without it).
-std::map<std::string, double> Flatten(const std::vector<IndicatorFamily>& families) {
+std::map<std::string, double> Flatten(const std::vector<TestFamily>& families) {
   std::map<std::string, double> out;
-  for (const IndicatorFamily& f : families) {
+  for (const TestFamily& f : families) {
     if (f.name.find("expected") == std::string::npos &&
         f.name.find("baseline") == std::string::npos && f.name.find("ratio") == std::string::npos) {
       continue;

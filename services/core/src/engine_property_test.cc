@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "civicpulse/core/area_cap.h"
 #include "civicpulse/core/indicator_store.h"
+#include "indicator_test_families.h"
 #include "civicpulse/core/partition_aggregator.h"
 #include "civicpulse/v1/aggregate.pb.h"
 #include "civicpulse/v1/checkpoint.pb.h"
@@ -35,10 +36,10 @@ std::string Key(const std::string& name, Labels labels) {
   return absl::StrCat(name, "{", absl::StrJoin(parts, ","), "}");
 }
 
-Metrics Flatten(const std::vector<IndicatorFamily>& families) {
+Metrics Flatten(const std::vector<TestFamily>& families) {
   Metrics out;
-  for (const IndicatorFamily& f : families) {
-    for (const IndicatorFamily::Series& s : f.series) {
+  for (const TestFamily& f : families) {
+    for (const TestFamily::Series& s : f.series) {
       const std::string key = Key(f.name, s.labels);
       EXPECT_EQ(out.count(key), 0u) << "series twice: " << key;
       out[key] = s.value;
@@ -377,7 +378,7 @@ Metrics ShuffledStoreMetrics(const std::vector<v1::PartialAggregate>& records,
   IndicatorStore store(StoreOptions());
   for (const v1::PartialAggregate* r : order) store.Apply(*r);
   EXPECT_EQ(store.rejected_records(), 0u);
-  return Flatten(store.Compute());
+  return Flatten(TestFamilies(store.Compute()));
 }
 
 class EnginePropertyTest : public ::testing::TestWithParam<uint64_t> {};
@@ -466,7 +467,7 @@ TEST_P(EnginePropertyTest, IndicatorsMatchTheOracleOnEveryWindow) {
         fprintf(stderr, "round %d: %zu series, %d nonzero, %zu records\n", round, want.size(), nonzero, h.records.size());
         ExpectSameMetrics(want, ShuffledStoreMetrics(h.records, &rng),
                           absl::StrCat("shuffled, round ", round));
-        ExpectSameMetrics(want, Flatten(in_order.Compute()),
+        ExpectSameMetrics(want, Flatten(TestFamilies(in_order.Compute())),
                           absl::StrCat("in order, round ", round));
       }
     }
@@ -526,7 +527,7 @@ TEST(EngineMergeTest, TwoInstancesCountAPersonSeenByBothOnce) {
   IndicatorStore store(IndicatorOptions{});
   Publish(&a, 0, 2, &store);
   Publish(&b, 1, 1, &store);
-  const Metrics m = Flatten(store.Compute());
+  const Metrics m = Flatten(TestFamilies(store.Compute()));
   for (const char* window : {"1h", "24h", "7d"}) {
     EXPECT_EQ(m.at(Key("civicpulse_active_participants",
                        {{"area", "all"}, {"kind", "all"}, {"window", window}})),
@@ -553,13 +554,13 @@ TEST(EngineMergeTest, SilenceShowsAsZeroNotAsAFrozenValue) {
   Publish(&agg, 0, 1, &store);
   const std::string key =
       Key("civicpulse_active_participants", {{"area", "W01"}, {"kind", "all"}, {"window", "1h"}});
-  EXPECT_EQ(Flatten(store.Compute()).at(key), 0);
+  EXPECT_EQ(Flatten(TestFamilies(store.Compute())).at(key), 0);
   agg.Tick(kT0 + 10 * kMinuteMs);  // now it is
   Publish(&agg, 0, 1, &store);
-  EXPECT_EQ(Flatten(store.Compute()).at(key), 1);
+  EXPECT_EQ(Flatten(TestFamilies(store.Compute())).at(key), 1);
   agg.Tick(kT0 + 3 * kHourMs);  // hours of silence
   Publish(&agg, 0, 1, &store);
-  const Metrics m = Flatten(store.Compute());
+  const Metrics m = Flatten(TestFamilies(store.Compute()));
   EXPECT_EQ(m.at(key), 0);
   EXPECT_EQ(m.at(Key("civicpulse_active_participants",
                      {{"area", "W01"}, {"kind", "all"}, {"window", "24h"}})),
@@ -648,13 +649,13 @@ TEST(EngineAreaLabelTest, SameLabelsInEveryDeploymentAndBoundedByTheCap) {
   std::shuffle(records_b.begin(), records_b.end(), rng);
   IndicatorStore store_b(IndicatorOptions{.areas = cap, .residents = {}});
   for (const auto& r : records_b) store_b.Apply(r);
-  const Metrics a = Flatten(store_a.Compute());
-  const Metrics b = Flatten(store_b.Compute());
+  const Metrics a = Flatten(TestFamilies(store_a.Compute()));
+  const Metrics b = Flatten(TestFamilies(store_b.Compute()));
   EXPECT_EQ(a, b);
 
   std::set<std::string> labels;
-  for (const IndicatorFamily& f : store_b.Compute()) {
-    for (const IndicatorFamily::Series& series : f.series) {
+  for (const TestFamily& f : TestFamilies(store_b.Compute())) {
+    for (const TestFamily::Series& series : f.series) {
       for (const auto& [name, value] : series.labels) {
         if (name == "area") labels.insert(value);
       }
@@ -686,7 +687,7 @@ TEST(EngineCardinalityTest, ManyDistinctAreasKeepSeriesAndMemoryBounded) {
       << "memory grew from " << memory_at_warm << " to " << memory_at_end;
   Publish(&agg, 0, 100'000, &store);
   size_t active_series = 0;
-  for (const IndicatorFamily& f : store.Compute()) {
+  for (const TestFamily& f : TestFamilies(store.Compute())) {
     if (f.name == "civicpulse_active_participants") active_series = f.series.size();
   }
   EXPECT_LE(active_series, (51u * 4u + 4u) * 3u);

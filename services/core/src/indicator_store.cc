@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <array>
-#include <functional>
 #include <limits>
 #include <map>
 #include <string_view>
@@ -34,31 +33,210 @@ int KindIndex(v1::Kind kind) {
 
 Kind KindOf(int index) { return static_cast<Kind>(index + 1); }
 
-// Identity of a cell within one source partition, by the aggregator's (unfolded) area name.
-struct CellKey {
-  std::string area;
-  int kind;
-  int resolution;
-  int64_t start_ms;
+// Floor and ceiling of a non-negative time to a multiple of `step`.
+int64_t FloorTo(int64_t t, int64_t step) { return t / step * step; }
+int64_t CeilTo(int64_t t, int64_t step) { return (t + step - 1) / step * step; }
 
-  friend bool operator==(const CellKey&, const CellKey&) = default;
-  template <typename H>
-  friend H AbslHashValue(H h, const CellKey& k) {
-    return H::combine(std::move(h), k.area, k.kind, k.resolution, k.start_ms);
-  }
+// Cells per block, by resolution: 10 min of 1-minute cells (1h window), 2 h of 15-minute
+// cells (24h), 1 day of 1-hour cells (7d). A window's whole blocks are merged once.
+constexpr std::array<int64_t, kWindowCount> kBlockCells = {10, 8, 24};
+// The newest cells of a window (still filling; late events land there), merged every time.
+constexpr std::array<int64_t, kWindowCount> kRecentCells = {10, 2, 2};
+
+int64_t BlockMs(int r) { return kBlockCells[r] * kWindows[r].cell_ms; }
+
+// Identity of a cell within one timeline: start first, so a timeline iterates in time order.
+struct SlotKey {
+  int64_t start_ms;
+  std::string area;  // the aggregator's (unfolded) area name
+  int kind;
+
+  friend auto operator<=>(const SlotKey&, const SlotKey&) = default;
 };
 
 struct StoredCell : CellContents {
   int64_t offset = 0;
-  uint32_t area = 0;  // area index (the aggregator's name; labels are chosen in Compute)
   int kind = 0;
+};
+
+// The merged contents of a run of cells of one folded area and resolution: what a window,
+// or part of one, adds up to.
+struct WindowPart {
+  std::array<ParticipantSketch, kKindCount> by_kind;
+  ParticipantSketch new_participants;
+  std::array<ParticipantSketch, kAgeBandCount> by_age;
+  std::array<uint64_t, kKindCount> events_by_kind = {};
+  uint64_t events = 0;
+  uint64_t collective_events = 0;
+  uint64_t public_body_events = 0;
+  double volunteer_seconds = 0;
+  double recycled_grams = 0;
+
+  void AddCell(const StoredCell& c) {
+    by_kind[c.kind].Merge(c.participants);
+    new_participants.Merge(c.new_participants);
+    for (const auto& [band, sketch] : c.by_age) by_age[static_cast<int>(band)].Merge(sketch);
+    events_by_kind[c.kind] += c.events;
+    events += c.events;
+    collective_events += c.collective_events;
+    public_body_events += c.public_body_events;
+    volunteer_seconds += c.volunteer_seconds;
+    recycled_grams += c.recycled_grams;
+  }
+
+  void Merge(const WindowPart& o) {
+    for (int k = 0; k < kKindCount; ++k) {
+      by_kind[k].Merge(o.by_kind[k]);
+      events_by_kind[k] += o.events_by_kind[k];
+    }
+    new_participants.Merge(o.new_participants);
+    for (int b = 0; b < kAgeBandCount; ++b) by_age[b].Merge(o.by_age[b]);
+    events += o.events;
+    collective_events += o.collective_events;
+    public_body_events += o.public_body_events;
+    volunteer_seconds += o.volunteer_seconds;
+    recycled_grams += o.recycled_grams;
+  }
+
+  void Clear() { *this = WindowPart(); }
+
+  size_t HeapBytes() const {
+    size_t bytes = new_participants.MemoryBytes();
+    for (const ParticipantSketch& s : by_kind) bytes += s.MemoryBytes();
+    for (const ParticipantSketch& s : by_age) bytes += s.MemoryBytes();
+    return bytes;
+  }
+};
+
+// A cached merge of the cells whose start is in [lo, hi).
+struct Segment {
+  bool valid = false;
+  int64_t lo = 0;
+  int64_t hi = 0;
+  WindowPart part;
+};
+
+// The cells of one source partition for one folded area and one resolution, in time order,
+// with the merged parts of its current window (see the header's "incremental").
+struct Timeline {
+  uint32_t area = 0;
   int resolution = 0;
-  int64_t start_ms = 0;
+  std::map<SlotKey, StoredCell> cells;
+  std::array<uint32_t, kKindCount> cells_by_kind = {};
+  // Merged whole blocks by start; only valid ones are held.
+  std::map<int64_t, WindowPart> blocks;
+  Segment front, middle, back;
+  // The window's cell starts [lo, hi) at the last Compute (lo > hi before any), and the
+  // start of its recent cells.
+  int64_t lo = 1;
+  int64_t hi = 0;
+  int64_t recent = 0;
+
+  // A cell starting at `start_ms` was added, replaced or removed.
+  void Changed(int64_t start_ms) {
+    for (Segment* s : {&front, &middle, &back}) {
+      if (s->valid && s->lo <= start_ms && start_ms < s->hi) s->valid = false;
+    }
+    blocks.erase(FloorTo(start_ms, BlockMs(resolution)));
+  }
+
+  template <typename F>
+  void ForCells(int64_t lo_ms, int64_t hi_ms, F f) const {
+    for (auto it = cells.lower_bound(SlotKey{lo_ms, std::string(), -1});
+         it != cells.end() && it->first.start_ms < hi_ms; ++it) {
+      f(it->second);
+    }
+  }
+
+  // Brings `s` to the cells of [x, y): extends it when only its end moved forward.
+  // Returns whether it changed anything.
+  bool Update(Segment* s, int64_t x, int64_t y) {
+    if (x >= y) {
+      if (s->valid && s->lo == x && s->hi == x) return false;
+      s->part.Clear();
+      *s = Segment{.valid = true, .lo = x, .hi = x};
+      return true;
+    }
+    if (s->valid && s->lo == x && s->hi == y) return false;
+    if (!(s->valid && s->lo == x && s->hi <= y)) {
+      s->part.Clear();
+      s->valid = true;
+      s->lo = s->hi = x;
+    }
+    ForCells(s->hi, y, [s](const StoredCell& c) { s->part.AddCell(c); });
+    s->hi = y;
+    return true;
+  }
+
+  const WindowPart& Block(int64_t start_ms) {
+    auto [it, inserted] = blocks.try_emplace(start_ms);
+    if (inserted) {
+      ForCells(start_ms, start_ms + BlockMs(resolution),
+               [&it](const StoredCell& c) { it->second.AddCell(c); });
+    }
+    return it->second;
+  }
+
+  // The middle: whole blocks [x, y), merged from the blocks' own merges. Returns whether it
+  // changed anything.
+  bool UpdateMiddle(int64_t x, int64_t y) {
+    blocks.erase(blocks.begin(), blocks.lower_bound(x));  // behind the window for good
+    Segment* s = &middle;
+    if (s->valid && s->lo == x && s->hi == std::max(x, y)) return false;
+    if (!(s->valid && s->lo == x && s->hi <= y)) {
+      s->part.Clear();
+      s->valid = true;
+      s->lo = s->hi = x;
+    }
+    const int64_t step = BlockMs(resolution);
+    for (int64_t b = s->hi; b < y; b += step) s->part.Merge(Block(b));
+    s->hi = std::max(s->hi, y);
+    return true;
+  }
+
+  // Brings the front, middle and back to the window [lo, hi); returns whether any changed.
+  bool UpdateSegments() {
+    const int64_t cell = kWindows[resolution].cell_ms;
+    const int64_t block = BlockMs(resolution);
+    recent = std::clamp(hi - kRecentCells[resolution] * cell, lo, hi);
+    const int64_t first_block = std::min(CeilTo(lo, block), recent);
+    const int64_t last_block = std::max(first_block, FloorTo(recent, block));
+    bool changed = Update(&front, lo, first_block);
+    changed |= UpdateMiddle(first_block, last_block);
+    changed |= Update(&back, last_block, recent);
+    return changed;
+  }
+
+  // Merges the front, middle and back into `out` (after UpdateSegments).
+  void AddStable(WindowPart* out) const {
+    // The largest first: a merge into an empty sketch is a copy, not one insert per person.
+    out->Merge(middle.part);
+    out->Merge(back.part);
+    out->Merge(front.part);
+  }
+
+  // Merges the recent cells [recent, hi) into `out` and their participants into `people`.
+  void AddRecent(WindowPart* out, ParticipantSketch* people) const {
+    ForCells(recent, hi, [out, people](const StoredCell& c) {
+      out->AddCell(c);
+      people->Merge(c.participants);
+    });
+  }
+
+  size_t HeapBytes() const {
+    size_t bytes = front.part.HeapBytes() + middle.part.HeapBytes() + back.part.HeapBytes();
+    for (const auto& [key, c] : cells) {
+      bytes += sizeof(std::pair<const SlotKey, StoredCell>) + 32 + c.HeapBytes();
+      bytes += key.area.capacity() > 15 ? key.area.capacity() : 0;
+    }
+    for (const auto& [start, part] : blocks) bytes += sizeof(WindowPart) + 32 + part.HeapBytes();
+    return bytes;
+  }
 };
 
 struct StoredTotals {
   std::string raw_area;  // as the aggregator named it (the history's key)
-  uint32_t area = 0;     // area index
+  uint32_t area = 0;     // folded area index
   int kind = 0;
   uint64_t events = 0;
   std::array<uint64_t, kCoproductionTypeCount> coproduction_events = {};
@@ -75,28 +253,55 @@ struct SourcePartition {
   // hour simply replaces what is held for it, whatever the order records arrive in.
   absl::flat_hash_map<std::pair<std::string, int>, HourlyFigures> history;
   std::vector<StoredTotals> totals;
-  absl::flat_hash_map<CellKey, StoredCell> cells;
+  // (folded area, resolution) -> its cells.
+  absl::flat_hash_map<std::pair<uint32_t, int>, Timeline> timelines;
 };
 
-// What one window of one area adds up to.
-struct WindowAcc {
-  std::array<ParticipantSketch, kKindCount> by_kind;
-  ParticipantSketch participants;  // all kinds
-  ParticipantSketch new_participants;
-  std::array<uint64_t, kKindCount> events_by_kind = {};
-  uint64_t events = 0;
-  uint64_t collective_events = 0;
-  uint64_t public_body_events = 0;
-  double volunteer_seconds = 0;
-  double recycled_grams = 0;
+// The union of the kinds of `part`, merged largest first (the first merge is a copy).
+ParticipantSketch UnionOfKinds(const WindowPart& part) {
+  std::array<int, kKindCount> order;
+  for (int k = 0; k < kKindCount; ++k) order[k] = k;
+  std::sort(order.begin(), order.end(), [&part](int x, int y) {
+    return part.by_kind[x].total_events() > part.by_kind[y].total_events();
+  });
+  ParticipantSketch out;
+  for (int k : order) out.Merge(part.by_kind[k]);
+  return out;
+}
 
-  void AddSums(const WindowAcc& other) {
-    for (int k = 0; k < kKindCount; ++k) events_by_kind[k] += other.events_by_kind[k];
-    events += other.events;
-    collective_events += other.collective_events;
-    public_body_events += other.public_body_events;
-    volunteer_seconds += other.volunteer_seconds;
-    recycled_grams += other.recycled_grams;
+// One area's (or the city's) window, merged over the source partitions, and its figures.
+// `stable` is the union of the windows' fronts, middles and backs (which change only when
+// a window's edge passes a cell or a cell in them changes); the window is a copy of it plus
+// the recent cells.
+struct AreaWindow {
+  bool stable_valid = false;
+  WindowPart stable;
+  ParticipantSketch stable_participants;  // all kinds
+  WindowPart part;
+  ParticipantSketch participants;  // all kinds
+  std::array<double, kKindCount> active = {};
+  double active_all = 0;
+  double new_participants = 0;
+  double top_decile_share = 0;
+
+  void SetStable(WindowPart merged) {
+    stable = std::move(merged);
+    stable_participants = UnionOfKinds(stable);
+    stable_valid = true;
+  }
+
+  // Starts the window from the stable part; the recent cells are merged next.
+  void StartWindow() {
+    part = stable;
+    participants = stable_participants;
+  }
+
+  // Estimates the figures of the window.
+  void Finish() {
+    for (int k = 0; k < kKindCount; ++k) active[k] = part.by_kind[k].Estimate();
+    active_all = participants.Estimate();
+    new_participants = part.new_participants.Estimate();
+    top_decile_share = participants.TopDecileShare();
   }
 };
 
@@ -104,19 +309,13 @@ double Ratio(uint64_t part, uint64_t whole) {
   return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
 }
 
-using Labels = std::vector<std::pair<std::string, std::string>>;
-
-IndicatorFamily& AddFamily(std::vector<IndicatorFamily>* out, std::string name,
-                           std::string help, MetricType type) {
-  IndicatorFamily& f = out->emplace_back();
-  f.name = std::move(name);
-  f.help = std::move(help);
-  f.type = type;
-  return f;
-}
-
-void AddSeries(IndicatorFamily* family, Labels labels, double value) {
-  family->series.push_back({std::move(labels), value});
+WindowIndicators FiguresOf(const AreaWindow& w) {
+  return {.new_participants = w.new_participants,
+          .volunteer_seconds = w.part.volunteer_seconds,
+          .recycled_grams = w.part.recycled_grams,
+          .collective_ratio = Ratio(w.part.collective_events, w.part.events),
+          .coproduction_ratio = Ratio(w.part.public_body_events, w.part.events),
+          .concentration_ratio = w.top_decile_share};
 }
 
 }  // namespace
@@ -142,6 +341,13 @@ struct IndicatorStore::State {
   std::map<std::pair<std::string, int32_t>, SourcePartition> partitions;
   uint64_t rejected = 0;
 
+  // Compute's caches: each area's windows (by area index), the city's, and which of them
+  // changed since the last Compute.
+  std::vector<std::array<AreaWindow, kWindowCount>> area_windows;
+  std::vector<std::array<bool, kWindowCount>> dirty;
+  std::array<AreaWindow, kWindowCount> city;
+  std::array<std::array<double, kWindowCount>, kAgeBandCount> by_age = {};
+
   uint32_t AreaIndex(const std::string& raw) {
     if (auto it = area_ids.find(raw); it != area_ids.end()) return it->second;
     // An allow-list depends on the name alone, so it can fold on arrival; the max_areas
@@ -154,6 +360,8 @@ struct IndicatorStore::State {
     if (inserted) {
       it->second = static_cast<uint32_t>(area_names.size());
       area_names.push_back(it->first);
+      area_windows.emplace_back();
+      dirty.push_back({true, true, true});
     }
     return it->second;
   }
@@ -169,16 +377,38 @@ struct IndicatorStore::State {
     return label;
   }
 
-  static void Evict(SourcePartition* p) {
+  void MarkDirty(const Timeline& t) { dirty[t.area][t.resolution] = true; }
+
+  void Evict(SourcePartition* p) {
     if (p->watermark_ms <= 0) return;
-    for (auto it = p->cells.begin(); it != p->cells.end();) {
-      const StoredCell& c = it->second;
-      if (c.start_ms < p->watermark_ms - kWindows[c.resolution].length_ms) {
-        p->cells.erase(it++);
+    for (auto it = p->timelines.begin(); it != p->timelines.end();) {
+      Timeline& t = it->second;
+      const int64_t limit = p->watermark_ms - kWindows[t.resolution].length_ms;
+      bool changed = false;
+      while (!t.cells.empty() && t.cells.begin()->first.start_ms < limit) {
+        const int64_t start = t.cells.begin()->first.start_ms;
+        --t.cells_by_kind[t.cells.begin()->second.kind];
+        t.cells.erase(t.cells.begin());
+        t.Changed(start);
+        changed = true;
+      }
+      if (changed) MarkDirty(t);
+      if (t.cells.empty()) {
+        area_windows[t.area][t.resolution].stable_valid = false;
+        p->timelines.erase(it++);
       } else {
         ++it;
       }
     }
+  }
+
+  // Forgets a source partition's cells (a reset, or before it is erased).
+  void DropTimelines(SourcePartition* p) {
+    for (auto& [key, t] : p->timelines) {
+      MarkDirty(t);
+      area_windows[t.area][t.resolution].stable_valid = false;
+    }
+    p->timelines.clear();
   }
 
   void ApplyProgress(int64_t offset, const v1::PartitionProgress& progress,
@@ -186,6 +416,13 @@ struct IndicatorStore::State {
     if (p->has_progress && offset < p->progress_offset) return;  // older snapshot
     p->has_progress = true;
     p->progress_offset = offset;
+    if (p->watermark_ms > 0 && progress.watermark_unix_ms() <= 0) {
+      // Its cells leave every window without leaving the store (no watermark any more).
+      for (auto& [key, t] : p->timelines) {
+        MarkDirty(t);
+        area_windows[t.area][t.resolution].stable_valid = false;
+      }
+    }
     p->watermark_ms = progress.watermark_unix_ms();
     p->history_start_ms = progress.history_start_unix_ms();
     p->totals.clear();
@@ -242,15 +479,119 @@ struct IndicatorStore::State {
     }
   }
 
-  // civicpulse_expected_events, _expected_active_participants, _participation_ratio and
-  // _baseline_ready for every (area, kind) with totals, each area's kind="all", and
-  // area="all" (docs/baseline.md). `acc` and `city` hold the observed window sums.
-  void AddBaselineFamilies(const std::vector<uint32_t>& label,
-                           const std::vector<uint32_t>& order,
-                           const std::vector<std::array<bool, kKindCount>>& has_series,
-                           const std::vector<std::array<WindowAcc, kWindowCount>>& acc,
-                           const std::array<WindowAcc, kWindowCount>& city,
-                           std::vector<IndicatorFamily>* out) const {
+  void ApplyCell(int64_t offset, const v1::Cell& cell, SourcePartition* p) {
+    const int r = ResolutionOf(cell.width_seconds());
+    const int kind = KindIndex(cell.kind());
+    const int64_t start_ms = cell.start_unix_seconds() * 1000;
+    // Aggregators align cells to their width; windows are ranges of aligned starts.
+    if (r < 0 || kind < 0 || start_ms < 0 || start_ms % kWindows[r].cell_ms != 0) {
+      ++rejected;
+      return;
+    }
+    // Out of every window's reach already (W only grows): keeping it would only cost memory.
+    if (p->watermark_ms > 0 && start_ms < p->watermark_ms - kWindows[r].length_ms) return;
+    const uint32_t area = AreaIndex(cell.area());
+    auto timeline = p->timelines.find({area, r});
+    SlotKey key{start_ms, cell.area(), kind};
+    StoredCell* held = nullptr;
+    if (timeline != p->timelines.end()) {
+      auto it = timeline->second.cells.find(key);
+      if (it != timeline->second.cells.end()) {
+        if (offset < it->second.offset) return;  // older snapshot
+        held = &it->second;
+      }
+    }
+    StoredCell stored;
+    if (!stored.FromProto(cell).ok()) {
+      ++rejected;
+      return;
+    }
+    stored.offset = offset;
+    stored.kind = kind;
+    if (timeline == p->timelines.end()) {
+      timeline = p->timelines.try_emplace({area, r}).first;
+      timeline->second.area = area;
+      timeline->second.resolution = r;
+    }
+    Timeline& t = timeline->second;
+    if (held != nullptr) {
+      *held = std::move(stored);
+    } else {
+      t.cells.emplace(std::move(key), std::move(stored));
+      ++t.cells_by_kind[kind];
+    }
+    t.Changed(start_ms);
+    MarkDirty(t);
+  }
+
+  // Brings every area's windows and the city's up to date: merges again only the windows
+  // whose edges moved or whose cells changed since the last call.
+  void UpdateWindows() {
+    const size_t area_count = area_names.size();
+    std::vector<std::array<std::vector<Timeline*>, kWindowCount>> members(area_count);
+    for (auto& [id, p] : partitions) {
+      if (p.watermark_ms <= 0) continue;
+      for (auto& [key, t] : p.timelines) {
+        const WindowSpec& window = kWindows[t.resolution];
+        const int64_t lo = WindowStart(p.watermark_ms, window);
+        const int64_t hi = lo + window.length_ms;
+        if (lo != t.lo || hi != t.hi) {
+          t.lo = lo;
+          t.hi = hi;
+          MarkDirty(t);
+        }
+        members[t.area][t.resolution].push_back(&t);
+      }
+    }
+    for (int r = 0; r < kWindowCount; ++r) {
+      bool any = false;
+      std::vector<const WindowPart*> parts;
+      for (size_t a = 0; a < area_count; ++a) {
+        if (!dirty[a][r]) continue;
+        dirty[a][r] = false;
+        any = true;
+        AreaWindow& w = area_windows[a][r];
+        bool stable_changed = !w.stable_valid;
+        for (Timeline* t : members[a][r]) stable_changed |= t->UpdateSegments();
+        if (stable_changed) {
+          WindowPart merged;  // the timelines' stable parts, merged
+          for (Timeline* t : members[a][r]) t->AddStable(&merged);
+          w.SetStable(std::move(merged));
+          city[r].stable_valid = false;
+        }
+        w.StartWindow();
+        for (Timeline* t : members[a][r]) t->AddRecent(&w.part, &w.participants);
+        w.Finish();
+      }
+      if (!any) continue;
+      // The city: the areas' stable parts (merged again only when one changed), then every
+      // recent cell.
+      AreaWindow& c = city[r];
+      if (!c.stable_valid) {
+        parts.clear();
+        for (const auto& windows : area_windows) parts.push_back(&windows[r].stable);
+        std::sort(parts.begin(), parts.end(), [](const WindowPart* x, const WindowPart* y) {
+          return x->events > y->events;
+        });
+        WindowPart merged;
+        for (const WindowPart* part : parts) merged.Merge(*part);
+        c.SetStable(std::move(merged));
+      }
+      c.StartWindow();
+      for (const auto& by_resolution : members) {
+        for (Timeline* t : by_resolution[r]) t->AddRecent(&c.part, &c.participants);
+      }
+      c.Finish();
+      for (int b = 1; b < kAgeBandCount; ++b) by_age[b][r] = c.part.by_age[b].Estimate();
+    }
+  }
+
+  // The seasonal expectation of every series with totals (docs/baseline.md), from the
+  // observed events of `series[i]`'s window in `observed[i]`.
+  // `area_of[i]` is the area index of `series[i]`, -1 for the city.
+  void AddExpectations(const std::vector<uint32_t>& label, const std::vector<int>& area_of,
+                       const std::vector<std::array<uint64_t, kWindowCount>>& observed,
+                       std::vector<SeriesIndicators>* series) const {
     using Weeks = std::array<WeeklyValues, kWindowCount>;
     constexpr int kAllKinds = kKindCount;  // index of kind="all"
     std::vector<std::array<Weeks, kKindCount + 1>> by_area(area_names.size());
@@ -273,111 +614,16 @@ struct IndicatorStore::State {
         }
       }
     }
-
-    struct Row {
-      std::string area, kind;
-      bool one_series;  // participants are exported for single series only
-      std::array<Expectation, kWindowCount> expected;
-      std::array<double, kWindowCount> observed;
-    };
-    std::vector<Row> rows;
-    auto add_row = [&](const std::string& area, int kind, bool one_series, const Weeks& weeks,
-                       const std::array<WindowAcc, kWindowCount>& observed) {
-      Row& row = rows.emplace_back();
-      row.area = area;
-      row.kind = kind == kAllKinds ? std::string(kAllLabel) : std::string(KindName(KindOf(kind)));
-      row.one_series = one_series;
+    for (size_t i = 0; i < series->size(); ++i) {
+      SeriesIndicators& s = (*series)[i];
+      if (!s.has_totals) continue;
+      const int k = s.kind.has_value() ? static_cast<int>(*s.kind) - 1 : kAllKinds;
+      const Weeks& weeks = area_of[i] < 0 ? city_weeks[k] : by_area[area_of[i]][k];
       for (int r = 0; r < kWindowCount; ++r) {
-        row.expected[r] = Expect(weeks[r], options.baseline);
-        row.observed[r] = static_cast<double>(
-            kind == kAllKinds ? observed[r].events : observed[r].events_by_kind[kind]);
+        s.expected[r] = Expect(weeks[r], options.baseline);
+        s.participation_ratio[r] =
+            ParticipationRatio(static_cast<double>(observed[i][r]), s.expected[r].events);
       }
-    };
-    std::array<bool, kKindCount> kind_present = {};
-    for (uint32_t a : order) {
-      bool any = false;
-      for (int k = 0; k < kKindCount; ++k) {
-        if (!has_series[a][k]) continue;
-        any = kind_present[k] = true;
-        add_row(area_names[a], k, true, by_area[a][k], acc[a]);
-      }
-      if (any) add_row(area_names[a], kAllKinds, false, by_area[a][kAllKinds], acc[a]);
-    }
-    const std::string all(kAllLabel);
-    for (int k = 0; k < kKindCount; ++k) {
-      if (kind_present[k]) add_row(all, k, false, city_weeks[k], city);
-    }
-    add_row(all, kAllKinds, false, city_weeks[kAllKinds], city);
-
-    // One family at a time: AddFamily's reference is invalidated by the next.
-    auto window_family = [&](std::string name, std::string help, bool one_series_only,
-                             const std::function<double(const Row&, int)>& value) {
-      IndicatorFamily& f = AddFamily(out, std::move(name), std::move(help), MetricType::kGauge);
-      for (const Row& row : rows) {
-        if (one_series_only && !row.one_series) continue;
-        for (int r = 0; r < kWindowCount; ++r) {
-          if (!row.expected[r].ready) continue;
-          AddSeries(&f,
-                    {{"area", row.area},
-                     {"kind", row.kind},
-                     {"window", std::string(kWindows[r].label)}},
-                    value(row, r));
-        }
-      }
-    };
-    window_family("civicpulse_expected_events",
-                  "Seasonal expectation of events in the trailing window: median of the same "
-                  "window in previous weeks (docs/baseline.md); absent until ready.",
-                  false, [](const Row& row, int r) { return row.expected[r].events; });
-    window_family("civicpulse_expected_active_participants",
-                  "Seasonal expectation of distinct participants in the trailing window "
-                  "(single area and kind only); absent until ready.",
-                  true, [](const Row& row, int r) { return row.expected[r].participants; });
-    window_family("civicpulse_participation_ratio",
-                  "Observed events / expected events in the trailing window (1 when both are "
-                  "0); absent until the baseline is ready.",
-                  false, [](const Row& row, int r) {
-                    return ParticipationRatio(row.observed[r], row.expected[r].events);
-                  });
-    IndicatorFamily& ready = AddFamily(
-        out, "civicpulse_baseline_ready",
-        "1 once enough previous weeks (default 3, holidays aside) exist for "
-        "the 1h window's expectation.",
-        MetricType::kGauge);
-    for (const Row& row : rows) {
-      AddSeries(&ready, {{"area", row.area}, {"kind", row.kind}},
-                row.expected[0].ready ? 1.0 : 0.0);
-    }
-  }
-
-  void ApplyCell(int64_t offset, const v1::Cell& cell, SourcePartition* p) {
-    const int r = ResolutionOf(cell.width_seconds());
-    const int kind = KindIndex(cell.kind());
-    if (r < 0 || kind < 0) {
-      ++rejected;
-      return;
-    }
-    const int64_t start_ms = cell.start_unix_seconds() * 1000;
-    // Out of every window's reach already (W only grows): keeping it would only cost memory.
-    if (p->watermark_ms > 0 && start_ms < p->watermark_ms - kWindows[r].length_ms) return;
-    CellKey key{cell.area(), kind, r, start_ms};
-    auto it = p->cells.find(key);
-    if (it != p->cells.end() && offset < it->second.offset) return;  // older snapshot
-
-    StoredCell stored;
-    if (!stored.FromProto(cell).ok()) {
-      ++rejected;
-      return;
-    }
-    stored.offset = offset;
-    stored.area = AreaIndex(cell.area());
-    stored.kind = kind;
-    stored.resolution = r;
-    stored.start_ms = start_ms;
-    if (it != p->cells.end()) {
-      it->second = std::move(stored);
-    } else {
-      p->cells.emplace(std::move(key), std::move(stored));
     }
   }
 };
@@ -411,14 +657,19 @@ void IndicatorStore::Apply(const v1::PartialAggregate& record) {
 }
 
 void IndicatorStore::ResetSource(const std::string& topic, int32_t partition) {
-  state_->partitions.erase({topic, partition});
+  auto it = state_->partitions.find({topic, partition});
+  if (it == state_->partitions.end()) return;
+  state_->DropTimelines(&it->second);
+  state_->partitions.erase(it);
 }
 
 uint64_t IndicatorStore::rejected_records() const { return state_->rejected; }
 
-std::vector<IndicatorFamily> IndicatorStore::Compute() const {
-  const State& s = *state_;
+Indicators IndicatorStore::Compute() {
+  State& s = *state_;
   const size_t area_count = s.area_names.size();
+  // Areas are merged by label: each area that keeps its name is its own group, the others
+  // fold into "other" (index 0).
   const std::vector<uint32_t> label = s.LabelIds();
 
   // Which (area, kind) have any state, and the cumulative totals.
@@ -442,214 +693,102 @@ std::vector<IndicatorFamily> IndicatorStore::Compute() const {
       }
       k.last_event_ms = std::max(k.last_event_ms, t.last_event_ms);
     }
-    for (const auto& [key, c] : p.cells) totals[label[c.area]][c.kind].present = true;
+    for (const auto& [key, t] : p.timelines) {
+      for (int k = 0; k < kKindCount; ++k) {
+        if (t.cells_by_kind[k] > 0) totals[label[t.area]][k].present = true;
+      }
+    }
   }
-  std::vector<bool> area_present(area_count, false);
-  std::array<bool, kKindCount> kind_present = {};
+  s.UpdateWindows();
+  // The windows of "other": the folded areas' windows merged (kept areas use their own).
+  std::array<AreaWindow, kWindowCount> other_windows;
+  bool folded = false;
+  for (size_t a = 1; a < area_count && !folded; ++a) folded = label[a] != a;
+  if (folded) {
+    for (int r = 0; r < kWindowCount; ++r) {
+      WindowPart merged;
+      for (size_t a = 0; a < area_count; ++a) {
+        if (label[a] == State::kOtherId) merged.Merge(s.area_windows[a][r].part);
+      }
+      other_windows[r].SetStable(std::move(merged));
+      other_windows[r].StartWindow();
+      other_windows[r].Finish();
+    }
+  }
+  auto windows_of = [&](uint32_t a) -> const std::array<AreaWindow, kWindowCount>& {
+    return a == State::kOtherId && folded ? other_windows : s.area_windows[a];
+  };
+
+  // Areas in name order; the city last.
+  std::vector<uint32_t> order;
   for (size_t a = 0; a < area_count; ++a) {
     for (int k = 0; k < kKindCount; ++k) {
       if (totals[a][k].present) {
-        area_present[a] = true;
-        kind_present[k] = true;
+        order.push_back(static_cast<uint32_t>(a));
+        break;
       }
     }
-  }
-
-  // Window sums per area, and the city-wide age bands.
-  std::vector<std::array<WindowAcc, kWindowCount>> acc(area_count);
-  std::array<std::array<ParticipantSketch, kAgeBandCount>, kWindowCount> ages;
-  for (const auto& [id, p] : s.partitions) {
-    if (p.watermark_ms <= 0) continue;
-    for (const auto& [key, c] : p.cells) {
-      const WindowSpec& window = kWindows[c.resolution];
-      if (c.start_ms < p.watermark_ms - window.length_ms || c.start_ms >= p.watermark_ms) {
-        continue;
-      }
-      WindowAcc& w = acc[label[c.area]][c.resolution];
-      w.by_kind[c.kind].Merge(c.participants);
-      w.new_participants.Merge(c.new_participants);
-      w.events_by_kind[c.kind] += c.events;
-      w.events += c.events;
-      w.collective_events += c.collective_events;
-      w.public_body_events += c.public_body_events;
-      w.volunteer_seconds += c.volunteer_seconds;
-      w.recycled_grams += c.recycled_grams;
-      for (const auto& [band, sketch] : c.by_age) {
-        ages[c.resolution][static_cast<int>(band)].Merge(sketch);
-      }
-    }
-  }
-  std::array<WindowAcc, kWindowCount> city;
-  for (size_t a = 0; a < area_count; ++a) {
-    if (!area_present[a]) continue;
-    for (int r = 0; r < kWindowCount; ++r) {
-      WindowAcc& w = acc[a][r];
-      for (int k = 0; k < kKindCount; ++k) {
-        w.participants.Merge(w.by_kind[k]);
-        city[r].by_kind[k].Merge(w.by_kind[k]);
-      }
-      city[r].participants.Merge(w.participants);
-      city[r].new_participants.Merge(w.new_participants);
-      city[r].AddSums(w);
-    }
-  }
-
-  // Areas in name order; "all" last.
-  std::vector<uint32_t> order;
-  for (size_t a = 0; a < area_count; ++a) {
-    if (area_present[a]) order.push_back(static_cast<uint32_t>(a));
   }
   std::sort(order.begin(), order.end(),
             [&](uint32_t x, uint32_t y) { return s.area_names[x] < s.area_names[y]; });
-  const std::string all(kAllLabel);
-  auto window_label = [](int r) { return std::string(kWindows[r].label); };
 
-  std::vector<IndicatorFamily> out;
-  {
-    IndicatorFamily& f = AddFamily(&out, "civicpulse_events_total",
-                                   "Events applied, by area and kind.", MetricType::kCounter);
-    for (uint32_t a : order) {
-      for (int k = 0; k < kKindCount; ++k) {
-        if (!totals[a][k].has_totals) continue;
-        AddSeries(&f, {{"area", s.area_names[a]}, {"kind", std::string(KindName(KindOf(k)))}},
-                  static_cast<double>(totals[a][k].events));
-      }
-    }
-  }
-  {
-    IndicatorFamily& f = AddFamily(
-        &out, "civicpulse_active_participants",
-        "Distinct participants in the trailing window; kind=\"all\" and area=\"all\" are unions.",
-        MetricType::kGauge);
-    auto add = [&](const std::string& area, const std::string& kind,
-                   const std::array<const ParticipantSketch*, kWindowCount>& sketches) {
-      for (int r = 0; r < kWindowCount; ++r) {
-        AddSeries(&f, {{"area", area}, {"kind", kind}, {"window", window_label(r)}},
-                  sketches[r]->Estimate());
-      }
-    };
-    for (uint32_t a : order) {
-      for (int k = 0; k < kKindCount; ++k) {
-        if (!totals[a][k].present) continue;
-        add(s.area_names[a], std::string(KindName(KindOf(k))),
-            {&acc[a][0].by_kind[k], &acc[a][1].by_kind[k], &acc[a][2].by_kind[k]});
-      }
-      add(s.area_names[a], all,
-          {&acc[a][0].participants, &acc[a][1].participants, &acc[a][2].participants});
-    }
-    for (int k = 0; k < kKindCount; ++k) {
-      if (!kind_present[k]) continue;
-      add(all, std::string(KindName(KindOf(k))),
-          {&city[0].by_kind[k], &city[1].by_kind[k], &city[2].by_kind[k]});
-    }
-    add(all, all, {&city[0].participants, &city[1].participants, &city[2].participants});
-  }
-
-  // Per-area window gauges, area="all" last.
-  auto area_family = [&](std::string name, std::string help,
-                         const std::function<double(const WindowAcc&)>& value) {
-    IndicatorFamily& f = AddFamily(&out, std::move(name), std::move(help), MetricType::kGauge);
-    for (uint32_t a : order) {
-      for (int r = 0; r < kWindowCount; ++r) {
-        AddSeries(&f, {{"area", s.area_names[a]}, {"window", window_label(r)}}, value(acc[a][r]));
-      }
-    }
+  Indicators out;
+  std::vector<int> area_of;  // per series: area index, -1 for the city
+  std::vector<std::array<uint64_t, kWindowCount>> observed;  // per series: window events
+  auto add_series = [&](int area, std::optional<Kind> kind, bool has_totals,
+                        const std::array<AreaWindow, kWindowCount>& windows) {
+    SeriesIndicators& row = out.series.emplace_back();
+    row.area = area < 0 ? std::string(kAllLabel) : s.area_names[area];
+    row.city = area < 0;
+    row.kind = kind;
+    row.has_totals = has_totals;
+    std::array<uint64_t, kWindowCount>& events = observed.emplace_back();
     for (int r = 0; r < kWindowCount; ++r) {
-      AddSeries(&f, {{"area", all}, {"window", window_label(r)}}, value(city[r]));
+      const AreaWindow& w = windows[r];
+      const int k = kind.has_value() ? static_cast<int>(*kind) - 1 : -1;
+      row.active_participants[r] = k < 0 ? w.active_all : w.active[k];
+      events[r] = k < 0 ? w.part.events : w.part.events_by_kind[k];
     }
+    area_of.push_back(area);
+    return &row;
   };
-  area_family("civicpulse_new_participants",
-              "Participants first seen in the area within 90 days, in the trailing window.",
-              [](const WindowAcc& w) { return w.new_participants.Estimate(); });
-  area_family("civicpulse_volunteer_time_seconds", "Volunteer time given in the trailing window.",
-              [](const WindowAcc& w) { return w.volunteer_seconds; });
-  area_family("civicpulse_recycled_grams", "Grams recycled in the trailing window.",
-              [](const WindowAcc& w) { return w.recycled_grams; });
-  area_family("civicpulse_collective_participation_ratio",
-              "Events with mode=collective / all events in the trailing window.",
-              [](const WindowAcc& w) { return Ratio(w.collective_events, w.events); });
-  area_family("civicpulse_coproduction_ratio",
-              "Events with a public body involved / all events in the trailing window.",
-              [](const WindowAcc& w) { return Ratio(w.public_body_events, w.events); });
-  area_family("civicpulse_participant_concentration_ratio",
-              "Share of attributed events by the most active tenth of participants.",
-              [](const WindowAcc& w) { return w.participants.TopDecileShare(); });
-
-  {
-    IndicatorFamily& f = AddFamily(&out, "civicpulse_coproduction_events_total",
-                                   "Events applied, by area and type of co-production.",
-                                   MetricType::kCounter);
-    for (uint32_t a : order) {
-      std::array<uint64_t, kCoproductionTypeCount> sums = {};
-      bool any = false;
-      for (int k = 0; k < kKindCount; ++k) {
-        if (!totals[a][k].has_totals) continue;
-        any = true;
-        for (int i = 0; i < kCoproductionTypeCount; ++i) {
-          sums[i] += totals[a][k].coproduction_events[i];
-        }
-      }
-      if (!any) continue;
+  std::array<bool, kKindCount> kind_present = {};
+  std::array<bool, kKindCount> kind_counted = {};
+  for (uint32_t a : order) {
+    AreaIndicators& area = out.areas.emplace_back();
+    area.area = s.area_names[a];
+    const std::array<AreaWindow, kWindowCount>& windows = windows_of(a);
+    for (int r = 0; r < kWindowCount; ++r) area.windows[r] = FiguresOf(windows[r]);
+    for (int k = 0; k < kKindCount; ++k) {
+      const KindTotals& t = totals[a][k];
+      if (!t.present) continue;
+      kind_present[k] = true;
+      SeriesIndicators* row = add_series(static_cast<int>(a), KindOf(k), t.has_totals, windows);
+      if (!t.has_totals) continue;
+      kind_counted[k] = true;
+      area.has_totals = true;
+      row->events = t.events;
+      row->last_event_ms = t.last_event_ms;
       for (int i = 0; i < kCoproductionTypeCount; ++i) {
-        AddSeries(&f,
-                  {{"area", s.area_names[a]},
-                   {"type", std::string(CoproductionTypeName(
-                                static_cast<CoproductionType>(i + 1)))}},
-                  static_cast<double>(sums[i]));
+        area.coproduction_events[i] += t.coproduction_events[i];
       }
     }
+    add_series(static_cast<int>(a), std::nullopt, area.has_totals, windows);
   }
-  {
-    IndicatorFamily& f = AddFamily(&out, "civicpulse_active_participants_by_age",
-                                   "Distinct participants city-wide by age band, in the "
-                                   "trailing window (events that carry an age band).",
-                                   MetricType::kGauge);
-    for (int b = 1; b < kAgeBandCount; ++b) {
-      for (int r = 0; r < kWindowCount; ++r) {
-        AddSeries(&f,
-                  {{"age_band", std::string(AgeBandName(static_cast<AgeBand>(b)))},
-                   {"window", window_label(r)}},
-                  ages[r][b].Estimate());
-      }
-    }
+  for (int k = 0; k < kKindCount; ++k) {
+    if (kind_present[k]) add_series(-1, KindOf(k), kind_counted[k], s.city);
   }
-  {
-    IndicatorFamily& f = AddFamily(&out, "civicpulse_area_residents",
-                                   "Residents per area (areas file).", MetricType::kGauge);
-    for (const auto& [area, residents] : s.options.residents) {
-      AddSeries(&f, {{"area", area}}, residents);
-    }
-  }
-  {
-    IndicatorFamily& f =
-        AddFamily(&out, "civicpulse_last_event_timestamp_seconds",
-                  "Largest event time applied, by area and kind.", MetricType::kGauge);
-    for (uint32_t a : order) {
-      for (int k = 0; k < kKindCount; ++k) {
-        if (!totals[a][k].has_totals) continue;
-        AddSeries(&f, {{"area", s.area_names[a]}, {"kind", std::string(KindName(KindOf(k)))}},
-                  static_cast<double>(totals[a][k].last_event_ms) / 1000.0);
-      }
-    }
-  }
-  {
-    std::vector<std::array<bool, kKindCount>> has_series(area_count);
-    for (size_t a = 0; a < area_count; ++a) {
-      for (int k = 0; k < kKindCount; ++k) has_series[a][k] = totals[a][k].has_totals;
-    }
-    s.AddBaselineFamilies(label, order, has_series, acc, city, &out);
-  }
-  AddSeries(&AddFamily(&out, "civicpulse_exporter_partitions",
-                       "Source partitions the exporter has partial aggregates of.",
-                       MetricType::kGauge),
-            {}, static_cast<double>(s.partitions.size()));
-  AddSeries(&AddFamily(&out, "civicpulse_exporter_watermark_timestamp_seconds",
-                       "Smallest watermark over the source partitions (0 before any).",
-                       MetricType::kGauge),
-            {},
-            min_watermark == std::numeric_limits<int64_t>::max()
-                ? 0.0
-                : static_cast<double>(min_watermark) / 1000.0);
+  add_series(-1, std::nullopt, true, s.city);
+  s.AddExpectations(label, area_of, observed, &out.series);
+
+  AreaIndicators& city = out.areas.emplace_back();
+  city.area = std::string(kAllLabel);
+  city.city = true;
+  for (int r = 0; r < kWindowCount; ++r) city.windows[r] = FiguresOf(s.city[r]);
+  out.participants_by_age = s.by_age;
+  out.residents = s.options.residents;
+  out.partitions = s.partitions.size();
+  out.min_watermark_ms = min_watermark == std::numeric_limits<int64_t>::max() ? 0 : min_watermark;
   return out;
 }
 
@@ -657,14 +796,16 @@ size_t IndicatorStore::MemoryBytes() const {
   const State& s = *state_;
   size_t bytes = sizeof(State) + s.area_names.capacity() * sizeof(std::string) +
                  s.area_ids.capacity() * (sizeof(std::pair<std::string, uint32_t>) + 1);
+  for (const auto& windows : s.area_windows) {
+    for (const AreaWindow& w : windows) {
+      bytes += sizeof(AreaWindow) + w.part.HeapBytes() + w.participants.MemoryBytes();
+    }
+  }
   for (const auto& [id, p] : s.partitions) {
     bytes += sizeof(SourcePartition) + id.first.capacity() + 64;
     bytes += p.totals.capacity() * sizeof(StoredTotals);
-    bytes += p.cells.capacity() * (sizeof(std::pair<CellKey, StoredCell>) + 1);
-    for (const auto& [key, c] : p.cells) {
-      bytes += key.area.capacity() > 15 ? key.area.capacity() : 0;
-      bytes += c.HeapBytes();
-    }
+    bytes += p.timelines.capacity() * (sizeof(std::pair<std::pair<uint32_t, int>, Timeline>) + 1);
+    for (const auto& [key, t] : p.timelines) bytes += t.HeapBytes();
   }
   return bytes;
 }

@@ -173,6 +173,7 @@ struct HttpServer::Impl {
 
   std::mutex mu;
   std::vector<std::shared_ptr<prometheus::Collectable>> collectables;  // guarded by mu
+  std::vector<std::function<std::shared_ptr<const std::string>()>> expositions;  // guarded by mu
 
   // The deadline watchdog: closes (shutdown(2)) the socket of a connection past its
   // deadline; libmicrohttpd then sees the end of the stream and releases it.
@@ -376,12 +377,19 @@ void HttpServer::AddCollectable(std::shared_ptr<prometheus::Collectable> collect
   impl_->collectables.push_back(std::move(collectable));
 }
 
+void HttpServer::AddExposition(
+    std::function<std::shared_ptr<const std::string>()> exposition) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  impl_->expositions.push_back(std::move(exposition));
+}
+
 void HttpServer::ServeMetrics(std::shared_ptr<prometheus::Registry> registry) {
   AddCollectable(registry);
   AddCollectable(MakeProcessCollector());
   Impl* impl = impl_.get();
   Get("/metrics", [impl](const HttpRequest&, HttpResponse* response) {
     std::vector<prometheus::MetricFamily> families;
+    std::vector<std::shared_ptr<const std::string>> texts;
     {
       std::lock_guard<std::mutex> lock(impl->mu);
       for (const auto& collectable : impl->collectables) {
@@ -389,9 +397,16 @@ void HttpServer::ServeMetrics(std::shared_ptr<prometheus::Registry> registry) {
         families.insert(families.end(), std::make_move_iterator(part.begin()),
                         std::make_move_iterator(part.end()));
       }
+      for (const auto& exposition : impl->expositions) texts.push_back(exposition());
     }
     response->content_type = "text/plain; version=0.0.4; charset=utf-8";
     response->body = prometheus::TextSerializer().Serialize(families);
+    size_t size = response->body.size();
+    for (const auto& text : texts) size += text ? text->size() : 0;
+    response->body.reserve(size);
+    for (const auto& text : texts) {
+      if (text) response->body.append(*text);
+    }
   });
 }
 

@@ -15,21 +15,39 @@
 // The seasonal baseline (docs/baseline.md): the hourly history each source partition
 // publishes is kept per (area, kind) for kBaselineHistoryMs; Compute reads the same window in
 // previous weeks out of it at that partition's watermark (core/seasonal_baseline.h), sums the
-// members of kind="all" and area="all", and exports civicpulse_expected_events,
-// civicpulse_expected_active_participants (per area and kind only: distinct counts do not
-// add up), civicpulse_participation_ratio (those two only once ready) and
-// civicpulse_baseline_ready.
+// members of kind="all" and area="all", and returns the expectation (expected events, expected
+// distinct participants, the participation ratio, readiness) beside the observed figures.
 //
-// Thread-compatible. Does no I/O and reads no clock.
+// Compute is incremental. Each window of a source partition's (area, resolution) cells is
+// cut into a front (cells before the first aligned block), a middle of whole blocks (10 min
+// of 1-minute cells for 1h, 2 h of 15-minute cells for 24h, 1 day of 1-hour cells for 7d;
+// each block merged once), a back, and the recent cells (the newest 10, 2 and 2, where late
+// events land). Front, middle and back are kept merged: they are extended when the window's
+// end passes a cell, rebuilt when its start passes one (the front: less than a block; the
+// middle: from the merged blocks) or when a cell in them changes (a newer snapshot, an
+// eviction, a reset). Per area and for the city, the union of those is kept too; a window is
+// a copy of it plus the recent cells, computed only for areas whose cells changed or whose
+// window edges moved. Equal to a merge from scratch (indicator_store_test.cc): unions are
+// associative and commutative; sums of fractional values may differ in the last bits.
+//
+// Compute returns typed indicators (Indicators): no metric names, no labels. The exporter
+// names them (services/exporter/indicator_metrics.h; docs/reference.md).
+//
+// Thread-compatible (Compute updates caches: no concurrent calls of any method). Does no I/O
+// and reads no clock.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "civicpulse/core/area_cap.h"
 #include "civicpulse/core/engine_options.h"
+#include "civicpulse/core/event.h"
 #include "civicpulse/core/seasonal_baseline.h"
 
 namespace civicpulse::v1 {
@@ -38,18 +56,58 @@ class PartialAggregate;
 
 namespace civicpulse::core {
 
-enum class MetricType { kCounter, kGauge };
+// The figures of one area (or of the whole city, area "all") over one trailing window.
+struct WindowIndicators {
+  double new_participants = 0;     // distinct people first seen in the area in 90 days
+  double volunteer_seconds = 0;    // volunteer time given
+  double recycled_grams = 0;       // weight recycled
+  double collective_ratio = 0;     // events with mode=collective / all events (0 without)
+  double coproduction_ratio = 0;   // events with a public body / all events (0 without)
+  double concentration_ratio = 0;  // events of the most active tenth / attributed events
+};
 
-// One metric family, ready to be exposed; names and labels as in docs/reference.md.
-struct IndicatorFamily {
-  struct Series {
-    std::vector<std::pair<std::string, std::string>> labels;
-    double value = 0;
-  };
-  std::string name;
-  std::string help;
-  MetricType type = MetricType::kGauge;
-  std::vector<Series> series;
+// One area, or the city (`area` == kAllLabel, always last).
+struct AreaIndicators {
+  std::string area;
+  bool city = false;  // the union of every area (labelled kAllLabel)
+  std::array<WindowIndicators, kWindowCount> windows;  // by kWindows index
+  // True when some kind of the area has cumulative totals (never for the city): then
+  // `coproduction_events` holds the events applied by type of co-production.
+  bool has_totals = false;
+  std::array<uint64_t, kCoproductionTypeCount> coproduction_events = {};
+};
+
+// One (area, kind): `kind` empty means all kinds (a union), `area` == kAllLabel the city.
+struct SeriesIndicators {
+  std::string area;
+  bool city = false;  // the union of every area (labelled kAllLabel)
+  std::optional<Kind> kind;
+  // Cumulative totals exist (events, last event time, the seasonal expectation). Every
+  // series has active participants; only those with totals have the rest.
+  bool has_totals = false;
+  uint64_t events = 0;        // applied events (single area and kind only)
+  int64_t last_event_ms = 0;  // largest event time applied (single area and kind only)
+  std::array<double, kWindowCount> active_participants = {};
+  // The seasonal expectation of the same window in previous weeks (when has_totals), and
+  // observed / expected events (core/seasonal_baseline.h).
+  std::array<Expectation, kWindowCount> expected = {};
+  std::array<double, kWindowCount> participation_ratio = {};
+};
+
+// Every indicator at one state of the store, in a stable order.
+struct Indicators {
+  // Areas in name order, each with its kinds (in Kind order) then its kind "all"; then the
+  // city's kinds and the city's "all" last.
+  std::vector<SeriesIndicators> series;
+  // Areas in name order, the city last.
+  std::vector<AreaIndicators> areas;
+  // City-wide distinct participants by age band (index: AgeBand; kNone unused) and window.
+  std::array<std::array<double, kWindowCount>, kAgeBandCount> participants_by_age = {};
+  // The areas file's residents per area (IndicatorOptions::residents, as given).
+  std::vector<std::pair<std::string, double>> residents;
+  // Source partitions held, and the smallest watermark over them (0 before any).
+  size_t partitions = 0;
+  int64_t min_watermark_ms = 0;
 };
 
 struct IndicatorOptions {
@@ -73,10 +131,9 @@ class IndicatorStore {
   // which replaces its whole state: proto/civicpulse/v1/batch.proto).
   void ResetSource(const std::string& topic, int32_t partition);
 
-  // Every indicator family of docs/reference.md at the current state, plus
-  // civicpulse_exporter_partitions and civicpulse_exporter_watermark_timestamp_seconds.
-  // Families and series come in a stable order.
-  std::vector<IndicatorFamily> Compute() const;
+  // Every indicator at the current state (docs/reference.md, "Indicator metrics"). Merges
+  // again only what changed since the previous call (see above).
+  Indicators Compute();
 
   // Records ignored because they were malformed (unknown width or kind, bad sketch).
   uint64_t rejected_records() const;

@@ -99,6 +99,10 @@ class HttpServer {
   // metrics, and every collectable added with AddCollectable().
   void ServeMetrics(std::shared_ptr<prometheus::Registry> registry);
   void AddCollectable(std::shared_ptr<prometheus::Collectable> collectable);
+  // GET /metrics also appends the text `exposition` returns (text format 0.0.4, whole
+  // families, none of them named like another source's): for a source that serializes once
+  // per change instead of on every scrape. Called on every scrape; must be thread-safe.
+  void AddExposition(std::function<std::shared_ptr<const std::string>()> exposition);
   // GET /healthz answers 200 with "ok" or 503 with the detail.
   void ServeHealth(std::function<Health()> health);
 
