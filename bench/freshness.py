@@ -25,10 +25,9 @@ import random
 import sys
 import threading
 import time
-import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "lib"))
-from stack import Stack, free_port  # noqa: E402
+from stack import Stack, free_port, parse_metrics, scrape  # noqa: E402
 
 from confluent_kafka import Producer  # noqa: E402
 
@@ -36,17 +35,14 @@ TOPIC = "civicpulse.events.v1"
 
 
 def events_total(port):
+    """civicpulse_events_total summed over the (area, kind) series; None if unreachable."""
     try:
-        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=5) as r:
-            text = r.read().decode()
+        samples = parse_metrics(scrape(port))
     except OSError:
         return None
-    total = 0.0
-    for line in text.splitlines():
-        if line.startswith("civicpulse_events_total{") and 'area="all"' not in line \
-                and 'kind="all"' not in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
+    return sum(v for (name, labels), v in samples.items()
+               if name == "civicpulse_events_total" and ("area", "all") not in labels
+               and ("kind", "all") not in labels)
 
 
 def percentile(values, q):

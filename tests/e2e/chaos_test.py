@@ -249,15 +249,20 @@ class Chaos:
         stack.fault(action="rtt", broker=rng.randint(1, stack.nodes), ms=rng.choice([50, 200]))
         return "a slow broker"
 
+    def wait_healthy(self, timeout):
+        """Until every live aggregator's /healthz says 200; whether they all did."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and not all(
+                healthz(self.ports[n]) == 200 for n in self.live()):
+            time.sleep(0.5)
+        return all(healthz(self.ports[n]) == 200 for n in self.live())
+
     def outage(self):
         """Every broker down: the aggregators' /healthz must turn 503, then recover."""
         self.wake(force=True)
         if not self.live():
             self.start_aggregator()
-        deadline = time.time() + 30
-        while time.time() < deadline and not all(
-                healthz(self.ports[n]) == 200 for n in self.live()):
-            time.sleep(0.5)
+        self.wait_healthy(30)
         for b in range(1, self.stack.nodes + 1):
             self.stack.fault(action="broker_down", broker=b)
         self.log("every broker down")
@@ -433,11 +438,7 @@ def main():
             return 1
         # Health reports client errors for 15 s after the last one (the last disruption may
         # have been a broker restart moments ago).
-        deadline = time.time() + 45
-        while (any(healthz(chaos.ports[n]) != 200 for n in chaos.live())
-               and time.time() < deadline):
-            time.sleep(1)
-        if any(healthz(chaos.ports[n]) != 200 for n in chaos.live()):
+        if not chaos.wait_healthy(45):
             log("an aggregator is still unhealthy after the brokers came back")
             return 1
         log("exact: %d records (%d invalid), %d people, %d area/kind series; the broker had "
