@@ -74,10 +74,8 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
       auto it = index.find(source);
       if (it == index.end()) continue;  // another source partition sharing this one
       cut.try_emplace(source, record.batch().batch() != 0 || record.batch().index() != 0);
-      // The source and the header are copied first: the record is moved into the reader's
-      // by-value parameter, possibly before the other arguments are evaluated (the order is
-      // unspecified; GCC goes right to left), which once keyed every record under partition
-      // 0 and mixed the states of partitions restored together.
+      // The header is copied first: the reader moves the record away before it is done
+      // with the header.
       const v1::BatchHeader header = record.batch();
       if (!reader.Add(source, header, std::move(record), &batch)) continue;
       RestoredPartition& restored = out[it->second];

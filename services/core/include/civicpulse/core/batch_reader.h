@@ -44,8 +44,11 @@ class BatchReader {
 
   // Feeds one record of `source_partition` with its header. Returns true and fills `out`
   // when the record completes an acceptable batch. `header` must not refer into `record`
-  // (which is moved from): copy it first.
-  bool Add(int32_t source_partition, const v1::BatchHeader& header, Record record, Batch* out) {
+  // (which is moved from inside): copy it first. `record` is taken by reference, so the
+  // caller's other arguments may still read it (a by-value parameter was moved into before
+  // they were evaluated, which once keyed every record of a restore under partition 0).
+  bool Add(int32_t source_partition, const v1::BatchHeader& header, Record&& record,
+           Batch* out) {
     Source& s = sources_[source_partition];
     if (header.epoch() > s.max_epoch) s.max_epoch = header.epoch();
     // Fenced: an older lineage than the one accepted.
