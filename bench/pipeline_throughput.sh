@@ -18,6 +18,8 @@
 #     Its rate is timed from the first moment its /metrics shows a consumed event until
 #     civicpulse_aggregator_events_total (all outcomes) reaches N; the records counted at the
 #     first sample are subtracted, so the join is excluded here too;
+#     (CHECKPOINTS_OFF=1, the default) then once more with --no-checkpoints, in a new group:
+#     the same work without the changelog, for checkpoint_cost;
 #  4. kafka_ceiling runs once more in a new group (the ceiling is the faster of the two runs);
 #  5. (JSON, PYTHON_PEER=1) bench/python_peer.py, the script an operations team would write
 #     (confluent-kafka, json, dicts and sets, prometheus_client), reads the same topic.
@@ -35,6 +37,9 @@ PARTICIPANTS=${PARTICIPANTS:-200000}
 HISTORY=${HISTORY:-7d}
 FORMATS=${FORMATS:-json protobuf}
 PYTHON_PEER=${PYTHON_PEER:-1}
+# 1: also time the aggregator with --no-checkpoints (no changelog) on the same topic, and print
+# checkpoint_cost = 1 - rate with checkpoints / rate without.
+CHECKPOINTS_OFF=${CHECKPOINTS_OFF:-1}
 # simulator (default), or kcat: issue 8's workload (uniform JSON events keyed by area, JSON only)
 PRODUCER=${PRODUCER:-simulator}  # also time bench/python_peer.py (JSON only)
 TOPIC=civicpulse.events.v1
@@ -72,6 +77,69 @@ metric() {  # port name: the value of an unlabelled metric
 # utime+stime of a process in seconds.
 cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
+}
+
+# Runs one civicpulse-aggregator (in a group of its own, so from the earliest offset) with
+# the given flags until it has counted every produced event; sets start, end, first,
+# cpu_start/cpu_end, broker_cpu_start/broker_cpu_end, rss, published, the checkpoint bytes
+# and the outcome counts (globals: the caller reads them).
+time_aggregator() {  # label [aggregator flags...]
+  local label=$1
+  shift
+  local log="$dir/aggregator-$label.log"
+  "$BUILD/bin/civicpulse-aggregator" --brokers "$B" --listen 127.0.0.1:0 \
+    --group "bench-aggregator-$format-$label" --max-areas "$AREAS" "$@" >"$log" 2>&1 &
+  local agg=$!
+  pids+=("$agg")
+  local port=""
+  for _ in $(seq 100); do
+    port=$(sed -nE 's/.*metrics on port ([0-9]+).*/\1/p' "$log" | head -1)
+    [[ -n $port ]] && break
+    sleep 0.1
+  done
+  [[ -n $port ]] || { cat "$log" >&2; return 1; }
+
+  # Sampled every 50 ms with shell built-ins, curl and awk only (no python in the loop: the
+  # machine's cores are what is being measured).
+  local c=0 last=0 last_change=$SECONDS
+  start="" first=0 cpu_start=0 broker_cpu_start=0
+  while :; do
+    c=$(counted "$port" || echo 0)
+    c=${c:-0}
+    if [[ -z $start && $c -gt 0 ]]; then
+      start=$(now)
+      first=$c
+      cpu_start=$(cpu_seconds "$agg")
+      broker_cpu_start=$(cpu_seconds "$broker")
+    fi
+    [[ $c -ge $produced ]] && break
+    if [[ $c -ne $last ]]; then
+      last=$c
+      last_change=$SECONDS
+    elif ((SECONDS - last_change > TIMEOUT_S)); then
+      echo "[$format] aggregator stuck at $c of $produced events" >&2
+      tail -20 "$log" >&2
+      return 1
+    fi
+    sleep 0.05
+  done
+  end=$(now)
+  cpu_end=$(cpu_seconds "$agg")
+  broker_cpu_end=$(cpu_seconds "$broker")
+  rss=$(awk '/^VmHWM/ {print $2}' "/proc/$agg/status")
+  published=$(metric "$port" civicpulse_aggregator_published_records_total)
+  changelog_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
+    awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="changelog"/ {s += $2}
+         END {printf "%d", s}')
+  aggregates_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
+    awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="aggregates"/ {s += $2}
+         END {printf "%d", s}')
+  applied=$(counted "$port" applied)
+  duplicate=$(counted "$port" duplicate)
+  late=$(counted "$port" late)
+  invalid=$(counted "$port" invalid)
+  kill "$agg"
+  wait "$agg" 2>/dev/null || true
 }
 
 run_format() {
@@ -153,61 +221,24 @@ PY
   fi
   echo "[$format] $c1"
 
-  "$BUILD/bin/civicpulse-aggregator" --brokers "$B" --listen 127.0.0.1:0 \
-    --group "bench-aggregator-$format" --max-areas "$AREAS" >"$dir/aggregator.log" 2>&1 &
-  local agg=$!
-  pids+=("$agg")
-  local port=""
-  for _ in $(seq 100); do
-    port=$(sed -nE 's/.*metrics on port ([0-9]+).*/\1/p' "$dir/aggregator.log" | head -1)
-    [[ -n $port ]] && break
-    sleep 0.1
-  done
-  [[ -n $port ]] || { cat "$dir/aggregator.log" >&2; return 1; }
-
-  # Sampled every 50 ms with shell built-ins, curl and awk only (no python in the loop: the
-  # machine's cores are what is being measured).
-  local start="" first=0 c=0 last=0 last_change=$SECONDS end cpu_start=0 cpu_end
-  local broker_cpu_start=0 broker_cpu_end
-  while :; do
-    c=$(counted "$port" || echo 0)
-    c=${c:-0}
-    if [[ -z $start && $c -gt 0 ]]; then
-      start=$(now)
-      first=$c
-      cpu_start=$(cpu_seconds "$agg")
-      broker_cpu_start=$(cpu_seconds "$broker")
-    fi
-    [[ $c -ge $produced ]] && break
-    if [[ $c -ne $last ]]; then
-      last=$c
-      last_change=$SECONDS
-    elif ((SECONDS - last_change > TIMEOUT_S)); then
-      echo "[$format] aggregator stuck at $c of $produced events" >&2
-      tail -20 "$dir/aggregator.log" >&2
-      return 1
-    fi
-    sleep 0.05
-  done
-  end=$(now)
-  cpu_end=$(cpu_seconds "$agg")
-  broker_cpu_end=$(cpu_seconds "$broker")
-  local rss applied duplicate late invalid published
-  rss=$(awk '/^VmHWM/ {print $2}' "/proc/$agg/status")
-  published=$(metric "$port" civicpulse_aggregator_published_records_total)
-  local changelog_bytes aggregates_bytes
-  changelog_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
-    awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="changelog"/ {s += $2}
-         END {printf "%d", s}')
-  aggregates_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
-    awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="aggregates"/ {s += $2}
-         END {printf "%d", s}')
-  applied=$(counted "$port" applied)
-  duplicate=$(counted "$port" duplicate)
-  late=$(counted "$port" late)
-  invalid=$(counted "$port" invalid)
-  kill "$agg"
-  wait "$agg" 2>/dev/null || true
+  time_aggregator checkpoints || return 1
+  # What checkpointing costs: the same run without the changelog (--no-checkpoints, a
+  # benchmark-only flag), in the same broker and run.
+  local off="checkpoints_off records_per_second=0"
+  if [[ $CHECKPOINTS_OFF == 1 ]]; then
+    local save=("$start" "$end" "$first" "$cpu_start" "$cpu_end" "$broker_cpu_start"
+      "$broker_cpu_end" "$rss" "$published" "$changelog_bytes" "$aggregates_bytes" "$applied"
+      "$duplicate" "$late" "$invalid")
+    time_aggregator no-checkpoints --no-checkpoints || return 1
+    off=$(python3 -c "
+r = ($produced - $first) / ($end - $start)
+print('checkpoints_off records_per_second=%.0f cpu_s=%.2f rss_mib=%.0f' % (r, $cpu_end - $cpu_start, $rss / 1024))")
+    echo "[$format] aggregator with --no-checkpoints: $off"
+    start=${save[0]} end=${save[1]} first=${save[2]} cpu_start=${save[3]} cpu_end=${save[4]}
+    broker_cpu_start=${save[5]} broker_cpu_end=${save[6]} rss=${save[7]} published=${save[8]}
+    changelog_bytes=${save[9]} aggregates_bytes=${save[10]} applied=${save[11]}
+    duplicate=${save[12]} late=${save[13]} invalid=${save[14]}
+  fi
 
   if ! c2=$("$BUILD/bench/kafka_ceiling" "$B" "$TOPIC" "$produced" "ceiling-2-$format" 30); then
     c2=$c1
@@ -229,7 +260,8 @@ PY
 
   python3 - "$format" "$produced" "$first" "$start" "$end" "$cpu_start" "$cpu_end" "$rss" \
     "$applied" "$duplicate" "$late" "$invalid" "$published" "$c1" "$c2" "$HISTORY" \
-    "$broker_cpu_start" "$broker_cpu_end" "$changelog_bytes" "$aggregates_bytes" "$peer" <<'PY'
+    "$broker_cpu_start" "$broker_cpu_end" "$changelog_bytes" "$aggregates_bytes" "$peer" \
+    "$off" <<'PY'
 import sys
 (fmt, n, first, start, end, cpu0, cpu1, rss, applied, dup, late, invalid,
  published) = sys.argv[1:14]
@@ -252,14 +284,16 @@ print("[%s] aggregator: %d events (applied %s, duplicate %s, late %s, invalid %s
          (n - first) / cpu if cpu > 0 else 0, float(rss) / 1024, published,
          float(published or 0) / n, broker_cpu))
 peer = float(parse(sys.argv[21]).get("records_per_second", 0))
+off = float(parse(sys.argv[22]).get("records_per_second", 0))
 print("RESULT format=%s history=%s events=%d bytes_per_event=%.0f ceiling_eps=%.0f "
       "aggregator_eps=%.0f ratio=%.3f python_peer_eps=%.0f vs_python_peer=%s "
       "aggregator_cpu_s=%.2f aggregator_rss_mib=%.0f "
       "published_per_event=%.4f broker_cpu_s=%.2f changelog_bytes_per_event=%.1f "
-      "aggregates_bytes_per_event=%.1f"
+      "aggregates_bytes_per_event=%.1f no_checkpoints_eps=%.0f checkpoint_cost=%s"
       % (fmt, history, n, mean_bytes, ceiling, rate, rate / ceiling, peer,
          "%.2f" % (rate / peer) if peer > 0 else "-", cpu, float(rss) / 1024,
-         float(published or 0) / n, broker_cpu, changelog_bytes / n, aggregates_bytes / n))
+         float(published or 0) / n, broker_cpu, changelog_bytes / n, aggregates_bytes / n,
+         off, "%.3f" % (1 - rate / off) if off > 0 else "-"))
 PY
 }
 

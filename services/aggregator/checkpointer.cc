@@ -179,6 +179,16 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
     metrics_->Checkpoint("aggregates", w.snapshot).Increment(static_cast<double>(w.bytes));
   }
 
+  if (!options_.changelog) {
+    std::vector<kafka::TopicPartition> offsets;
+    for (OwnedPartition* p : ready) {
+      if (p->published_offset > p->committed_offset) {
+        offsets.push_back({options_.topic, p->number, p->published_offset});
+      }
+    }
+    return offsets;
+  }
+
   // 2. The changelog, covering what was consumed.
   std::vector<Written> checkpointed;
   for (OwnedPartition* p : ready) {

@@ -35,6 +35,9 @@ struct CheckpointerOptions {
   int aggregates_partitions = 1;
   std::string changelog_topic;
   int changelog_partitions = 1;
+  // False only for benchmarks (--no-checkpoints): step 2 is skipped and the offsets published
+  // in step 1 are committed; the engines must not track changes (nothing takes them).
+  bool changelog = true;
   std::string instance_id;       // `producer` of every record
   // Snapshot policy (LogCursor::Due): at least this many bytes of deltas, and at least once
   // per interval.

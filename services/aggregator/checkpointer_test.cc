@@ -300,6 +300,40 @@ TEST_F(CheckpointerTest, FailedChangelogWriteMakesTheNextOneASnapshot) {
   EXPECT_EQ(changes[0].state().event_id_hashes_size(), 2);
 }
 
+// --no-checkpoints (benchmarks): the aggregates are published as always and their offsets
+// committed, but no changelog is written and the engines track no changes for it.
+TEST(CheckpointerWithoutChangelogTest, PublishesAndCommitsButWritesNoChangelog) {
+  prometheus::Registry registry;
+  AggregatorMetrics metrics(registry);
+  FakeProducer producer;
+  OwnedPartitions owned(kafka::kEventsTopic, core::EngineOptions{}, core::AreaCapOptions{},
+                        &metrics);
+  owned.set_checkpoints(false);
+  DeadLetterQueue dead_letters(kafka::kDeadLetterTopic, 70'000, &metrics);
+  RecordRouter router(&owned, &dead_letters, &metrics);
+  Checkpointer checkpointer({.topic = kafka::kEventsTopic,
+                             .aggregates_topic = kafka::kAggregatesTopic,
+                             .changelog_topic = kafka::kChangelogTopic,
+                             .changelog = false,
+                             .instance_id = "agg-test"},
+                            &producer, &dead_letters, &metrics);
+  owned.Assign(2, owned.NewEngine(), -1, {.epoch = 1, .owner = 1}, kNowMs);
+  Batch batch;
+  batch.Add(2, 0, "W01", Json("a", "W01", 10)).Add(2, 1, "W01", Json("b", "W01", 5));
+  router.Route(batch.records(), kNowMs);
+  absl::StatusOr<std::vector<kafka::TopicPartition>> offsets =
+      checkpointer.Run(owned.All(), kNowMs);
+  ASSERT_TRUE(offsets.ok()) << offsets.status();
+  EXPECT_THAT(*offsets, ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 2, 2}));
+  EXPECT_FALSE(producer.On(kafka::kAggregatesTopic).empty());
+  EXPECT_TRUE(producer.On(kafka::kChangelogTopic).empty());
+  Checkpointer::MarkCommitted(*offsets, &owned);
+  absl::StatusOr<std::vector<kafka::TopicPartition>> again =
+      checkpointer.Run(owned.All(), kNowMs);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->empty());
+}
+
 TEST_F(CheckpointerTest, RecordsNotOwnedOrAlreadyAppliedAreSkipped) {
   Own(0, /*next_offset=*/5);
   Batch batch;

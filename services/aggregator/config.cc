@@ -55,6 +55,10 @@ void AggregatorConfig::AddFlags(CLI::App* app) {
                   "Without an areas file, the first N areas applied in each partition keep their "
                   "name; the rest are sent as \"other\" (docs/reference.md, \"Area labels\")")
       ->capture_default_str();
+  app->add_flag("--no-checkpoints", no_checkpoints,
+                "Benchmarks only: keep state in memory, write and restore no changelog "
+                "(a restart or rebalance then replays the events topic from its start)")
+      ->group("");  // hidden: it gives up the durability docs/delivery.md promises
   app->add_option("--instance-id", instance_id,
                   "Name of this instance in published aggregates (default hostname-pid)");
 }

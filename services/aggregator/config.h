@@ -36,6 +36,10 @@ struct AggregatorConfig {
   std::string areas_file;                                     // --areas-file (optional)
   int max_areas = 500;                                        // --max-areas
   std::string instance_id;                                    // --instance-id: hostname-pid
+  // --no-checkpoints (hidden; benchmarks only): no changelog is written or restored, so
+  // state lives in memory and a new owner replays the events topic from its start. It
+  // measures what checkpointing costs (bench/pipeline_throughput.sh, CHECKPOINTS=both).
+  bool no_checkpoints = false;
 
   // Filled by Finish().
   core::EngineOptions engine;

@@ -90,7 +90,9 @@ class OwnedPartitions {
                   AggregatorMetrics* metrics);
 
   // A new engine for a partition with no checkpoint (the caller reads it from the start).
+  // It tracks its changes for the changelog unless set_checkpoints(false) (benchmarks).
   std::unique_ptr<core::PartitionAggregator> NewEngine();
+  void set_checkpoints(bool on) { checkpoints_ = on; }
   // Takes ownership of `partition` (restored or new); it starts at `next_offset`.
   OwnedPartition* Assign(int32_t partition, std::unique_ptr<core::PartitionAggregator> engine,
                          int64_t next_offset, Lineage lineage, int64_t now_ms);
@@ -116,6 +118,7 @@ class OwnedPartitions {
   core::EngineOptions engine_;
   AggregatorMetrics* metrics_;
   core::AreaCapOptions areas_;  // each partition's engine gets a cap of its own
+  bool checkpoints_ = true;
   absl::flat_hash_map<int32_t, std::unique_ptr<OwnedPartition>> partitions_;
 };
 

@@ -41,6 +41,8 @@ CHUNKS = 12
 PER_CHUNK = 12000
 INVALID_EVERY = 997  # every 997th record is malformed JSON (dead-lettered, counted invalid)
 SESSION_MS = 6000
+# CHAOS_KAFKA_DEBUG=cgrp,consumer turns on librdkafka debug logging in the aggregators (post-mortem).
+KAFKA_DEBUG = ["-X", "debug=" + os.environ["CHAOS_KAFKA_DEBUG"]] if os.environ.get("CHAOS_KAFKA_DEBUG") else []
 
 
 def make_records(n, rng):
@@ -125,7 +127,7 @@ class Chaos:
                           "--flush-interval", "300ms", "--snapshot-bytes", "262144",
                           "--restore-timeout", "60s",
                           "-X", "session.timeout.ms=%d" % SESSION_MS,
-                          "-X", "heartbeat.interval.ms=500"])
+                          "-X", "heartbeat.interval.ms=500"] + KAFKA_DEBUG)
         return name
 
     def start_exporter(self):
