@@ -85,6 +85,13 @@ absl::Status AggregatorApp::Start() {
 
 runtime::Health AggregatorApp::health() const {
   absl::MutexLock lock(&mu_);
+  if (const absl::Duration restoring = absl::Now() - restoring_since_;
+      restoring > kRestoreHealthGrace) {
+    return {.ok = false,
+            .detail = absl::StrCat("restoring partitions [", restoring_, "] from ",
+                                   config_.changelog_topic, " for ",
+                                   absl::FormatDuration(absl::Trunc(restoring, absl::Seconds(1))))};
+  }
   if (!problem_.empty()) return {.ok = false, .detail = problem_};
   if (!kafka_problem_.empty()) return {.ok = false, .detail = "kafka: " + kafka_problem_};
   return {};
@@ -185,6 +192,18 @@ void AggregatorApp::OnAssigned(std::vector<kafka::TopicPartition>* partitions) {
   if (numbers.empty()) return;
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + config_.restore_within;
+  {
+    absl::MutexLock lock(&mu_);
+    restoring_ = absl::StrJoin(numbers, ",");
+    restoring_since_ = start;
+  }
+  struct RestoreDone {
+    AggregatorApp* app;
+    ~RestoreDone() {
+      absl::MutexLock lock(&app->mu_);
+      app->restoring_since_ = absl::InfiniteFuture();
+    }
+  } done{this};
   absl::StatusOr<std::vector<RestoredPartition>> restored;
   StateRestorerStats stats;
   if (config_.no_checkpoints) {  // benchmarks: every partition starts afresh

@@ -74,11 +74,17 @@ class AggregatorApp final : public kafka::RebalanceListener {
   std::atomic<bool> stop_{false};
   absl::Status fatal_;  // a restore that could not be done: Run() returns it
 
+  static constexpr absl::Duration kRestoreHealthGrace = absl::Seconds(10);
   mutable absl::Mutex mu_;
   std::string problem_ ABSL_GUARDED_BY(mu_);  // "" when healthy
   // A Kafka connection problem librdkafka reported: kept until records arrive again or no
   // error came for 15 s.
   std::string kafka_problem_ ABSL_GUARDED_BY(mu_);
+  // A restore in progress (its partitions) and since when: one that lasts longer than
+  // kRestoreHealthGrace is reported on /healthz (a restore waits inside librdkafka calls
+  // that may outlast their timeouts while a broker is away, and nothing else would say so).
+  std::string restoring_ ABSL_GUARDED_BY(mu_);
+  absl::Time restoring_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time last_kafka_error_at_ = absl::InfinitePast();
   std::string last_logged_error_;
   absl::Time last_logged_at_ = absl::InfinitePast();

@@ -38,10 +38,12 @@ class BatchWriter {
     header_.set_snapshot(snapshot);
   }
 
-  // Queues `message` (swapped out of the argument) under `key`.
-  absl::Status Add(std::string key, Message* message) {
+  // Queues `message` under `key`. It is serialized at once (the caller may reuse or free
+  // it, wherever it was allocated: heap or arena); its `batch` field must be unset.
+  absl::Status Add(std::string key, const Message& message) {
     absl::Status status = SendHeld(/*last=*/false);
-    held_.Swap(message);
+    held_value_.clear();
+    message.AppendPartialToString(&held_value_);
     held_key_ = std::move(key);
     has_held_ = true;
     return status;
@@ -59,27 +61,29 @@ class BatchWriter {
     if (!has_held_) {
       return last ? absl::InternalError("batch without records") : absl::OkStatus();
     }
+    // The header is appended as the record's `batch` field: a protobuf message is the
+    // concatenation of its fields in any order, so the body need not be serialized again.
     header_.set_index(index_);
     header_.set_count(last ? index_ + 1 : 0);
-    *held_.mutable_batch() = header_;
-    held_.SerializeToString(&value_);
+    *tail_.mutable_batch() = header_;
+    tail_.AppendPartialToString(&held_value_);
     has_held_ = false;
     ++index_;
-    bytes_ += value_.size() + held_key_.size();
+    bytes_ += held_value_.size() + held_key_.size();
     return producer_->Produce(
-        {.topic = topic_, .key = held_key_, .value = value_, .partition = partition_});
+        {.topic = topic_, .key = held_key_, .value = held_value_, .partition = partition_});
   }
 
   kafka::Producer* producer_;
   std::string_view topic_;
   int32_t partition_;
   v1::BatchHeader header_;
-  Message held_;
+  Message tail_;  // only its `batch` field is ever set
   std::string held_key_;
+  std::string held_value_;
   bool has_held_ = false;
   int32_t index_ = 0;
   size_t bytes_ = 0;
-  std::string value_;
 };
 
 }  // namespace civicpulse::aggregator

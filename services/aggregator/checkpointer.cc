@@ -36,9 +36,33 @@ std::string ChangelogKey(const std::string& topic, int32_t partition) {
   return absl::StrCat(topic, "/", partition);
 }
 
+namespace {
+
+// Resets an arena when it goes out of scope: what was allocated on it is freed at once.
+class ArenaScope {
+ public:
+  explicit ArenaScope(google::protobuf::Arena* arena) : arena_(arena) {}
+  ArenaScope(const ArenaScope&) = delete;
+  ArenaScope& operator=(const ArenaScope&) = delete;
+  ~ArenaScope() { arena_->Reset(); }
+
+ private:
+  google::protobuf::Arena* arena_;
+};
+
+google::protobuf::ArenaOptions PublishArenaOptions() {
+  google::protobuf::ArenaOptions options;
+  options.start_block_size = 64 << 10;
+  options.max_block_size = 1 << 20;
+  return options;
+}
+
+}  // namespace
+
 Checkpointer::Checkpointer(CheckpointerOptions options, kafka::Producer* producer,
                            DeadLetterQueue* dead_letters, AggregatorMetrics* metrics)
-    : options_(std::move(options)),
+    : arena_(PublishArenaOptions()),
+      options_(std::move(options)),
       producer_(producer),
       dead_letters_(dead_letters),
       metrics_(metrics) {
@@ -51,26 +75,33 @@ absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrot
   *wrote = false;
   const int64_t interval_ms = absl::ToInt64Milliseconds(options_.snapshot_interval);
   *snapshot = p->aggregates.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
-  cells_.clear();
-  p->engine->TakeCells(&cells_, /*all=*/*snapshot);
+  // Every message of this publish lives on the arena and goes in one Reset at the end: a
+  // replay changes tens of thousands of cells per flush, each a tree of small messages.
+  const ArenaScope scope(&arena_);
+  auto* taken = google::protobuf::Arena::CreateMessage<v1::CellBundle>(&arena_);
+  p->engine->TakeCells(taken->mutable_cells(), /*all=*/*snapshot);
   history_.clear();
   p->engine->TakeHistory(&history_, /*all=*/*snapshot);
   const int64_t watermark = p->engine->watermark_ms();
-  if (!*snapshot && cells_.empty() && history_.empty() && p->next_offset == p->published_offset &&
-      watermark == p->published_watermark) {
+  if (!*snapshot && taken->cells_size() == 0 && history_.empty() &&
+      p->next_offset == p->published_offset && watermark == p->published_watermark) {
     return absl::OkStatus();  // nothing new to say
   }
   BatchWriter<v1::PartialAggregate> writer(
       producer_, options_.aggregates_topic, p->number % options_.aggregates_partitions,
       p->lineage, p->aggregates.next_batch, *snapshot);
   absl::Status status;
-  auto fill = [&] { StampSource(options_, *p, now_ms, &aggregate_); };
+  v1::PartialAggregate* aggregate = nullptr;
+  auto start_record = [&] {
+    aggregate = google::protobuf::Arena::CreateMessage<v1::PartialAggregate>(&arena_);
+    StampSource(options_, *p, now_ms, aggregate);
+  };
   // Cells and histories travel in bundles of up to max_piece_bytes: a flush costs a few
   // records per partition, whatever the number of cells it changed.
   size_t bundle_bytes = 0;
   auto send_bundle = [&] {
     if (bundle_bytes == 0) return;
-    if (absl::Status s = writer.Add(BundleKey(options_.topic, p->number), &aggregate_);
+    if (absl::Status s = writer.Add(BundleKey(options_.topic, p->number), *aggregate);
         !s.ok() && status.ok()) {
       status = s;
     }
@@ -78,21 +109,25 @@ absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrot
   };
   auto room_for = [&](size_t size) {
     if (bundle_bytes > 0 && bundle_bytes + size > options_.max_piece_bytes) send_bundle();
-    if (bundle_bytes == 0) fill();
+    if (bundle_bytes == 0) start_record();
     bundle_bytes += size + 8;  // + the field's tag and length
   };
-  for (v1::Cell& cell : cells_) {
-    room_for(cell.ByteSizeLong());
-    aggregate_.mutable_cells()->add_cells()->Swap(&cell);
+  // The cells move between messages of the same arena: pointers, no copies.
+  cell_pointers_.resize(static_cast<size_t>(taken->cells_size()));
+  taken->mutable_cells()->UnsafeArenaExtractSubrange(0, taken->cells_size(),
+                                                      cell_pointers_.data());
+  for (v1::Cell* cell : cell_pointers_) {
+    room_for(cell->ByteSizeLong());
+    aggregate->mutable_cells()->mutable_cells()->UnsafeArenaAddAllocated(cell);
   }
   for (v1::HourlyHistory& history : history_) {
     room_for(history.ByteSizeLong());
-    aggregate_.mutable_cells()->add_history()->Swap(&history);
+    *aggregate->mutable_cells()->add_history() = std::move(history);
   }
   send_bundle();
-  fill();
-  p->engine->FillProgress(aggregate_.mutable_progress());
-  if (absl::Status s = writer.Add(ProgressKey(options_.topic, p->number), &aggregate_);
+  start_record();
+  p->engine->FillProgress(aggregate->mutable_progress());
+  if (absl::Status s = writer.Add(ProgressKey(options_.topic, p->number), *aggregate);
       !s.ok() && status.ok()) {
     status = s;
   }
@@ -109,20 +144,26 @@ absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, boo
   const int64_t interval_ms = absl::ToInt64Milliseconds(options_.snapshot_interval);
   *snapshot = p->changelog.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
   if (!*snapshot && p->next_offset == p->checkpointed_offset) return absl::OkStatus();
-  pieces_.clear();
+  const ArenaScope scope(&arena_);  // as in Publish
+  auto* pieces =
+      google::protobuf::Arena::Create<google::protobuf::RepeatedPtrField<v1::StatePiece>>(
+          &arena_);
   if (*snapshot) {
-    p->engine->WriteSnapshot(options_.max_piece_bytes, &pieces_);
+    p->engine->WriteSnapshot(options_.max_piece_bytes, pieces);
   } else {
-    p->engine->TakeDelta(options_.max_piece_bytes, &pieces_);
+    p->engine->TakeDelta(options_.max_piece_bytes, pieces);
   }
   BatchWriter<v1::ChangelogRecord> writer(
       producer_, options_.changelog_topic, p->number % options_.changelog_partitions,
       p->lineage, p->changelog.next_batch, *snapshot);
   absl::Status status;
-  for (v1::StatePiece& piece : pieces_) {
-    StampSource(options_, *p, now_ms, &change_);
-    change_.mutable_state()->Swap(&piece);
-    if (absl::Status s = writer.Add(ChangelogKey(options_.topic, p->number), &change_);
+  piece_pointers_.resize(static_cast<size_t>(pieces->size()));
+  pieces->UnsafeArenaExtractSubrange(0, pieces->size(), piece_pointers_.data());
+  for (v1::StatePiece* piece : piece_pointers_) {
+    auto* change = google::protobuf::Arena::CreateMessage<v1::ChangelogRecord>(&arena_);
+    StampSource(options_, *p, now_ms, change);
+    change->unsafe_arena_set_allocated_state(piece);
+    if (absl::Status s = writer.Add(ChangelogKey(options_.topic, p->number), *change);
         !s.ok() && status.ok()) {
       status = s;
     }

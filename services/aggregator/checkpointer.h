@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "google/protobuf/arena.h"
 #include "absl/time/time.h"
 #include "aggregator_metrics.h"
 #include "civicpulse/kafka/consumer.h"
@@ -76,16 +77,16 @@ class Checkpointer {
   absl::Status WriteChangelog(OwnedPartition* p, int64_t now_ms, bool* wrote, size_t* bytes,
                               bool* snapshot);
 
+  // Holds one Publish's messages; reset when it returns.
+  google::protobuf::Arena arena_;
   CheckpointerOptions options_;
   kafka::Producer* producer_;
   DeadLetterQueue* dead_letters_;
   AggregatorMetrics* metrics_;
   // Scratch reused across cycles.
-  std::vector<v1::Cell> cells_;
+  std::vector<v1::Cell*> cell_pointers_;
+  std::vector<v1::StatePiece*> piece_pointers_;
   std::vector<v1::HourlyHistory> history_;
-  std::vector<v1::StatePiece> pieces_;
-  v1::PartialAggregate aggregate_;
-  v1::ChangelogRecord change_;
 };
 
 }  // namespace civicpulse::aggregator

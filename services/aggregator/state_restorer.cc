@@ -30,14 +30,19 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
 
   std::vector<kafka::TopicPartition> assign;
   for (const auto& [c, unused] : end) assign.push_back({changelog_topic_, c, kafka::kOffsetBeginning});
+  // One request to a live broker takes milliseconds: a request that waits longer than this
+  // is waiting for Kafka to come back, and the caller (who reports it on /healthz and
+  // retries) should know.
+  const absl::Duration request_timeout = std::min(timeout, kRequestTimeout);
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer = kafka::Consumer::Create(
-      kafka_, {.topics = {changelog_topic_}, .assign = assign, .max_batch = 2000}, timeout);
+      kafka_, {.topics = {changelog_topic_}, .assign = assign, .max_batch = 2000},
+      request_timeout);
   if (!consumer.ok()) return consumer.status();
   const absl::Time deadline = absl::Now() + timeout;
   size_t remaining = 0;
   for (auto& [c, target] : end) {
     absl::StatusOr<std::pair<int64_t, int64_t>> marks =
-        (*consumer)->QueryWatermarks(changelog_topic_, c, timeout);
+        (*consumer)->QueryWatermarks(changelog_topic_, c, request_timeout);
     if (!marks.ok()) return marks.status();
     // Nothing retained: nothing to read.
     target = marks->first >= marks->second ? -1 : marks->second;
@@ -50,6 +55,8 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
   core::BatchReader<v1::ChangelogRecord> reader;
   core::BatchReader<v1::ChangelogRecord>::Batch batch;
   v1::ChangelogRecord record;
+  absl::Time last_progress = absl::Now();
+  std::string last_error;
   while (remaining > 0) {
     if (absl::Now() > deadline) {
       return absl::UnavailableError(absl::StrCat("reading the changelog ", changelog_topic_,
@@ -59,6 +66,19 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
     absl::StatusOr<const std::vector<kafka::ConsumerRecord>*> records =
         (*consumer)->Poll(absl::Milliseconds(100));
     if (!records.ok()) return records.status();
+    // Records flowing prove the changelog reachable; client errors with nothing read for a
+    // while mean it is not (brokers down), which the caller reports and retries.
+    const absl::Time now = absl::Now();
+    if (!(*records)->empty()) last_progress = now;
+    if (std::vector<std::string> errors = (*consumer)->TakeTransientErrors(); !errors.empty()) {
+      last_error = errors.back();
+    }
+    if (!last_error.empty() && now - last_progress > kRequestTimeout) {
+      return absl::UnavailableError(absl::StrCat("reading the changelog ", changelog_topic_,
+                                                 ": no progress for ",
+                                                 absl::FormatDuration(kRequestTimeout), ": ",
+                                                 last_error));
+    }
     for (const kafka::ConsumerRecord& r : **records) {
       auto e = end.find(r.partition);
       if (e != end.end() && e->second >= 0 && r.offset + 1 >= e->second) {

@@ -51,7 +51,10 @@ class StateRestorer {
         owned_(owned) {}
 
   // Restores `partitions` at wall-clock `now_ms`; Unavailable when the changelog cannot be
-  // read to its end within `timeout`.
+  // read to its end within `timeout`, or sooner when Kafka is unreachable (a request
+  // unanswered, or client errors with nothing read, for kRequestTimeout): the caller reports
+  // that on /healthz and tries again.
+  static constexpr absl::Duration kRequestTimeout = absl::Seconds(10);
   absl::StatusOr<std::vector<RestoredPartition>> Restore(const std::vector<int32_t>& partitions,
                                                          int64_t now_ms,
                                                          absl::Duration timeout,

@@ -410,14 +410,58 @@ struct PartitionAggregator::State {
     last_seen.EraseIf([limit](uint64_t, int64_t time) { return time < limit; });
   }
 
-  void Snapshot(const Series& s, int r, int64_t start, const CellState& c,
-                std::vector<v1::Cell>* out) const {
-    v1::Cell& cell = out->emplace_back();
-    cell.set_area(s.area);
-    cell.set_kind(static_cast<v1::Kind>(static_cast<int>(s.kind)));
-    cell.set_start_unix_seconds(start / 1000);
-    cell.set_width_seconds(static_cast<int32_t>(kWindows[r].cell_ms / 1000));
-    c.ToProto(&cell);
+  template <typename Out>
+  void Snapshot(const Series& s, int r, int64_t start, const CellState& c, Out* out) const {
+    WriteCell(s, r, start, c, AddCell(out));
+  }
+  static v1::Cell* AddCell(std::vector<v1::Cell>* out) { return &out->emplace_back(); }
+  static v1::Cell* AddCell(google::protobuf::RepeatedPtrField<v1::Cell>* out) {
+    return out->Add();
+  }
+
+  // PartitionAggregator::TakeCells, into a std::vector or a RepeatedPtrField (which may live
+  // on an arena: then so do the cells).
+  template <typename Out>
+  void TakeCells(Out* out, bool all) {
+    State& s = *this;
+    // A cell that starts before W - L of its window can never be read again (W only moves
+    // forward, and the exporter drops such cells itself), so it is not published: during a
+    // replay most short cells open and close between two flushes.
+    auto readable = [&s](int resolution, int64_t start) {
+      return s.watermark == 0 || start >= s.watermark - kWindows[resolution].length_ms;
+    };
+    if (all) {
+      for (const auto& series : s.series) {
+        if (series == nullptr) continue;
+        for (int r = 0; r < kWindowCount; ++r) {
+          // Sorted by start so a full re-publish reads in time order.
+          std::vector<std::pair<int64_t, CellState*>> cells;
+          cells.reserve(series->cells[r].size());
+          for (auto& [start, cell] : series->cells[r]) cells.emplace_back(start, cell.get());
+          std::sort(cells.begin(), cells.end());
+          for (auto& [start, cell] : cells) {
+            if (readable(r, start)) s.Snapshot(*series, r, start, *cell, out);
+            cell->dirty = false;
+          }
+        }
+      }
+      s.dirty.clear();
+      return;
+    }
+    for (const DirtyCell& ref : s.dirty) {
+      const Series& series = *s.series[ref.series];
+      auto it = series.cells[ref.resolution].find(ref.start_ms);
+      if (it == series.cells[ref.resolution].end()) continue;  // evicted since
+      CellState& cell = *it->second;
+      if (!cell.dirty) continue;
+      if (readable(ref.resolution, ref.start_ms)) {
+        s.Snapshot(series, ref.resolution, ref.start_ms, cell, out);
+      }
+      cell.dirty = false;
+    }
+    s.dirty.clear();
+    // A replay burst can leave a large, now idle list behind.
+    if (s.dirty.capacity() > 65536) std::vector<DirtyCell>().swap(s.dirty);
   }
 };
 
@@ -565,45 +609,12 @@ void PartitionAggregator::TakeHistory(std::vector<v1::HourlyHistory>* out, bool 
 }
 
 void PartitionAggregator::TakeCells(std::vector<v1::Cell>* out, bool all) {
-  State& s = *state_;
-  // A cell that starts before W - L of its window can never be read again (W only moves
-  // forward, and the exporter drops such cells itself), so it is not published: during a
-  // replay most short cells open and close between two flushes.
-  auto readable = [&s](int resolution, int64_t start) {
-    return s.watermark == 0 || start >= s.watermark - kWindows[resolution].length_ms;
-  };
-  if (all) {
-    for (const auto& series : s.series) {
-      if (series == nullptr) continue;
-      for (int r = 0; r < kWindowCount; ++r) {
-        // Sorted by start so a full re-publish reads in time order.
-        std::vector<std::pair<int64_t, CellState*>> cells;
-        cells.reserve(series->cells[r].size());
-        for (auto& [start, cell] : series->cells[r]) cells.emplace_back(start, cell.get());
-        std::sort(cells.begin(), cells.end());
-        for (auto& [start, cell] : cells) {
-          if (readable(r, start)) s.Snapshot(*series, r, start, *cell, out);
-          cell->dirty = false;
-        }
-      }
-    }
-    s.dirty.clear();
-    return;
-  }
-  for (const DirtyCell& ref : s.dirty) {
-    const Series& series = *s.series[ref.series];
-    auto it = series.cells[ref.resolution].find(ref.start_ms);
-    if (it == series.cells[ref.resolution].end()) continue;  // evicted since
-    CellState& cell = *it->second;
-    if (!cell.dirty) continue;
-    if (readable(ref.resolution, ref.start_ms)) {
-      s.Snapshot(series, ref.resolution, ref.start_ms, cell, out);
-    }
-    cell.dirty = false;
-  }
-  s.dirty.clear();
-  // A replay burst can leave a large, now idle list behind.
-  if (s.dirty.capacity() > 65536) std::vector<DirtyCell>().swap(s.dirty);
+  state_->TakeCells(out, all);
+}
+
+void PartitionAggregator::TakeCells(google::protobuf::RepeatedPtrField<v1::Cell>* out,
+                                    bool all) {
+  state_->TakeCells(out, all);
 }
 
 void PartitionAggregator::FillProgress(v1::PartitionProgress* out) const {
@@ -691,23 +702,40 @@ namespace {
 
 // Appends state to pieces of about `max_bytes` each: a new piece starts when the next item
 // would overflow the current one (an item larger than that gets a piece of its own).
+// `Pieces` is a std::vector or a RepeatedPtrField of v1::StatePiece; the pieces' messages
+// are allocated where the pieces live (arena() is null for the heap).
+template <typename Pieces>
 class PieceSplitter {
  public:
-  PieceSplitter(size_t max_bytes, std::vector<v1::StatePiece>* out)
-      : max_bytes_(max_bytes), out_(out), piece_(&out->emplace_back()) {}
+  PieceSplitter(size_t max_bytes, Pieces* out)
+      : max_bytes_(max_bytes), out_(out), piece_(AddPiece(out)) {}
   // The piece to add an item of about `bytes` to.
   v1::StatePiece* Room(size_t bytes) {
     if (bytes_ > 0 && bytes_ + bytes > max_bytes_) {
-      piece_ = &out_->emplace_back();
+      piece_ = AddPiece(out_);
       bytes_ = 0;
     }
     bytes_ += bytes;
     return piece_;
   }
+  v1::StatePiece* first() const { return first_; }
+  google::protobuf::Arena* arena() const { return piece_->GetArena(); }
 
  private:
+  v1::StatePiece* AddPiece(std::vector<v1::StatePiece>* out) {
+    v1::StatePiece* piece = &out->emplace_back();
+    if (first_ == nullptr) first_ = piece;
+    return piece;
+  }
+  v1::StatePiece* AddPiece(google::protobuf::RepeatedPtrField<v1::StatePiece>* out) {
+    v1::StatePiece* piece = out->Add();
+    if (first_ == nullptr) first_ = piece;
+    return piece;
+  }
+
   size_t max_bytes_;
-  std::vector<v1::StatePiece>* out_;
+  Pieces* out_;
+  v1::StatePiece* first_ = nullptr;
   v1::StatePiece* piece_;
   size_t bytes_ = 0;
 };
@@ -715,16 +743,36 @@ class PieceSplitter {
 }  // namespace
 
 void PartitionAggregator::TakeDelta(size_t max_piece_bytes, std::vector<v1::StatePiece>* out) {
+  TakeDeltaInto(max_piece_bytes, out);
+}
+
+void PartitionAggregator::TakeDelta(size_t max_piece_bytes,
+                                    google::protobuf::RepeatedPtrField<v1::StatePiece>* out) {
+  TakeDeltaInto(max_piece_bytes, out);
+}
+
+void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes,
+                                        std::vector<v1::StatePiece>* out) {
+  WriteSnapshotInto(max_piece_bytes, out);
+}
+
+void PartitionAggregator::WriteSnapshot(
+    size_t max_piece_bytes, google::protobuf::RepeatedPtrField<v1::StatePiece>* out) {
+  WriteSnapshotInto(max_piece_bytes, out);
+}
+
+template <typename Pieces>
+void PartitionAggregator::TakeDeltaInto(size_t max_piece_bytes, Pieces* out) {
   State& s = *state_;
-  const size_t first = out->size();
-  PieceSplitter pieces(max_piece_bytes, out);
-  s.WriteScalars((*out)[first].mutable_scalars());
+  PieceSplitter<Pieces> pieces(max_piece_bytes, out);
+  s.WriteScalars(pieces.first()->mutable_scalars());
   for (const DirtyCell& ref : s.checkpoint_cells) {
     CellState* cell = s.FindCell(ref);
     if (cell == nullptr || !cell->checkpoint_dirty) continue;  // evicted since
-    v1::Cell proto;
-    s.WriteCell(*s.series[ref.series], ref.resolution, ref.start_ms, *cell, &proto);
-    pieces.Room(proto.ByteSizeLong() + 8)->add_cells()->Swap(&proto);
+    // Written where the pieces live, then moved in: no copy, on the heap or an arena.
+    v1::Cell* proto = google::protobuf::Arena::CreateMessage<v1::Cell>(pieces.arena());
+    s.WriteCell(*s.series[ref.series], ref.resolution, ref.start_ms, *cell, proto);
+    pieces.Room(proto->ByteSizeLong() + 8)->mutable_cells()->AddAllocated(proto);
   }
   for (uint32_t index : s.checkpoint_series) {
     if (index < s.series.size() && s.series[index] != nullptr) {
@@ -747,20 +795,19 @@ void PartitionAggregator::TakeDelta(size_t max_piece_bytes, std::vector<v1::Stat
   s.ClearCheckpointTracking();
 }
 
-void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes,
-                                        std::vector<v1::StatePiece>* out) {
+template <typename Pieces>
+void PartitionAggregator::WriteSnapshotInto(size_t max_piece_bytes, Pieces* out) {
   State& s = *state_;
-  const size_t first = out->size();
-  PieceSplitter pieces(max_piece_bytes, out);
-  s.WriteScalars((*out)[first].mutable_scalars());
+  PieceSplitter<Pieces> pieces(max_piece_bytes, out);
+  s.WriteScalars(pieces.first()->mutable_scalars());
   for (const auto& series : s.series) {
     if (series == nullptr) continue;
     State::WriteTotals(*series, pieces.Room(64)->add_totals());
     for (int r = 0; r < kWindowCount; ++r) {
       for (const auto& [start, cell] : series->cells[r]) {
-        v1::Cell proto;
-        s.WriteCell(*series, r, start, *cell, &proto);
-        pieces.Room(proto.ByteSizeLong() + 8)->add_cells()->Swap(&proto);
+        v1::Cell* proto = google::protobuf::Arena::CreateMessage<v1::Cell>(pieces.arena());
+        s.WriteCell(*series, r, start, *cell, proto);
+        pieces.Room(proto->ByteSizeLong() + 8)->mutable_cells()->AddAllocated(proto);
       }
     }
   }

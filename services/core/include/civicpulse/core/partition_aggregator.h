@@ -28,6 +28,7 @@
 #include "civicpulse/core/area_cap.h"
 #include "civicpulse/core/engine_options.h"
 #include "civicpulse/core/event.h"
+#include "google/protobuf/repeated_ptr_field.h"
 
 namespace civicpulse::v1 {
 class Cell;
@@ -81,6 +82,9 @@ class PartitionAggregator {
   // changes. `all` appends every live cell instead (for a periodic full re-publish). Cells
   // that no window can read any more (start < watermark - window length) are left out.
   void TakeCells(std::vector<v1::Cell>* out, bool all = false);
+  // The same into a repeated field; when it lives on an arena, so do the cells (the
+  // aggregator's publishing path: no allocation per cell).
+  void TakeCells(google::protobuf::RepeatedPtrField<v1::Cell>* out, bool all = false);
   void FillProgress(v1::PartitionProgress* out) const;
   // Appends, per (area, kind), the hours sealed since the last call (`all`: every hour
   // held) and forgets them.
@@ -100,6 +104,11 @@ class PartitionAggregator {
   // Appends the whole state as pieces of about `max_piece_bytes` each (at least one), and
   // forgets the pending changes (the snapshot covers them).
   void WriteSnapshot(size_t max_piece_bytes, std::vector<v1::StatePiece>* out);
+  // The same two into a repeated field; when it lives on an arena, so does every message
+  // written (the aggregator's checkpoint path: no allocation per cell).
+  void TakeDelta(size_t max_piece_bytes, google::protobuf::RepeatedPtrField<v1::StatePiece>* out);
+  void WriteSnapshot(size_t max_piece_bytes,
+                     google::protobuf::RepeatedPtrField<v1::StatePiece>* out);
   // Restores one piece (of a snapshot, into an empty aggregator, or of a later delta).
   // `now_ms` restarts the idle clock. A malformed cell is an error; the aggregator is then
   // unusable and the caller starts over.
@@ -113,6 +122,10 @@ class PartitionAggregator {
 
  private:
   struct State;
+  template <typename Pieces>
+  void TakeDeltaInto(size_t max_piece_bytes, Pieces* out);
+  template <typename Pieces>
+  void WriteSnapshotInto(size_t max_piece_bytes, Pieces* out);
   // Null when the cap is shared. Declared before state_, which points into it.
   std::unique_ptr<AreaCap> own_areas_;
   std::unique_ptr<State> state_;
