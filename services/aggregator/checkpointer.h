@@ -77,7 +77,9 @@ class Checkpointer {
   absl::Status WriteChangelog(OwnedPartition* p, int64_t now_ms, bool* wrote, size_t* bytes,
                               bool* snapshot);
 
-  // Holds one Publish's messages; reset when it returns.
+  // Holds one Publish's (or WriteChangelog's) messages; reset when it returns. Its first
+  // block is first_block_, kept across resets.
+  std::vector<char> first_block_;
   google::protobuf::Arena arena_;
   CheckpointerOptions options_;
   kafka::Producer* producer_;

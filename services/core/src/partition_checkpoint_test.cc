@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "civicpulse/core/partition_aggregator.h"
 #include "civicpulse/v1/aggregate.pb.h"
 #include "civicpulse/v1/checkpoint.pb.h"
@@ -163,6 +164,78 @@ TEST(PartitionCheckpointTest, SnapshotIsSplitIntoPiecesOfBoundedSize) {
   agg.WriteSnapshot(64 * 1024, &pieces);
   EXPECT_GT(pieces.size(), 3u);
   for (const v1::StatePiece& p : pieces) EXPECT_LT(p.ByteSizeLong(), 2 * 64 * 1024u);
+}
+
+// Every item of a list of pieces, serialized and sorted (pieces split where the items fall).
+template <typename Pieces>
+std::vector<std::string> Contents(const Pieces& pieces) {
+  std::vector<std::string> out;
+  for (const v1::StatePiece& p : pieces) {
+    out.push_back("scalars " + p.scalars().SerializeAsString());
+    for (const auto& c : p.cells()) out.push_back("cell " + c.SerializeAsString());
+    for (const auto& t : p.totals()) out.push_back("totals " + t.SerializeAsString());
+    for (const auto& h : p.history()) out.push_back("history " + h.SerializeAsString());
+    for (int i = 0; i < p.event_id_hashes_size(); ++i) {
+      out.push_back(absl::StrCat("id ", p.event_id_hashes(i), " ", p.event_id_times_ms(i)));
+    }
+    for (int i = 0; i < p.participant_keys_size(); ++i) {
+      out.push_back(absl::StrCat("seen ", p.participant_keys(i), " ", p.participant_times_ms(i)));
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The arena overloads (the aggregator's publishing path) write what the vector ones write:
+// the same cells, deltas and snapshots, allocated on the arena.
+TEST(PartitionCheckpointTest, ArenaOverloadsWriteTheSameAsVectorOnes) {
+  std::mt19937_64 rng(7);
+  EngineOptions options;
+  AreaCap areas_a(AreaCapOptions{}), areas_b(AreaCapOptions{});
+  PartitionAggregator a(options, &areas_a), b(options, &areas_b);
+  a.EnableCheckpoints();
+  b.EnableCheckpoints();
+  google::protobuf::Arena arena;
+  auto serialize = [](const auto& messages) {
+    std::string out;
+    for (const auto& m : messages) out += m.SerializeAsString();
+    return out;
+  };
+  for (int round = 0; round < 4; ++round) {
+    for (int i = 0; i < 300; ++i) {
+      const Event e = RandomEvent(rng, round * 300 + i, kT0 + (round * 300 + i) * 60'000);
+      a.Apply(e, kT0);
+      b.Apply(e, kT0);
+    }
+    std::vector<v1::Cell> cells;
+    a.TakeCells(&cells, /*all=*/round == 3);
+    auto* arena_cells =
+        google::protobuf::Arena::Create<google::protobuf::RepeatedPtrField<v1::Cell>>(&arena,
+                                                                                      &arena);
+    b.TakeCells(arena_cells, /*all=*/round == 3);
+    ASSERT_FALSE(cells.empty());
+    EXPECT_EQ(serialize(cells), serialize(*arena_cells)) << "round " << round;
+    for (const v1::Cell& c : *arena_cells) EXPECT_EQ(c.GetArena(), &arena);
+
+    std::vector<v1::StatePiece> pieces;
+    auto* arena_pieces =
+        google::protobuf::Arena::Create<google::protobuf::RepeatedPtrField<v1::StatePiece>>(
+            &arena, &arena);
+    if (round % 2 == 0) {
+      a.TakeDelta(/*max_piece_bytes=*/8192, &pieces);
+      b.TakeDelta(/*max_piece_bytes=*/8192, arena_pieces);
+    } else {
+      a.WriteSnapshot(/*max_piece_bytes=*/8192, &pieces);
+      b.WriteSnapshot(/*max_piece_bytes=*/8192, arena_pieces);
+    }
+    ASSERT_GT(pieces.size(), 1u);
+    // The same contents; the order of cells within a series may differ (hash maps).
+    EXPECT_EQ(Contents(pieces), Contents(*arena_pieces)) << "round " << round;
+    for (const v1::StatePiece& p : *arena_pieces) {
+      EXPECT_EQ(p.GetArena(), &arena);
+      for (const v1::Cell& c : p.cells()) EXPECT_EQ(c.GetArena(), &arena);
+    }
+  }
 }
 
 }  // namespace
