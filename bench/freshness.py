@@ -45,6 +45,21 @@ def events_total(port):
                and ("kind", "all") not in labels)
 
 
+def checkpoint_bytes(port):
+    """civicpulse_aggregator_checkpoint_bytes_total by log (aggregates, changelog)."""
+    out = {"aggregates": 0.0, "changelog": 0.0}
+    try:
+        samples = parse_metrics(scrape(port))
+    except OSError:
+        return out
+    for (name, labels), v in samples.items():
+        if name == "civicpulse_aggregator_checkpoint_bytes_total":
+            log = dict(labels).get("log")
+            if log in out:
+                out[log] += v
+    return out
+
+
 def percentile(values, q):
     values = sorted(values)
     return values[min(len(values) - 1, int(q * len(values)))]
@@ -132,6 +147,7 @@ def main():
 
         t = threading.Thread(target=scraper, daemon=True)
         t.start()
+        bytes_before = checkpoint_bytes(agg_port)
         start = time.time()
         produced = 0
         while True:
@@ -151,12 +167,16 @@ def main():
             producer.poll(0)
             time.sleep(0.002)
         producer.flush(60)
-        achieved = produced / (time.time() - start)
+        elapsed = time.time() - start
+        achieved = produced / elapsed
         wait_until = time.time() + 60
         while (not seen or seen[-1][1] < produced) and time.time() < wait_until:
             time.sleep(0.2)
         stop.set()
         t.join()
+        # What the aggregator wrote to its two logs while the rate was held (issue 7, item 6).
+        bytes_after = checkpoint_bytes(agg_port)
+        written = {k: (bytes_after[k] - bytes_before[k]) / elapsed for k in bytes_after}
 
         times = [s[0] for s in seen]
         counts = [s[1] for s in seen]
@@ -176,9 +196,11 @@ def main():
             print("no event became visible", file=sys.stderr)
             return 1
         print("freshness rate=%d achieved=%.0f duration=%.0fs events=%d samples=%d "
-              "not_visible=%d p50=%.2fs p90=%.2fs p99=%.2fs max=%.2fs load=%s" % (
+              "not_visible=%d p50=%.2fs p90=%.2fs p99=%.2fs max=%.2fs "
+              "changelog_bytes_per_s=%.0f aggregates_bytes_per_s=%.0f load=%s" % (
                   args.rate, achieved, args.duration, produced, len(lat), missing,
                   percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99), max(lat),
+                  written["changelog"], written["aggregates"],
                   open("/proc/loadavg").read().split()[0]))
         return 0 if missing == 0 else 1
     finally:
