@@ -75,6 +75,7 @@ def main():
     ap.add_argument("--scrape", type=float, default=0.1)
     ap.add_argument("--flush-interval", default=None)
     ap.add_argument("--merge-interval", default=None)
+    ap.add_argument("--checkpoint-interval", default=None)
     args = ap.parse_args()
 
     stack = Stack(args.bin_dir, partitions=args.partitions)
@@ -85,6 +86,8 @@ def main():
                     "--max-areas", str(args.areas + 10)]
         if args.flush_interval:
             agg_args += ["--flush-interval", args.flush_interval]
+        if args.checkpoint_interval:
+            agg_args += ["--checkpoint-interval", args.checkpoint_interval]
         exp_args = ["--brokers", stack.brokers, "--listen", "127.0.0.1:%d" % exp_port,
                     "--max-areas", str(args.areas + 10)]
         if args.merge_interval:

@@ -58,6 +58,10 @@ absl::Status AggregatorApp::Start() {
                           .aggregates_partitions = aggregates_partitions,
                           .changelog_topic = config_.changelog_topic,
                           .changelog_partitions = changelog_partitions,
+                          // Cycles come every flush interval, a little late: half of one
+                          // is slack, so that a 10 s interval means every 10th cycle, and
+                          // the default (one flush) every cycle.
+                          .checkpoint_interval = config_.checkpoint_every - config_.flush_every / 2,
                           .changelog = !config_.no_checkpoints,
                           .instance_id = config_.instance_id,
                           .snapshot_min_bytes = static_cast<size_t>(config_.snapshot_bytes),
@@ -160,15 +164,16 @@ absl::Status AggregatorApp::Run() {
     return fatal_;
   }
   std::cerr << kProgram << ": shutting down: checkpointing and committing" << std::endl;
-  CheckpointAndCommit(owned_->All());
+  CheckpointAndCommit(owned_->All(), /*force=*/true);
   consumer_->Close();  // revokes every partition through OnRevoked, then leaves the group
   http_.Stop();
   return absl::OkStatus();
 }
 
-void AggregatorApp::CheckpointAndCommit(const std::vector<OwnedPartition*>& partitions) {
+void AggregatorApp::CheckpointAndCommit(const std::vector<OwnedPartition*>& partitions,
+                                        bool force) {
   absl::StatusOr<std::vector<kafka::TopicPartition>> offsets =
-      checkpointer_->Run(partitions, NowMs());
+      checkpointer_->Run(partitions, NowMs(), force);
   if (!offsets.ok()) {
     ReportError("checkpointing (offsets not committed; retrying)", offsets.status());
     return;
@@ -272,7 +277,7 @@ void AggregatorApp::OnRevoked(const std::vector<kafka::TopicPartition>& partitio
     }
   }
   if (numbers.empty()) return;
-  CheckpointAndCommit(going);
+  CheckpointAndCommit(going, /*force=*/true);
   for (int32_t number : numbers) owned_->Drop(number);
   std::cerr << kProgram << ": revoked partitions [" << absl::StrJoin(numbers, ",")
             << "], now owning " << owned_->size() << std::endl;

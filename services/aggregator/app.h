@@ -52,7 +52,9 @@ class AggregatorApp final : public kafka::RebalanceListener {
 
  private:
   // Checkpoints `partitions` and commits what that made durable.
-  void CheckpointAndCommit(const std::vector<OwnedPartition*>& partitions);
+  // `force`: write the changelog of every partition given, whatever its checkpoint interval
+  // (before a revocation or shutdown).
+  void CheckpointAndCommit(const std::vector<OwnedPartition*>& partitions, bool force = false);
   void ReportError(const std::string& what, const absl::Status& status);
   void SetProblem(std::string problem);
   // Tracks librdkafka's transient errors and recovery from them (consume thread).

@@ -142,9 +142,11 @@ absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrot
   return status;
 }
 
-absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, bool* wrote,
-                                          size_t* bytes, bool* snapshot) {
+absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, bool force,
+                                          bool* wrote, size_t* bytes, bool* snapshot) {
   *wrote = false;
+  *snapshot = false;
+  if (!force && now_ms < p->checkpoint_due_ms) return absl::OkStatus();
   const int64_t interval_ms = absl::ToInt64Milliseconds(options_.snapshot_interval);
   *snapshot = p->changelog.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
   if (!*snapshot && p->next_offset == p->checkpointed_offset) return absl::OkStatus();
@@ -180,7 +182,7 @@ absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, boo
 }
 
 absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
-    const std::vector<OwnedPartition*>& partitions, int64_t now_ms) {
+    const std::vector<OwnedPartition*>& partitions, int64_t now_ms, bool force) {
   struct Written {
     OwnedPartition* partition;
     bool wrote = false;
@@ -239,7 +241,7 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
   std::vector<Written> checkpointed;
   for (OwnedPartition* p : ready) {
     Written& w = checkpointed.emplace_back(Written{p});
-    if (absl::Status s = WriteChangelog(p, now_ms, &w.wrote, &w.bytes, &w.snapshot);
+    if (absl::Status s = WriteChangelog(p, now_ms, force, &w.wrote, &w.bytes, &w.snapshot);
         !s.ok() && status.ok()) {
       status = s;
     }
@@ -261,6 +263,7 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
     if (w.wrote) {
       p->changelog.Wrote(w.snapshot, w.bytes, now_ms);
       p->checkpointed_offset = p->next_offset;
+      p->checkpoint_due_ms = now_ms + absl::ToInt64Milliseconds(options_.checkpoint_interval);
       metrics_->Checkpoint("changelog", w.snapshot).Increment(static_cast<double>(w.bytes));
     }
     if (p->checkpointed_offset > p->committed_offset) {

@@ -36,6 +36,9 @@ struct CheckpointerOptions {
   int aggregates_partitions = 1;
   std::string changelog_topic;
   int changelog_partitions = 1;
+  // Least time between two changelog batches of a partition (the cycles between publish
+  // aggregates only and commit nothing new); zero: every cycle.
+  absl::Duration checkpoint_interval = absl::ZeroDuration();
   // False only for benchmarks (--no-checkpoints): step 2 is skipped and the offsets published
   // in step 1 are committed; the engines must not track changes (nothing takes them).
   bool changelog = true;
@@ -63,19 +66,20 @@ class Checkpointer {
   Checkpointer(CheckpointerOptions options, kafka::Producer* producer,
                DeadLetterQueue* dead_letters, AggregatorMetrics* metrics);
 
-  // Ticks `partitions` at `now_ms`, publishes and checkpoints them as above. Returns the
-  // offsets now safe to commit (those past the last committed one); the caller commits them
-  // and reports it with MarkCommitted().
+  // Ticks `partitions` at `now_ms`, publishes and checkpoints them as above (the changelog
+  // only for partitions whose checkpoint interval has passed, or all with `force`: before a
+  // revocation or shutdown). Returns the offsets now safe to commit (those past the last
+  // committed one); the caller commits them and reports it with MarkCommitted().
   absl::StatusOr<std::vector<kafka::TopicPartition>> Run(
-      const std::vector<OwnedPartition*>& partitions, int64_t now_ms);
+      const std::vector<OwnedPartition*>& partitions, int64_t now_ms, bool force = false);
   static void MarkCommitted(const std::vector<kafka::TopicPartition>& offsets,
                             OwnedPartitions* owned);
 
  private:
   absl::Status Publish(OwnedPartition* p, int64_t now_ms, bool* wrote, size_t* bytes,
                        bool* snapshot);
-  absl::Status WriteChangelog(OwnedPartition* p, int64_t now_ms, bool* wrote, size_t* bytes,
-                              bool* snapshot);
+  absl::Status WriteChangelog(OwnedPartition* p, int64_t now_ms, bool force, bool* wrote,
+                              size_t* bytes, bool* snapshot);
 
   // Holds one Publish's (or WriteChangelog's) messages; reset when it returns. Its first
   // block is first_block_, kept across resets.

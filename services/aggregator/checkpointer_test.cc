@@ -300,6 +300,57 @@ TEST_F(CheckpointerTest, FailedChangelogWriteMakesTheNextOneASnapshot) {
   EXPECT_EQ(changes[0].state().event_id_hashes_size(), 2);
 }
 
+// --checkpoint-interval: the cycles in between publish aggregates but write no changelog and
+// commit nothing new; a forced cycle (revocation, shutdown) writes it at once.
+TEST(CheckpointerIntervalTest, ChangelogOnlyOncePerIntervalUnlessForced) {
+  prometheus::Registry registry;
+  AggregatorMetrics metrics(registry);
+  FakeProducer producer;
+  OwnedPartitions owned(kafka::kEventsTopic, core::EngineOptions{}, core::AreaCapOptions{},
+                        &metrics);
+  DeadLetterQueue dead_letters(kafka::kDeadLetterTopic, 70'000, &metrics);
+  RecordRouter router(&owned, &dead_letters, &metrics);
+  Checkpointer checkpointer({.topic = kafka::kEventsTopic,
+                             .aggregates_topic = kafka::kAggregatesTopic,
+                             .changelog_topic = kafka::kChangelogTopic,
+                             .checkpoint_interval = absl::Seconds(10),
+                             .instance_id = "agg-test"},
+                            &producer, &dead_letters, &metrics);
+  owned.Assign(0, owned.NewEngine(), -1, {.epoch = 1, .owner = 1}, kNowMs);
+  int offset = 0;
+  // One new event, then a cycle `seconds` after kNowMs: the offsets it returns.
+  auto cycle = [&](int seconds, bool force = false) {
+    Batch batch;
+    batch.Add(0, offset, "W01", Json("e" + std::to_string(offset), "W01", 10));
+    ++offset;
+    router.Route(batch.records(), kNowMs + seconds * 1000);
+    producer.sent.clear();
+    absl::StatusOr<std::vector<kafka::TopicPartition>> offsets =
+        checkpointer.Run(owned.All(), kNowMs + seconds * 1000, force);
+    EXPECT_TRUE(offsets.ok()) << offsets.status();
+    if (offsets.ok()) Checkpointer::MarkCommitted(*offsets, &owned);
+    EXPECT_FALSE(producer.On(kafka::kAggregatesTopic).empty()) << "published every cycle";
+    return offsets.ok() ? *offsets : std::vector<kafka::TopicPartition>{};
+  };
+  EXPECT_THAT(cycle(0), ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 0, 1}));
+  EXPECT_FALSE(producer.On(kafka::kChangelogTopic).empty());
+  EXPECT_THAT(cycle(1), ::testing::IsEmpty());
+  EXPECT_TRUE(producer.On(kafka::kChangelogTopic).empty());
+  EXPECT_THAT(cycle(9), ::testing::IsEmpty());
+  EXPECT_TRUE(producer.On(kafka::kChangelogTopic).empty());
+  // Due: one delta covers the three events since.
+  EXPECT_THAT(cycle(10), ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 0, 4}));
+  std::vector<Sent> changes = producer.On(kafka::kChangelogTopic);
+  ASSERT_EQ(changes.size(), 1u);
+  v1::ChangelogRecord delta;
+  ASSERT_TRUE(delta.ParseFromString(changes[0].value));
+  EXPECT_EQ(delta.state().event_id_hashes_size(), 3);
+  // Before a revocation: forced, whatever the interval.
+  EXPECT_THAT(cycle(11, /*force=*/true),
+              ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 0, 5}));
+  EXPECT_FALSE(producer.On(kafka::kChangelogTopic).empty());
+}
+
 // --no-checkpoints (benchmarks): the aggregates are published as always and their offsets
 // committed, but no changelog is written and the engines track no changes for it.
 TEST(CheckpointerWithoutChangelogTest, PublishesAndCommitsButWritesNoChangelog) {

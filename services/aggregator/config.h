@@ -29,6 +29,7 @@ struct AggregatorConfig {
   std::string idle_timeout = "1m";                            // --idle-timeout
   std::string changelog_topic = kafka::kChangelogTopic;       // --changelog-topic
   std::string flush_interval = "1s";                          // --flush-interval
+  std::string checkpoint_interval;                            // --checkpoint-interval
   std::string snapshot_interval = "10m";                      // --snapshot-interval
   int64_t snapshot_bytes = 1 << 20;                           // --snapshot-bytes
   int64_t max_record_bytes = 900'000;                         // --max-record-bytes
@@ -45,6 +46,7 @@ struct AggregatorConfig {
   core::EngineOptions engine;
   core::AreaCapOptions areas;
   absl::Duration flush_every = absl::Seconds(1);
+  absl::Duration checkpoint_every = absl::Seconds(1);  // --flush-interval when not given
   absl::Duration snapshot_every = absl::Minutes(10);
   absl::Duration restore_within = absl::Seconds(60);
 

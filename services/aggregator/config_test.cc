@@ -32,6 +32,7 @@ TEST(AggregatorConfigTest, Defaults) {
   EXPECT_EQ(config.engine.grace_ms, 60 * 60 * 1000);
   EXPECT_EQ(config.engine.idle_timeout_ms, 60 * 1000);
   EXPECT_EQ(config.flush_every, absl::Seconds(1));
+  EXPECT_EQ(config.checkpoint_every, absl::Seconds(1));  // every flush
   EXPECT_EQ(config.snapshot_every, absl::Minutes(10));
   EXPECT_EQ(config.areas.max_areas, 500u);
   EXPECT_TRUE(config.areas.allowed.empty());
@@ -42,7 +43,8 @@ TEST(AggregatorConfigTest, ParsesDurationsAndNames) {
   AggregatorConfig config;
   absl::Status s = Parse({"--brokers", "b:1", "--allowed-lateness", "90s", "--grace", "2h",
                           "--idle-timeout", "2s", "--flush-interval", "500ms",
-                          "--snapshot-interval", "5m", "--instance-id", "agg-1",
+                          "--snapshot-interval", "5m", "--checkpoint-interval", "10s",
+                          "--instance-id", "agg-1",
                           "--max-areas", "3", "--group", "g", "-X", "linger.ms=1"},
                          &config);
   ASSERT_TRUE(s.ok()) << s;
@@ -51,6 +53,7 @@ TEST(AggregatorConfigTest, ParsesDurationsAndNames) {
   EXPECT_EQ(config.engine.idle_timeout_ms, 2000);
   EXPECT_EQ(config.flush_every, absl::Milliseconds(500));
   EXPECT_EQ(config.snapshot_every, absl::Minutes(5));
+  EXPECT_EQ(config.checkpoint_every, absl::Seconds(10));
   EXPECT_EQ(config.instance_id, "agg-1");
   EXPECT_EQ(config.areas.max_areas, 3u);
   EXPECT_EQ(config.group, "g");
@@ -68,6 +71,8 @@ TEST(AggregatorConfigTest, RejectsBadValuesWithOneLine) {
       {{"--idle-timeout", "0s"}, "--idle-timeout must be positive"},
       {{"--flush-interval", "1ms"}, "--flush-interval"},
       {{"--snapshot-interval", "100ms"}, "--snapshot-interval"},
+      {{"--checkpoint-interval", "500ms"}, "--checkpoint-interval must be between"},
+      {{"--checkpoint-interval", "1h"}, "--checkpoint-interval must be between"},
       {{"--max-areas", "0"}, "--max-areas"},
       {{"--group", ""}, "--group"},
       {{"--aggregates-topic", "civicpulse.events.v1"}, "four different topics"},

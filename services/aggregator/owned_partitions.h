@@ -71,6 +71,8 @@ struct OwnedPartition {
   int64_t next_offset;
   // Source offset covered by the last acknowledged changelog batch (-1: none).
   int64_t checkpointed_offset;
+  // Wall-clock time before which a cycle writes no changelog batch (--checkpoint-interval).
+  int64_t checkpoint_due_ms = 0;
   int64_t committed_offset = -1;
   // What the last acknowledged aggregates batch said.
   int64_t published_offset = -1;
