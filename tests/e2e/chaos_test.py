@@ -113,6 +113,10 @@ class Chaos:
         self.next_id = 1
         self.exporter_port = free_port()
         self.stopped = None   # a SIGSTOPped aggregator and when to wake it
+        # Some aggregators checkpoint every few cycles only (--checkpoint-interval): a kill
+        # then loses more uncommitted progress to read again. Drawn from a generator of its
+        # own, so the disruptions of a seed stay what they were.
+        self.interval_rng = random.Random(hash(rng.getstate()))
 
     # -- processes ------------------------------------------------------------------------
     def start_aggregator(self, name=None):
@@ -121,7 +125,12 @@ class Chaos:
             self.next_id += 1
         port = self.ports.get(name) or free_port()
         self.ports[name] = port
+        interval = self.interval_rng.choice([None, None, "1s", "2s"])
+        extra = ["--checkpoint-interval", interval] if interval else []
+        if interval:
+            self.log("%s checkpoints every %s" % (name, interval))
         self.stack.start(name, "civicpulse-aggregator",
+                         extra +
                          ["--brokers", self.stack.brokers, "--listen", "127.0.0.1:%d" % port,
                           "--instance-id", name, "--idle-timeout", "1h",
                           "--flush-interval", "300ms", "--snapshot-bytes", "262144",
