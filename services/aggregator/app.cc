@@ -214,8 +214,8 @@ void AggregatorApp::OnAssigned(std::vector<kafka::TopicPartition>* partitions) {
   if (config_.no_checkpoints) {  // benchmarks: every partition starts afresh
     restored.emplace();
     for (int32_t n : numbers) {
-      restored->push_back({.partition = n, .engine = owned_->NewEngine(),
-                           .next_offset = kafka::kOffsetBeginning});
+      restored->push_back(
+          {.partition = n, .engine = owned_->NewEngine(), .next_offset = kafka::kOffsetBeginning});
     }
   }
   while (!restored.ok()) {  // a default StatusOr is not ok

@@ -118,8 +118,7 @@ absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrot
   };
   // The cells move between messages of the same arena: pointers, no copies.
   cell_pointers_.resize(static_cast<size_t>(taken->cells_size()));
-  taken->mutable_cells()->UnsafeArenaExtractSubrange(0, taken->cells_size(),
-                                                      cell_pointers_.data());
+  taken->mutable_cells()->UnsafeArenaExtractSubrange(0, taken->cells_size(), cell_pointers_.data());
   for (v1::Cell* cell : cell_pointers_) {
     room_for(cell->ByteSizeLong());
     aggregate->mutable_cells()->mutable_cells()->UnsafeArenaAddAllocated(cell);
@@ -153,8 +152,8 @@ absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, boo
   const ArenaScope scope(&arena_);  // as in Publish
   // Arena::Create constructs a non-message type without the arena: it is passed on purpose.
   auto* pieces =
-      google::protobuf::Arena::Create<google::protobuf::RepeatedPtrField<v1::StatePiece>>(
-          &arena_, &arena_);
+      google::protobuf::Arena::Create<google::protobuf::RepeatedPtrField<v1::StatePiece>>(&arena_,
+                                                                                          &arena_);
   if (*snapshot) {
     p->engine->WriteSnapshot(options_.max_piece_bytes, pieces);
   } else {

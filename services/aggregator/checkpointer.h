@@ -4,7 +4,8 @@
 //      readable cells, or every readable cell in a snapshot, then its progress record as the
 //      commit marker), plus every pending dead letter; then wait for Kafka's acknowledgement;
 //   2. checkpoint: per partition, one batch on the changelog (its state delta, or its whole
-//      state in a snapshot), covering the source offset consumed; wait again.
+//      state in a snapshot), covering the source offset consumed; wait again. Every cycle by
+//      default; with a checkpoint interval only once it has passed (or when forced).
 // A source partition's records go to one partition of each topic (source partition modulo
 // the topic's partition count), so each log keeps its order. If a step fails, nothing is
 // committed and the next batch of that log is a snapshot (readers drop the broken one).
@@ -18,7 +19,6 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "google/protobuf/arena.h"
 #include "absl/time/time.h"
 #include "aggregator_metrics.h"
 #include "civicpulse/kafka/consumer.h"
@@ -26,6 +26,7 @@
 #include "civicpulse/v1/aggregate.pb.h"
 #include "civicpulse/v1/checkpoint.pb.h"
 #include "dead_letters.h"
+#include "google/protobuf/arena.h"
 #include "owned_partitions.h"
 
 namespace civicpulse::aggregator {

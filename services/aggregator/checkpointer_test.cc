@@ -379,8 +379,7 @@ TEST(CheckpointerWithoutChangelogTest, PublishesAndCommitsButWritesNoChangelog) 
   EXPECT_FALSE(producer.On(kafka::kAggregatesTopic).empty());
   EXPECT_TRUE(producer.On(kafka::kChangelogTopic).empty());
   Checkpointer::MarkCommitted(*offsets, &owned);
-  absl::StatusOr<std::vector<kafka::TopicPartition>> again =
-      checkpointer.Run(owned.All(), kNowMs);
+  absl::StatusOr<std::vector<kafka::TopicPartition>> again = checkpointer.Run(owned.All(), kNowMs);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->empty());
 }

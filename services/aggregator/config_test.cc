@@ -44,8 +44,8 @@ TEST(AggregatorConfigTest, ParsesDurationsAndNames) {
   absl::Status s = Parse({"--brokers", "b:1", "--allowed-lateness", "90s", "--grace", "2h",
                           "--idle-timeout", "2s", "--flush-interval", "500ms",
                           "--snapshot-interval", "5m", "--checkpoint-interval", "10s",
-                          "--instance-id", "agg-1",
-                          "--max-areas", "3", "--group", "g", "-X", "linger.ms=1"},
+                          "--instance-id", "agg-1", "--max-areas", "3", "--group", "g", "-X",
+                          "linger.ms=1"},
                          &config);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ(config.engine.allowed_lateness_ms, 90'000);

@@ -35,8 +35,7 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
   // retries) should know.
   const absl::Duration request_timeout = std::min(timeout, kRequestTimeout);
   absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer = kafka::Consumer::Create(
-      kafka_, {.topics = {changelog_topic_}, .assign = assign, .max_batch = 2000},
-      request_timeout);
+      kafka_, {.topics = {changelog_topic_}, .assign = assign, .max_batch = 2000}, request_timeout);
   if (!consumer.ok()) return consumer.status();
   const absl::Time deadline = absl::Now() + timeout;
   size_t remaining = 0;
@@ -74,10 +73,9 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
       last_error = errors.back();
     }
     if (!last_error.empty() && now - last_progress > kRequestTimeout) {
-      return absl::UnavailableError(absl::StrCat("reading the changelog ", changelog_topic_,
-                                                 ": no progress for ",
-                                                 absl::FormatDuration(kRequestTimeout), ": ",
-                                                 last_error));
+      return absl::UnavailableError(
+          absl::StrCat("reading the changelog ", changelog_topic_, ": no progress for ",
+                       absl::FormatDuration(kRequestTimeout), ": ", last_error));
     }
     for (const kafka::ConsumerRecord& r : **records) {
       auto e = end.find(r.partition);

@@ -415,9 +415,7 @@ struct PartitionAggregator::State {
     WriteCell(s, r, start, c, AddCell(out));
   }
   static v1::Cell* AddCell(std::vector<v1::Cell>* out) { return &out->emplace_back(); }
-  static v1::Cell* AddCell(google::protobuf::RepeatedPtrField<v1::Cell>* out) {
-    return out->Add();
-  }
+  static v1::Cell* AddCell(google::protobuf::RepeatedPtrField<v1::Cell>* out) { return out->Add(); }
 
   // PartitionAggregator::TakeCells, into a std::vector or a RepeatedPtrField (which may live
   // on an arena: then so do the cells).
@@ -612,8 +610,7 @@ void PartitionAggregator::TakeCells(std::vector<v1::Cell>* out, bool all) {
   state_->TakeCells(out, all);
 }
 
-void PartitionAggregator::TakeCells(google::protobuf::RepeatedPtrField<v1::Cell>* out,
-                                    bool all) {
+void PartitionAggregator::TakeCells(google::protobuf::RepeatedPtrField<v1::Cell>* out, bool all) {
   state_->TakeCells(out, all);
 }
 
@@ -751,13 +748,12 @@ void PartitionAggregator::TakeDelta(size_t max_piece_bytes,
   TakeDeltaInto(max_piece_bytes, out);
 }
 
-void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes,
-                                        std::vector<v1::StatePiece>* out) {
+void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes, std::vector<v1::StatePiece>* out) {
   WriteSnapshotInto(max_piece_bytes, out);
 }
 
-void PartitionAggregator::WriteSnapshot(
-    size_t max_piece_bytes, google::protobuf::RepeatedPtrField<v1::StatePiece>* out) {
+void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes,
+                                        google::protobuf::RepeatedPtrField<v1::StatePiece>* out) {
   WriteSnapshotInto(max_piece_bytes, out);
 }
 

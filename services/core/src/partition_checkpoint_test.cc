@@ -219,8 +219,8 @@ TEST(PartitionCheckpointTest, ArenaOverloadsWriteTheSameAsVectorOnes) {
 
     std::vector<v1::StatePiece> pieces;
     auto* arena_pieces =
-        google::protobuf::Arena::Create<google::protobuf::RepeatedPtrField<v1::StatePiece>>(
-            &arena, &arena);
+        google::protobuf::Arena::Create<google::protobuf::RepeatedPtrField<v1::StatePiece>>(&arena,
+                                                                                            &arena);
     if (round % 2 == 0) {
       a.TakeDelta(/*max_piece_bytes=*/8192, &pieces);
       b.TakeDelta(/*max_piece_bytes=*/8192, arena_pieces);
