@@ -101,10 +101,12 @@ runtime::Health AggregatorApp::health() const {
   return {};
 }
 
-void AggregatorApp::CheckKafka(bool got_records) {
-  // librdkafka reports connection errors (and retries by itself); while they keep coming,
-  // Kafka is not there for this instance. They stop once it reconnects, and records flowing
-  // again prove it. (A probe request would block the consume loop while brokers are down.)
+void AggregatorApp::CheckKafka() {
+  // librdkafka reports connection errors (and retries by itself); the instance is unhealthy
+  // until 15 s pass without one. Records arriving do not end it sooner: they may be records
+  // fetched before the brokers went away, still in librdkafka's queue, and librdkafka
+  // reports a repeated error only once, so a cleared problem would stay cleared through the
+  // outage. (A probe request would block the consume loop while brokers are down.)
   std::vector<std::string> errors = consumer_->TakeTransientErrors();
   const absl::Time now = absl::Now();
   if (!errors.empty()) {
@@ -114,7 +116,7 @@ void AggregatorApp::CheckKafka(bool got_records) {
   absl::MutexLock lock(&mu_);
   if (!errors.empty()) {
     kafka_problem_ = errors.back();
-  } else if (got_records || now - last_kafka_error_at_ > absl::Seconds(15)) {
+  } else if (now - last_kafka_error_at_ > absl::Seconds(15)) {
     kafka_problem_.clear();
   }
 }
@@ -153,7 +155,7 @@ absl::Status AggregatorApp::Run() {
     }
     const absl::Time now = absl::Now();
     if (now >= next_checkpoint) {
-      CheckKafka(batch.ok() && !(*batch)->empty());
+      CheckKafka();
       CheckpointAndCommit(owned_->All());
       owned_->UpdateHealthMetrics(NowMs(), high_watermark);
       next_checkpoint = now + config_.flush_every;

@@ -58,7 +58,7 @@ class AggregatorApp final : public kafka::RebalanceListener {
   void ReportError(const std::string& what, const absl::Status& status);
   void SetProblem(std::string problem);
   // Tracks librdkafka's transient errors and recovery from them (consume thread).
-  void CheckKafka(bool got_records);
+  void CheckKafka();
   runtime::Health health() const;
 
   AggregatorConfig config_;
@@ -79,8 +79,7 @@ class AggregatorApp final : public kafka::RebalanceListener {
   static constexpr absl::Duration kRestoreHealthGrace = absl::Seconds(10);
   mutable absl::Mutex mu_;
   std::string problem_ ABSL_GUARDED_BY(mu_);  // "" when healthy
-  // A Kafka connection problem librdkafka reported: kept until records arrive again or no
-  // error came for 15 s.
+  // A Kafka connection problem librdkafka reported: kept until no error came for 15 s.
   std::string kafka_problem_ ABSL_GUARDED_BY(mu_);
   // A restore in progress (its partitions) and since when: one that lasts longer than
   // kRestoreHealthGrace is reported on /healthz (a restore waits inside librdkafka calls
