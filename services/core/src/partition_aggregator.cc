@@ -715,6 +715,7 @@ class PieceSplitter {
     bytes_ += bytes;
     return piece_;
   }
+  // The first piece (for the scalars); with a std::vector, valid only until the next Room().
   v1::StatePiece* first() const { return first_; }
   google::protobuf::Arena* arena() const { return piece_->GetArena(); }
 
