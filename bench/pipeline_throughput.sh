@@ -18,8 +18,8 @@
 #     Its rate is timed from the first moment its /metrics shows a consumed event until
 #     civicpulse_aggregator_events_total (all outcomes) reaches N; the records counted at the
 #     first sample are subtracted, so the join is excluded here too;
-#     (CHECKPOINTS_OFF=1, the default) then once more with --no-checkpoints, in a new group:
-#     the same work without the changelog, for checkpoint_cost;
+#     (CHECKPOINTS_OFF=1, the default) first once with --no-checkpoints, in a group of its
+#     own: the same work without the changelog, for checkpoint_cost;
 #  4. kafka_ceiling runs once more in a new group (the ceiling is the faster of the two runs);
 #  5. (JSON, PYTHON_PEER=1) bench/python_peer.py, the script an operations team would write
 #     (confluent-kafka, json, dicts and sets, prometheus_client), reads the same topic.
@@ -127,6 +127,9 @@ time_aggregator() {  # label [aggregator flags...]
   cpu_end=$(cpu_seconds "$agg")
   broker_cpu_end=$(cpu_seconds "$broker")
   rss=$(awk '/^VmHWM/ {print $2}' "/proc/$agg/status")
+  # The records counted so far may not be published yet: wait past the next flush (1 s)
+  # before reading what was written (the rate above is already timed).
+  sleep 1.5
   published=$(metric "$port" civicpulse_aggregator_published_records_total)
   changelog_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
     awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="changelog"/ {s += $2}
@@ -221,24 +224,18 @@ PY
   fi
   echo "[$format] $c1"
 
-  time_aggregator checkpoints || return 1
-  # What checkpointing costs: the same run without the changelog (--no-checkpoints, a
-  # benchmark-only flag), in the same broker and run.
+  # What checkpointing costs: the same work without the changelog (--no-checkpoints, a
+  # benchmark-only flag), in the same broker and run. It runs first, so that the run with
+  # checkpoints leaves the figures the summary below reads.
   local off="checkpoints_off records_per_second=0"
   if [[ $CHECKPOINTS_OFF == 1 ]]; then
-    local save=("$start" "$end" "$first" "$cpu_start" "$cpu_end" "$broker_cpu_start"
-      "$broker_cpu_end" "$rss" "$published" "$changelog_bytes" "$aggregates_bytes" "$applied"
-      "$duplicate" "$late" "$invalid")
     time_aggregator no-checkpoints --no-checkpoints || return 1
     off=$(python3 -c "
 r = ($produced - $first) / ($end - $start)
 print('checkpoints_off records_per_second=%.0f cpu_s=%.2f rss_mib=%.0f' % (r, $cpu_end - $cpu_start, $rss / 1024))")
     echo "[$format] aggregator with --no-checkpoints: $off"
-    start=${save[0]} end=${save[1]} first=${save[2]} cpu_start=${save[3]} cpu_end=${save[4]}
-    broker_cpu_start=${save[5]} broker_cpu_end=${save[6]} rss=${save[7]} published=${save[8]}
-    changelog_bytes=${save[9]} aggregates_bytes=${save[10]} applied=${save[11]}
-    duplicate=${save[12]} late=${save[13]} invalid=${save[14]}
   fi
+  time_aggregator checkpoints || return 1
 
   if ! c2=$("$BUILD/bench/kafka_ceiling" "$B" "$TOPIC" "$produced" "ceiling-2-$format" 30); then
     c2=$c1
