@@ -3,6 +3,7 @@
 #include <iostream>
 #include <random>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "civicpulse/core/status_macros.h"
@@ -204,13 +205,10 @@ void AggregatorApp::OnAssigned(std::vector<kafka::TopicPartition>* partitions) {
     restoring_ = absl::StrJoin(numbers, ",");
     restoring_since_ = start;
   }
-  struct RestoreDone {
-    AggregatorApp* app;
-    ~RestoreDone() {
-      absl::MutexLock lock(&app->mu_);
-      app->restoring_since_ = absl::InfiniteFuture();
-    }
-  } done{this};
+  absl::Cleanup restore_done = [this] {
+    absl::MutexLock lock(&mu_);
+    restoring_since_ = absl::InfiniteFuture();
+  };
   absl::StatusOr<std::vector<RestoredPartition>> restored;
   StateRestorerStats stats;
   if (config_.no_checkpoints) {  // benchmarks: every partition starts afresh

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "batch_writer.h"
 
@@ -38,18 +39,6 @@ std::string ChangelogKey(const std::string& topic, int32_t partition) {
 
 namespace {
 
-// Resets an arena when it goes out of scope: what was allocated on it is freed at once.
-class ArenaScope {
- public:
-  explicit ArenaScope(google::protobuf::Arena* arena) : arena_(arena) {}
-  ArenaScope(const ArenaScope&) = delete;
-  ArenaScope& operator=(const ArenaScope&) = delete;
-  ~ArenaScope() { arena_->Reset(); }
-
- private:
-  google::protobuf::Arena* arena_;
-};
-
 google::protobuf::ArenaOptions PublishArenaOptions(std::vector<char>* first_block) {
   google::protobuf::ArenaOptions options;
   // Kept across Resets: a steady flush of a partition needs no more than this.
@@ -81,7 +70,7 @@ absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrot
   *snapshot = p->aggregates.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
   // Every message of this publish lives on the arena and goes in one Reset at the end: a
   // replay changes tens of thousands of cells per flush, each a tree of small messages.
-  const ArenaScope scope(&arena_);
+  absl::Cleanup reset_arena = [this] { arena_.Reset(); };
   auto* taken = google::protobuf::Arena::CreateMessage<v1::CellBundle>(&arena_);
   p->engine->TakeCells(taken->mutable_cells(), /*all=*/*snapshot);
   history_.clear();
@@ -149,7 +138,7 @@ absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, boo
   const int64_t interval_ms = absl::ToInt64Milliseconds(options_.snapshot_interval);
   *snapshot = p->changelog.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
   if (!*snapshot && p->next_offset == p->checkpointed_offset) return absl::OkStatus();
-  const ArenaScope scope(&arena_);  // as in Publish
+  absl::Cleanup reset_arena = [this] { arena_.Reset(); };  // as in Publish
   // Arena::Create constructs a non-message type without the arena: it is passed on purpose.
   auto* pieces =
       google::protobuf::Arena::Create<google::protobuf::RepeatedPtrField<v1::StatePiece>>(&arena_,
