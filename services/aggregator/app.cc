@@ -90,12 +90,10 @@ absl::Status AggregatorApp::Start() {
 
 runtime::Health AggregatorApp::health() const {
   absl::MutexLock lock(&mu_);
-  if (const absl::Duration restoring = absl::Now() - restoring_since_;
-      restoring > kRestoreHealthGrace) {
+  if (const absl::Duration working = absl::Now() - working_since_; working > kStuckHealthGrace) {
     return {.ok = false,
-            .detail = absl::StrCat("restoring partitions [", restoring_, "] from ",
-                                   config_.changelog_topic, " for ",
-                                   absl::FormatDuration(absl::Trunc(restoring, absl::Seconds(1))))};
+            .detail = absl::StrCat(working_on_, ": waiting on Kafka for ",
+                                   absl::FormatDuration(absl::Trunc(working, absl::Seconds(1))))};
   }
   if (!problem_.empty()) return {.ok = false, .detail = problem_};
   if (!kafka_problem_.empty()) return {.ok = false, .detail = "kafka: " + kafka_problem_};
@@ -120,6 +118,18 @@ void AggregatorApp::CheckKafka() {
   } else if (now - last_kafka_error_at_ > absl::Seconds(15)) {
     kafka_problem_.clear();
   }
+}
+
+void AggregatorApp::BeginWork(std::string what) {
+  absl::MutexLock lock(&mu_);
+  working_on_ = std::move(what);
+  working_since_ = absl::Now();
+}
+
+void AggregatorApp::EndWork() {
+  absl::MutexLock lock(&mu_);
+  working_on_.clear();
+  working_since_ = absl::InfiniteFuture();
 }
 
 void AggregatorApp::SetProblem(std::string problem) {
@@ -175,6 +185,8 @@ absl::Status AggregatorApp::Run() {
 
 void AggregatorApp::CheckpointAndCommit(const std::vector<OwnedPartition*>& partitions,
                                         bool force) {
+  BeginWork("checkpointing and committing");
+  absl::Cleanup done = [this] { EndWork(); };
   absl::StatusOr<std::vector<kafka::TopicPartition>> offsets =
       checkpointer_->Run(partitions, NowMs(), force);
   if (!offsets.ok()) {
@@ -200,15 +212,9 @@ void AggregatorApp::OnAssigned(std::vector<kafka::TopicPartition>* partitions) {
   if (numbers.empty()) return;
   const absl::Time start = absl::Now();
   const absl::Time deadline = start + config_.restore_within;
-  {
-    absl::MutexLock lock(&mu_);
-    restoring_ = absl::StrJoin(numbers, ",");
-    restoring_since_ = start;
-  }
-  absl::Cleanup restore_done = [this] {
-    absl::MutexLock lock(&mu_);
-    restoring_since_ = absl::InfiniteFuture();
-  };
+  BeginWork(absl::StrCat("restoring partitions [", absl::StrJoin(numbers, ","), "] from ",
+                         config_.changelog_topic));
+  absl::Cleanup restore_done = [this] { EndWork(); };
   absl::StatusOr<std::vector<RestoredPartition>> restored;
   StateRestorerStats stats;
   if (config_.no_checkpoints) {  // benchmarks: every partition starts afresh

@@ -76,16 +76,22 @@ class AggregatorApp final : public kafka::RebalanceListener {
   std::atomic<bool> stop_{false};
   absl::Status fatal_;  // a restore that could not be done: Run() returns it
 
-  static constexpr absl::Duration kRestoreHealthGrace = absl::Seconds(10);
+  // Marks the consume thread as busy with `what` (a restore, a checkpoint and commit: calls
+  // into Kafka) until EndWork().
+  void BeginWork(std::string what);
+  void EndWork();
+
+  static constexpr absl::Duration kStuckHealthGrace = absl::Seconds(10);
   mutable absl::Mutex mu_;
   std::string problem_ ABSL_GUARDED_BY(mu_);  // "" when healthy
   // A Kafka connection problem librdkafka reported: kept until no error came for 15 s.
   std::string kafka_problem_ ABSL_GUARDED_BY(mu_);
-  // A restore in progress (its partitions) and since when: one that lasts longer than
-  // kRestoreHealthGrace is reported on /healthz (a restore waits inside librdkafka calls
-  // that may outlast their timeouts while a broker is away, and nothing else would say so).
-  std::string restoring_ ABSL_GUARDED_BY(mu_);
-  absl::Time restoring_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  // What the consume thread is busy with and since when: work that lasts longer than
+  // kStuckHealthGrace is reported on /healthz. It waits inside librdkafka calls (a restore's
+  // reads, a flush, a commit waiting for the group coordinator) that can outlast their
+  // timeouts while brokers are away, and meanwhile no error reaches this thread.
+  std::string working_on_ ABSL_GUARDED_BY(mu_);
+  absl::Time working_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time last_kafka_error_at_ = absl::InfinitePast();
   std::string last_logged_error_;
   absl::Time last_logged_at_ = absl::InfinitePast();

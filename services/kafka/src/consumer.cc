@@ -4,9 +4,11 @@
 
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "broker_stats.h"
 #include "client_conf.h"
 
 namespace civicpulse::kafka {
@@ -72,6 +74,9 @@ class RdKafkaConsumer final : public Consumer {
         {"auto.offset.reset", "earliest"},
         {"log_level", "3"},
         {"fetch.wait.max.ms", "100"},
+        // Broker connection states, every second: the only way to tell that no broker is
+        // reachable after librdkafka has reported (once) that one went away.
+        {"statistics.interval.ms", "1000"},
     };
     if (group) {
       defaults.push_back({"group.id", options_.group_id});
@@ -92,6 +97,7 @@ class RdKafkaConsumer final : public Consumer {
     if (group) rd_kafka_conf_set_rebalance_cb(conf, &RdKafkaConsumer::OnRebalance);
     // Client-level errors (brokers unreachable, ...) arrive here, on the polling thread.
     rd_kafka_conf_set_error_cb(conf, &RdKafkaConsumer::OnError);
+    rd_kafka_conf_set_stats_cb(conf, &RdKafkaConsumer::OnStatistics);
     rd_kafka_conf_set_opaque(conf, this);
     char errstr[512];
     handle_ = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
@@ -139,8 +145,7 @@ class RdKafkaConsumer final : public Consumer {
       if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         const rd_kafka_resp_err_t err = message->err;
         if (err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-          if (transient_errors_.size() >= 16) transient_errors_.erase(transient_errors_.begin());
-          transient_errors_.push_back(rd_kafka_message_errstr(message));
+          AddTransientError(rd_kafka_message_errstr(message));
         }
         rd_kafka_message_destroy(message);
         if (err == RD_KAFKA_RESP_ERR__PARTITION_EOF) continue;
@@ -262,13 +267,26 @@ class RdKafkaConsumer final : public Consumer {
     batch_.clear();
   }
 
+  void AddTransientError(std::string error) {
+    if (transient_errors_.size() >= 16) transient_errors_.erase(transient_errors_.begin());
+    transient_errors_.push_back(std::move(error));
+  }
+
   static void OnError(rd_kafka_t*, int err, const char* reason, void* opaque) {
-    auto* self = static_cast<RdKafkaConsumer*>(opaque);
-    if (self->transient_errors_.size() >= 16) {
-      self->transient_errors_.erase(self->transient_errors_.begin());
-    }
-    self->transient_errors_.push_back(
+    static_cast<RdKafkaConsumer*>(opaque)->AddTransientError(
         absl::StrCat(rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(err)), ": ", reason));
+  }
+
+  // Served on the polling thread, like OnError. While no known broker is up this reports an
+  // error every interval, where librdkafka's own errors stop after the first of a kind.
+  static int OnStatistics(rd_kafka_t*, char* json, size_t json_len, void* opaque) {
+    absl::StatusOr<internal::BrokerStates> states =
+        internal::ParseBrokerStates(std::string_view(json, json_len));
+    if (states.ok() && states->brokers > 0 && states->up == 0) {
+      static_cast<RdKafkaConsumer*>(opaque)->AddTransientError(
+          absl::StrCat("no broker reachable (", states->brokers, " known: ", states->down, ")"));
+    }
+    return 0;  // librdkafka frees `json`
   }
 
   static void OnRebalance(rd_kafka_t* handle, rd_kafka_resp_err_t err,

@@ -2,6 +2,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "civicpulse/kafka/consumer.h"
 #include "civicpulse/kafka/embedded_broker.h"
 #include "civicpulse/kafka/producer.h"
@@ -117,6 +118,39 @@ TEST_F(KafkaTest, GroupMemberCommitsAndResumesFromCommittedOffset) {
   auto again = Consumer::Create(group_config_, {.topics = {"t"}, .group_id = "g1"});
   ASSERT_TRUE(again.ok());
   EXPECT_THAT(ConsumeAll(again->get(), 1), ::testing::ElementsAre("d"));
+}
+
+// librdkafka reports a lost connection once; a consumer must keep saying so for as long as
+// no broker is reachable, or a health check built on it turns green during the outage.
+TEST_F(KafkaTest, ConsumerKeepsReportingWhileEveryBrokerIsDown) {
+  auto consumer = Consumer::Create(group_config_, {.topics = {"t"}, .group_id = "g-outage"});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto poll_for = [&](absl::Duration d) {
+    for (absl::Time end = absl::Now() + d; absl::Now() < end;) {
+      ASSERT_TRUE((*consumer)->Poll(absl::Milliseconds(100)).ok());
+    }
+  };
+  auto reachability_errors = [&] {
+    int n = 0;
+    for (const std::string& e : (*consumer)->TakeTransientErrors()) {
+      n += absl::StrContains(e, "no broker reachable") ? 1 : 0;
+    }
+    return n;
+  };
+  poll_for(absl::Seconds(3));
+  EXPECT_EQ(reachability_errors(), 0);
+  broker_->SetAvailable(false);
+  poll_for(absl::Seconds(4));
+  (*consumer)->TakeTransientErrors();  // the first reports, whichever kind
+  poll_for(absl::Seconds(3));
+  EXPECT_GE(reachability_errors(), 2);
+  poll_for(absl::Seconds(3));
+  EXPECT_GE(reachability_errors(), 2);
+  broker_->SetAvailable(true);
+  poll_for(absl::Seconds(5));
+  (*consumer)->TakeTransientErrors();
+  poll_for(absl::Seconds(2));
+  EXPECT_EQ(reachability_errors(), 0);
 }
 
 TEST_F(KafkaTest, UnreachableClusterFailsFastWithUnavailable) {

@@ -86,7 +86,8 @@ class Consumer {
       absl::Duration timeout) = 0;
   // The transient errors librdkafka reported during Poll() since the last call (it retries
   // them by itself; brokers unreachable, a partition's offset reset, ...), newest last, at
-  // most 16. For honest health reporting: Poll() itself keeps going.
+  // most 16; while no known broker is reachable, one "no broker reachable (...)" a second
+  // (from librdkafka's statistics). For honest health reporting: Poll() itself keeps going.
   virtual std::vector<std::string> TakeTransientErrors() = 0;
   // Commits the given next-offsets synchronously.
   virtual absl::Status Commit(const std::vector<TopicPartition>& offsets) = 0;
