@@ -196,7 +196,16 @@ void AggregatorApp::CheckpointAndCommit(const std::vector<OwnedPartition*>& part
   SetProblem("");
   if (offsets->empty()) return;
   // The changelog is the source of truth for where to resume; the group's committed offsets
-  // follow it so that Kafka's own lag tools see the progress.
+  // follow it so that Kafka's own lag tools see the progress. A commit that reaches the
+  // coordinator while the group rebalances fails with an illegal generation, and librdkafka
+  // then declares this member's whole assignment lost and rejoins, which starts the next
+  // rebalance for every member: committing each flush kept three members in such a storm for
+  // minutes (chaos_stream). So commit every kCommitEvery and not within kCommitQuiet of a
+  // rebalance seen here (cooperative rebalances come in two rounds); before partitions go, or
+  // at shutdown, always.
+  const absl::Time now = absl::Now();
+  if (!force && (now < next_commit_ || now < last_rebalance_ + kCommitQuiet)) return;
+  next_commit_ = now + kCommitEvery;
   if (absl::Status s = consumer_->Commit(*offsets); !s.ok()) {
     ReportError("committing offsets", s);
     return;
@@ -205,6 +214,7 @@ void AggregatorApp::CheckpointAndCommit(const std::vector<OwnedPartition*>& part
 }
 
 void AggregatorApp::OnAssigned(std::vector<kafka::TopicPartition>* partitions) {
+  last_rebalance_ = absl::Now();
   std::vector<int32_t> numbers;
   for (const kafka::TopicPartition& tp : *partitions) {
     if (tp.topic == config_.topic) numbers.push_back(tp.partition);
@@ -263,6 +273,7 @@ void AggregatorApp::OnAssigned(std::vector<kafka::TopicPartition>* partitions) {
       }
     }
   }
+  last_rebalance_ = absl::Now();
   metrics_.restore_fenced_records.Increment(static_cast<double>(stats.fenced_records));
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   metrics_.restore_duration_seconds.Set(seconds);
@@ -282,6 +293,7 @@ void AggregatorApp::OnRevoked(const std::vector<kafka::TopicPartition>& partitio
       going.push_back(p);
     }
   }
+  last_rebalance_ = absl::Now();
   if (numbers.empty()) return;
   CheckpointAndCommit(going, /*force=*/true);
   for (int32_t number : numbers) owned_->Drop(number);
@@ -290,6 +302,7 @@ void AggregatorApp::OnRevoked(const std::vector<kafka::TopicPartition>& partitio
 }
 
 void AggregatorApp::OnLost(const std::vector<kafka::TopicPartition>& partitions) {
+  last_rebalance_ = absl::Now();
   // Another member may own them already: writing now would be a zombie's write (readers
   // would fence it anyway; not writing at all is cleaner).
   std::vector<int32_t> numbers;

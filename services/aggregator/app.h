@@ -82,6 +82,11 @@ class AggregatorApp final : public kafka::RebalanceListener {
   void EndWork();
 
   static constexpr absl::Duration kStuckHealthGrace = absl::Seconds(10);
+  // Group offset commits (CheckpointAndCommit says why so rarely).
+  static constexpr absl::Duration kCommitEvery = absl::Seconds(5);
+  static constexpr absl::Duration kCommitQuiet = absl::Seconds(5);
+  absl::Time next_commit_ = absl::InfinitePast();
+  absl::Time last_rebalance_ = absl::InfinitePast();  // the last rebalance callback
   mutable absl::Mutex mu_;
   std::string problem_ ABSL_GUARDED_BY(mu_);  // "" when healthy
   // A Kafka connection problem librdkafka reported: kept until no error came for 15 s.
