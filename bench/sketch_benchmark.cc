@@ -8,14 +8,24 @@
 //   BM_BaselineFlatHashSet  the ceiling for exact counting: inserting the same hashes into an
 //                        absl::flat_hash_set<uint64_t>, measured in the same run (first);
 //                        BM_AddExact's `vs_flat_hash_set` is its rate divided by this one's.
+//   BM_ToProto/n         serialising an exact sketch of n people (the hash-map form above
+//                        kArrayLimit), as every publish and checkpoint of a changed cell does;
+//   BM_BaselineToProtoStdSort/n  the former way, measured first in the same run: copy the
+//                        map's entries, std::sort them, add them one by one. BM_ToProto's
+//                        `vs_std_sort` is its rate divided by that one's.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "benchmark/benchmark.h"
 #include "civicpulse/core/participant_sketch.h"
+#include "civicpulse/v1/aggregate.pb.h"
 
 namespace civicpulse::core {
 namespace {
@@ -105,6 +115,47 @@ void BM_Estimate(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(sketch.Estimate());
 }
 BENCHMARK(BM_Estimate);
+
+std::map<int64_t, double> g_std_sort_rate;  // by n
+
+void BM_BaselineToProtoStdSort(benchmark::State& state) {
+  absl::flat_hash_map<uint64_t, uint32_t> counts;
+  for (uint64_t h : Hashes(static_cast<int>(state.range(0)))) counts[h] = 1;
+  v1::ParticipantSketch out;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    out.Clear();
+    std::vector<std::pair<uint64_t, uint32_t>> entries(counts.begin(), counts.end());
+    std::sort(entries.begin(), entries.end());
+    out.mutable_hashes()->Reserve(static_cast<int>(entries.size()));
+    out.mutable_counts()->Reserve(static_cast<int>(entries.size()));
+    for (const auto& [hash, count] : entries) {
+      out.add_hashes(hash);
+      out.add_counts(count);
+    }
+    benchmark::DoNotOptimize(out.hashes_size());
+  }
+  g_std_sort_rate[state.range(0)] = PerSecond(start, state.iterations());
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_BaselineToProtoStdSort)->Arg(200)->Arg(1000)->Arg(2000);
+
+void BM_ToProto(benchmark::State& state) {
+  ParticipantSketch sketch;
+  for (uint64_t h : Hashes(static_cast<int>(state.range(0)))) sketch.Add(h);
+  v1::ParticipantSketch out;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    sketch.ToProto(&out);
+    benchmark::DoNotOptimize(out.hashes_size());
+  }
+  if (g_std_sort_rate.count(state.range(0)) > 0) {
+    state.counters["vs_std_sort"] =
+        PerSecond(start, state.iterations()) / g_std_sort_rate[state.range(0)];
+  }
+  state.SetItemsProcessed(state.iterations() * state.range(0));
+}
+BENCHMARK(BM_ToProto)->Arg(200)->Arg(1000)->Arg(2000);
 
 }  // namespace
 }  // namespace civicpulse::core

@@ -22,6 +22,47 @@ constexpr int kQ = 64 - ParticipantSketch::kPrecision;  // bits left for the ran
 constexpr size_t kSampleSize = ParticipantSketch::kExactLimit;
 constexpr uint64_t kNoThreshold = std::numeric_limits<uint64_t>::max();
 
+using Entry = std::pair<uint64_t, uint32_t>;
+
+// Sorts `entries` (distinct hashes) by hash. The hashes are uniform, so one counting pass over
+// their top bits puts them in buckets of about one each, and a bucket needs at most an
+// insertion sort: a few times faster than std::sort for the thousands a hash map holds (its
+// sort on every serialisation was a tenth of the aggregator's time on a dense stream). A
+// crowded bucket (hashes chosen to collide) falls back to std::sort: never quadratic.
+void SortByHash(std::vector<Entry>* entries) {
+  const size_t n = entries->size();
+  if (n < 256) {  // where std::sort is as fast (sketch_benchmark BM_ToProto)
+    std::sort(entries->begin(), entries->end());
+    return;
+  }
+  thread_local std::vector<uint32_t> ends;
+  thread_local std::vector<Entry> sorted;
+  const int bits = std::min(16, static_cast<int>(std::bit_width(n)));
+  const int shift = 64 - bits;
+  ends.assign((size_t{1} << bits) + 1, 0);
+  for (const Entry& e : *entries) ++ends[(e.first >> shift) + 1];
+  for (size_t b = 1; b < ends.size(); ++b) ends[b] += ends[b - 1];
+  // ends[b] is where bucket b starts; after the scatter it is where bucket b ends.
+  sorted.resize(n);
+  for (const Entry& e : *entries) sorted[ends[e.first >> shift]++] = e;
+  uint32_t start = 0;
+  for (size_t b = 0; b + 1 < ends.size(); ++b) {
+    const uint32_t end = ends[b];
+    if (end - start > 16) {
+      std::sort(sorted.begin() + start, sorted.begin() + end);
+    } else {
+      for (uint32_t i = start + 1; i < end; ++i) {
+        const Entry v = sorted[i];
+        uint32_t j = i;
+        for (; j > start && sorted[j - 1].first > v.first; --j) sorted[j] = sorted[j - 1];
+        sorted[j] = v;
+      }
+    }
+    start = end;
+  }
+  entries->swap(sorted);
+}
+
 uint64_t Load64(const char* p) {
   uint64_t v;
   std::memcpy(&v, p, sizeof(v));
@@ -179,7 +220,7 @@ struct ParticipantSketch::Rep {
   // 2k between prunes).
   std::vector<std::pair<uint64_t, uint32_t>> Sample() const {
     std::vector<std::pair<uint64_t, uint32_t>> sample(counts.begin(), counts.end());
-    std::sort(sample.begin(), sample.end());
+    SortByHash(&sample);
     if (sample.size() > kSampleSize) sample.resize(kSampleSize);
     return sample;
   }
@@ -497,16 +538,27 @@ void ParticipantSketch::ToProto(v1::ParticipantSketch* out) const {
   out->Clear();
   out->set_total_count(total_);
   if (!dense()) {
-    // Sorted, so that equal sketches serialise to equal bytes.
-    std::vector<std::pair<uint64_t, uint32_t>> entries;
-    entries.reserve(held());
-    ForEachHeld([&entries](uint64_t hash, uint32_t count) { entries.emplace_back(hash, count); });
-    if (capacity_ == kRep) std::sort(entries.begin(), entries.end());  // arrays are sorted
-    out->mutable_hashes()->Reserve(static_cast<int>(entries.size()));
-    out->mutable_counts()->Reserve(static_cast<int>(entries.size()));
-    for (const auto& [hash, count] : entries) {
-      out->add_hashes(hash);
-      out->add_counts(count);
+    // Sorted, so that equal sketches serialise to equal bytes (the arrays are kept sorted).
+    const int n = static_cast<int>(held());
+    out->mutable_hashes()->Resize(n, 0);
+    out->mutable_counts()->Resize(n, 0);
+    uint64_t* hashes_out = out->mutable_hashes()->mutable_data();
+    uint32_t* counts_out = out->mutable_counts()->mutable_data();
+    if (capacity_ == kRep) {
+      thread_local std::vector<Entry> entries;
+      entries.assign(data_.rep->counts.begin(), data_.rep->counts.end());
+      SortByHash(&entries);
+      for (int i = 0; i < n; ++i) {
+        hashes_out[i] = entries[i].first;
+        counts_out[i] = entries[i].second;
+      }
+    } else {
+      int i = 0;
+      ForEachHeld([&](uint64_t hash, uint32_t count) {
+        hashes_out[i] = hash;
+        counts_out[i] = count;
+        ++i;
+      });
     }
     return;
   }

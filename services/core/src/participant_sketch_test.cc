@@ -336,5 +336,32 @@ TEST(ParticipantSketchExactFormsTest, CountsBeyondSixteenBitsAreKeptExactly) {
   }
 }
 
+// The wire keeps exact hashes sorted. Uniform hashes are sorted by buckets of their top bits;
+// hashes that share them (crowded buckets, a few per bucket, or in runs) must come out sorted
+// too, and in every size around the bucketing's thresholds.
+TEST(ParticipantSketchExactFormsTest, WireIsSortedWhateverTheHashesLookLike) {
+  std::mt19937_64 rng(7);
+  const std::vector<std::pair<std::string, std::function<uint64_t(int)>>> shapes = {
+      {"uniform", [&](int) { return rng(); }},
+      {"one bucket", [&](int) { return (uint64_t{0xABCD} << 48) | (rng() >> 16); }},
+      {"descending", [](int i) { return ~uint64_t{0} - static_cast<uint64_t>(i) * 977; }},
+      {"pairs", [&](int i) { return (rng() & ~uint64_t{0xFFFF}) | static_cast<uint64_t>(i); }},
+  };
+  for (const auto& [shape, draw] : shapes) {
+    for (int people : {200, 255, 256, 257, 1000, 2048}) {
+      ParticipantSketch s;
+      Reference ref;
+      uint64_t total = 0;
+      for (int i = 0; i < people; ++i) {
+        const uint64_t hash = draw(i);
+        s.Add(hash, 1 + static_cast<uint32_t>(i % 3));
+        ref[hash] += 1 + static_cast<uint32_t>(i % 3);
+        total += 1 + static_cast<uint32_t>(i % 3);
+      }
+      ExpectMatches(s, ref, total, shape + " " + std::to_string(people));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace civicpulse::core
