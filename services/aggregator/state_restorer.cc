@@ -38,13 +38,17 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
       kafka_, {.topics = {changelog_topic_}, .assign = assign, .max_batch = 2000}, request_timeout);
   if (!consumer.ok()) return consumer.status();
   const absl::Time deadline = absl::Now() + timeout;
+  std::vector<int32_t> changelog_partitions;
+  for (const auto& [c, unused] : end) changelog_partitions.push_back(c);
+  absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> marks =
+      (*consumer)->QueryWatermarks(changelog_topic_, changelog_partitions, request_timeout);
+  if (!marks.ok()) return marks.status();
   size_t remaining = 0;
-  for (auto& [c, target] : end) {
-    absl::StatusOr<std::pair<int64_t, int64_t>> marks =
-        (*consumer)->QueryWatermarks(changelog_topic_, c, request_timeout);
-    if (!marks.ok()) return marks.status();
+  for (size_t i = 0; i < changelog_partitions.size(); ++i) {
+    const auto [earliest, log_end] = (*marks)[i];
     // Nothing retained: nothing to read.
-    target = marks->first >= marks->second ? -1 : marks->second;
+    int64_t& target = end[changelog_partitions[i]];
+    target = earliest >= log_end ? -1 : log_end;
     if (target >= 0) ++remaining;
   }
 

@@ -2,6 +2,7 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 #include <string_view>
@@ -212,18 +213,39 @@ class RdKafkaConsumer final : public Consumer {
     return high;
   }
 
-  absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& topic,
-                                                              int32_t partition,
-                                                              absl::Duration timeout) override {
-    int64_t low = 0, high = 0;
-    rd_kafka_resp_err_t err = rd_kafka_query_watermark_offsets(
-        handle_, topic.c_str(), partition, &low, &high,
-        static_cast<int>(absl::ToInt64Milliseconds(timeout)));
-    if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      return absl::UnavailableError(absl::StrCat("watermarks of ", topic, "/", partition,
-                                                 ": ", rd_kafka_err2str(err)));
+  absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> QueryWatermarks(
+      const std::string& topic, const std::vector<int32_t>& partitions,
+      absl::Duration timeout) override {
+    std::vector<std::pair<int64_t, int64_t>> marks(partitions.size());
+    if (partitions.empty()) return marks;
+    const absl::Time deadline = absl::Now() + timeout;
+    // ListOffsets by "timestamp": Kafka's -2 is the earliest retained offset, -1 the end.
+    for (const int64_t which : {RD_KAFKA_OFFSET_BEGINNING, RD_KAFKA_OFFSET_END}) {
+      rd_kafka_topic_partition_list_t* list =
+          rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+      for (int32_t p : partitions) {
+        rd_kafka_topic_partition_list_add(list, topic.c_str(), p)->offset = which;
+      }
+      const int timeout_ms = static_cast<int>(
+          std::max<int64_t>(1, absl::ToInt64Milliseconds(deadline - absl::Now())));
+      rd_kafka_resp_err_t err = rd_kafka_offsets_for_times(handle_, list, timeout_ms);
+      for (int i = 0; err == RD_KAFKA_RESP_ERR_NO_ERROR && i < list->cnt; ++i) {
+        err = list->elems[i].err;
+      }
+      if (err != RD_KAFKA_RESP_ERR_NO_ERROR || list->cnt != static_cast<int>(partitions.size())) {
+        rd_kafka_topic_partition_list_destroy(list);
+        return absl::UnavailableError(absl::StrCat("watermarks of ", partitions.size(),
+                                                   " partitions of ", topic, ": ",
+                                                   rd_kafka_err2str(err)));
+      }
+      // The list keeps the order it was built in.
+      for (int i = 0; i < list->cnt; ++i) {
+        (which == RD_KAFKA_OFFSET_BEGINNING ? marks[i].first : marks[i].second) =
+            list->elems[i].offset;
+      }
+      rd_kafka_topic_partition_list_destroy(list);
     }
-    return std::make_pair(low, high);
+    return marks;
   }
 
   void Close() override {

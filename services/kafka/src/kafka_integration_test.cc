@@ -153,6 +153,27 @@ TEST_F(KafkaTest, ConsumerKeepsReportingWhileEveryBrokerIsDown) {
   EXPECT_EQ(reachability_errors(), 0);
 }
 
+TEST_F(KafkaTest, QueryWatermarksOfManyPartitionsAtOnce) {
+  auto producer = Producer::Create(config_);
+  ASSERT_TRUE(producer.ok());
+  for (int32_t p = 0; p < 4; ++p) {
+    for (int i = 0; i < p * 2; ++i) {  // partition p holds 2p records
+      ASSERT_TRUE((*producer)->Produce({.topic = "t", .value = "v", .partition = p}).ok());
+    }
+  }
+  ASSERT_TRUE((*producer)->Flush(absl::Seconds(10)).ok());
+  auto consumer = Consumer::Create(config_, {.topics = {"t"}, .assign = {{"t", 0, 0}}});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  auto marks = (*consumer)->QueryWatermarks("t", {3, 0, 2, 1}, absl::Seconds(10));
+  ASSERT_TRUE(marks.ok()) << marks.status();
+  using Marks = std::pair<int64_t, int64_t>;
+  EXPECT_THAT(*marks, ::testing::ElementsAre(Marks{0, 6}, Marks{0, 0}, Marks{0, 4}, Marks{0, 2}));
+  EXPECT_THAT((*consumer)->QueryWatermarks("t", {}, absl::Seconds(1)),
+              ::testing::Property(&absl::StatusOr<std::vector<Marks>>::ok, true));
+  // A partition the topic does not have is an error, not a made-up offset.
+  EXPECT_FALSE((*consumer)->QueryWatermarks("t", {0, 9}, absl::Seconds(3)).ok());
+}
+
 TEST_F(KafkaTest, UnreachableClusterFailsFastWithUnavailable) {
   ClientConfig nowhere{.brokers = "127.0.0.1:1"};
   auto producer = Producer::Create(nowhere, {}, absl::Milliseconds(500));

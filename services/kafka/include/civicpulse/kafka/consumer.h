@@ -96,9 +96,12 @@ class Consumer {
   // blocks. NotFound before the first fetch response for it.
   virtual absl::StatusOr<int64_t> HighWatermark(const std::string& topic,
                                                 int32_t partition) = 0;
-  // Earliest retained and log end offsets of a partition, queried from the broker.
-  virtual absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(
-      const std::string& topic, int32_t partition, absl::Duration timeout) = 0;
+  // Earliest retained and log end offsets of each of `partitions` of `topic` (in that order),
+  // queried from the brokers: one request per broker and kind, not a round trip per
+  // partition (128 partitions took 12 s one by one on the embedded broker).
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> QueryWatermarks(
+      const std::string& topic, const std::vector<int32_t>& partitions,
+      absl::Duration timeout) = 0;
   // Leaves the group cleanly (revoking partitions through the listener).
   virtual void Close() = 0;
 };
