@@ -3,6 +3,22 @@
 #include <algorithm>
 
 namespace civicpulse::aggregator {
+namespace {
+
+prometheus::Histogram& CycleStep(prometheus::Registry& registry, const char* step) {
+  // The same family for every step: the builder returns the registered one again.
+  return prometheus::BuildHistogram()
+      .Name("civicpulse_aggregator_cycle_step_duration_seconds")
+      .Help("Time a step of a checkpoint cycle held the consume loop: publish (aggregates "
+            "and dead letters, produced and acknowledged), checkpoint (the changelog, "
+            "likewise), commit (the consumer group's offsets)")
+      .Register(registry)
+      .Add({{"step", step}}, prometheus::Histogram::BucketBoundaries{
+                                 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                 2.5, 5, 10});
+}
+
+}  // namespace
 
 void OutcomeTotals::Apply(const core::OutcomeCounts& counts, int64_t sign) {
   counts_[0].fetch_add(sign * static_cast<int64_t>(counts.applied));
@@ -138,7 +154,10 @@ AggregatorMetrics::AggregatorMetrics(prometheus::Registry& registry)
                            .Name("civicpulse_aggregator_restore_failures_total")
                            .Help("Restores that could not read the changelog (retried)")
                            .Register(registry)
-                           .Add({})) {
+                           .Add({})),
+      publish_step_seconds(CycleStep(registry, "publish")),
+      checkpoint_step_seconds(CycleStep(registry, "checkpoint")),
+      commit_step_seconds(CycleStep(registry, "commit")) {
   for (const char* log : {"aggregates", "changelog"}) {
     for (const char* kind : {"snapshot", "delta"})
       checkpoint_bytes.Add({{"log", log}, {"kind", kind}});

@@ -18,6 +18,7 @@
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
+#include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 
 namespace civicpulse::aggregator {
@@ -76,6 +77,12 @@ struct AggregatorMetrics {
   prometheus::Counter& restored_partitions;
   prometheus::Counter& restore_fenced_records;
   prometheus::Counter& restore_failures;
+  // civicpulse_aggregator_cycle_step_duration_seconds{step}: how long each step of a
+  // checkpoint cycle held the consume loop: "publish" (aggregates and dead letters, produced
+  // and acknowledged), "checkpoint" (the changelog, likewise), "commit" (the group offsets).
+  prometheus::Histogram& publish_step_seconds;
+  prometheus::Histogram& checkpoint_step_seconds;
+  prometheus::Histogram& commit_step_seconds;
 };
 
 // The lag series of one owned partition; Remove() takes them out of the families.

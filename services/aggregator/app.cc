@@ -206,7 +206,9 @@ void AggregatorApp::CheckpointAndCommit(const std::vector<OwnedPartition*>& part
   const absl::Time now = absl::Now();
   if (!force && (now < next_commit_ || now < last_rebalance_ + kCommitQuiet)) return;
   next_commit_ = now + kCommitEvery;
-  if (absl::Status s = consumer_->Commit(*offsets); !s.ok()) {
+  const absl::Status committed = consumer_->Commit(*offsets);
+  metrics_.commit_step_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - now));
+  if (absl::Status s = committed; !s.ok()) {
     ReportError("committing offsets", s);
     return;
   }

@@ -184,6 +184,7 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
   }
 
   // 1. Aggregates and dead letters.
+  const absl::Time publish_start = absl::Now();
   std::vector<Written> published;
   absl::Status status;
   for (OwnedPartition* p : ready) {
@@ -197,6 +198,9 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
   if (absl::Status s = dead_letters_->Produce(producer_); !s.ok() && status.ok()) status = s;
   if (absl::Status s = producer_->Flush(options_.flush_timeout); !s.ok() && status.ok()) {
     status = s;
+  }
+  if (!ready.empty()) {
+    metrics_->publish_step_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - publish_start));
   }
   if (!status.ok()) {
     dead_letters_->Retry();
@@ -226,6 +230,7 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
   }
 
   // 2. The changelog, covering what was consumed.
+  const absl::Time checkpoint_start = absl::Now();
   std::vector<Written> checkpointed;
   for (OwnedPartition* p : ready) {
     Written& w = checkpointed.emplace_back(Written{p});
@@ -236,6 +241,11 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
   }
   if (absl::Status s = producer_->Flush(options_.flush_timeout); !s.ok() && status.ok()) {
     status = s;
+  }
+  if (std::any_of(checkpointed.begin(), checkpointed.end(),
+                  [](const Written& w) { return w.wrote; })) {
+    metrics_->checkpoint_step_seconds.Observe(
+        absl::ToDoubleSeconds(absl::Now() - checkpoint_start));
   }
   if (!status.ok()) {
     // The deltas taken are lost with the batch: only a snapshot can follow.

@@ -349,6 +349,10 @@ TEST(CheckpointerIntervalTest, ChangelogOnlyOncePerIntervalUnlessForced) {
   EXPECT_THAT(cycle(11, /*force=*/true),
               ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 0, 5}));
   EXPECT_FALSE(producer.On(kafka::kChangelogTopic).empty());
+  // Every cycle's publish step is timed; the checkpoint step only when it wrote.
+  auto timed = [](prometheus::Histogram& h) { return h.Collect().histogram.sample_count; };
+  EXPECT_EQ(timed(metrics.publish_step_seconds), 5u);
+  EXPECT_EQ(timed(metrics.checkpoint_step_seconds), 3u);
 }
 
 // --no-checkpoints (benchmarks): the aggregates are published as always and their offsets
