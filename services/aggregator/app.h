@@ -59,6 +59,10 @@ class AggregatorApp final : public kafka::RebalanceListener {
   void SetProblem(std::string problem);
   // Tracks librdkafka's transient errors and recovery from them (consume thread).
   void CheckKafka();
+  // Marks the consume thread as busy with `what` (a restore, a checkpoint and commit: calls
+  // into Kafka) until EndWork().
+  void BeginWork(std::string what);
+  void EndWork();
   runtime::Health health() const;
 
   AggregatorConfig config_;
@@ -75,11 +79,6 @@ class AggregatorApp final : public kafka::RebalanceListener {
   runtime::HttpServer http_;
   std::atomic<bool> stop_{false};
   absl::Status fatal_;  // a restore that could not be done: Run() returns it
-
-  // Marks the consume thread as busy with `what` (a restore, a checkpoint and commit: calls
-  // into Kafka) until EndWork().
-  void BeginWork(std::string what);
-  void EndWork();
 
   static constexpr absl::Duration kStuckHealthGrace = absl::Seconds(10);
   // Group offset commits (CheckpointAndCommit says why so rarely).

@@ -24,8 +24,8 @@ constexpr uint64_t kNoThreshold = std::numeric_limits<uint64_t>::max();
 
 using Entry = std::pair<uint64_t, uint32_t>;
 
-// Sorts `entries` (distinct hashes) by hash. The hashes are uniform, so one counting pass over
-// their top bits puts them in buckets of about one each, and a bucket needs at most an
+// Sorts `entries` (distinct hashes) by hash. The hashes are uniform over their range, so one
+// counting pass over their top bits puts them in buckets of about one each, and a bucket needs at most an
 // insertion sort: a few times faster than std::sort for the thousands a hash map holds (its
 // sort on every serialisation was a tenth of the aggregator's time on a dense stream). A
 // crowded bucket (hashes chosen to collide) falls back to std::sort: never quadratic.
@@ -37,8 +37,12 @@ void SortByHash(std::vector<Entry>* entries) {
   }
   thread_local std::vector<uint32_t> ends;
   thread_local std::vector<Entry> sorted;
+  // Buckets over the range the hashes span: all 64 bits for a set of participants, less for
+  // a dense sketch's bottom-k sample (its hashes lie below the threshold).
+  uint64_t all = 0;
+  for (const Entry& e : *entries) all |= e.first;
   const int bits = std::min(16, static_cast<int>(std::bit_width(n)));
-  const int shift = 64 - bits;
+  const int shift = std::max(0, static_cast<int>(std::bit_width(all)) - bits);
   ends.assign((size_t{1} << bits) + 1, 0);
   for (const Entry& e : *entries) ++ends[(e.first >> shift) + 1];
   for (size_t b = 1; b < ends.size(); ++b) ends[b] += ends[b - 1];

@@ -345,6 +345,7 @@ TEST(ParticipantSketchExactFormsTest, WireIsSortedWhateverTheHashesLookLike) {
       {"uniform", [&](int) { return rng(); }},
       {"one bucket", [&](int) { return (uint64_t{0xABCD} << 48) | (rng() >> 16); }},
       {"descending", [](int i) { return ~uint64_t{0} - static_cast<uint64_t>(i) * 977; }},
+      {"below 2^40", [&](int) { return rng() >> 24; }},  // like a bottom-k sample's
       {"pairs", [&](int i) { return (rng() & ~uint64_t{0xFFFF}) | static_cast<uint64_t>(i); }},
   };
   for (const auto& [shape, draw] : shapes) {
