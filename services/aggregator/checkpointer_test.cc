@@ -401,6 +401,51 @@ TEST_F(CheckpointerTest, RecordsNotOwnedOrAlreadyAppliedAreSkipped) {
   EXPECT_EQ(owned_.Find(0)->next_offset, 6);
 }
 
+// The router decodes records ahead of applying them; a batch far longer than that window,
+// mixing two owned partitions, one not owned, stale offsets, duplicates and undecodable
+// values, must come out exactly as one record at a time would: every outcome counted, dead
+// letters in offset order, each partition's position after its last record.
+TEST_F(CheckpointerTest, LongMixedBatchIsRoutedRecordByRecordInOrder) {
+  Own(0);
+  Own(1, /*next_offset=*/10);
+  Batch batch;
+  int64_t offset0 = 0, offset1 = 8, offset2 = 0;
+  int bad = 0;
+  for (int i = 0; i < 50; ++i) {
+    switch (i % 5) {
+      case 0:
+        batch.Add(0, offset0++, "W01", Json("a" + std::to_string(i), "W01", 10));
+        break;
+      case 1:  // offsets 8 and 9 are below partition 1's position: skipped, not decoded twice
+        batch.Add(1, offset1++, "W02", Json("b" + std::to_string(i), "W02", 10));
+        break;
+      case 2:
+        batch.Add(2, offset2++, "W03", Json("c" + std::to_string(i), "W03", 10));
+        break;
+      case 3:
+        batch.Add(0, offset0++, "W01", "{bad " + std::to_string(bad++));
+        break;
+      case 4:  // a duplicate of the partition-0 event of this group of five
+        batch.Add(0, offset0++, "W01", Json("a" + std::to_string(i - 4), "W01", 10));
+        break;
+    }
+  }
+  router_.Route(batch.records(), kNowMs);
+  v1::PartitionProgress p0, p1;
+  owned_.Find(0)->engine->FillProgress(&p0);
+  owned_.Find(1)->engine->FillProgress(&p1);
+  EXPECT_EQ(p0.applied(), 10u);
+  EXPECT_EQ(p0.duplicate(), 10u);
+  EXPECT_EQ(p0.invalid(), 10u);
+  EXPECT_EQ(p1.applied(), 8u);  // 10 records, the first two below the position
+  EXPECT_EQ(owned_.Find(0)->next_offset, 30);
+  EXPECT_EQ(owned_.Find(1)->next_offset, 18);
+  ASSERT_TRUE(Checkpoint().ok());
+  std::vector<Sent> letters = producer_.On(kafka::kDeadLetterTopic);
+  ASSERT_EQ(letters.size(), 10u);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(letters[i].value, "{bad " + std::to_string(i));
+}
+
 TEST(RecordKeyTest, BundleAndProgressNameTheSourcePartition) {
   EXPECT_EQ(BundleKey("civicpulse.events.v1", 3), "cells/civicpulse.events.v1/3");
   EXPECT_EQ(ProgressKey("civicpulse.events.v1", 3), "progress/civicpulse.events.v1/3");

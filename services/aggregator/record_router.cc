@@ -1,8 +1,30 @@
 #include "record_router.h"
 
+#include <algorithm>
 #include <optional>
 
 namespace civicpulse::aggregator {
+
+void RecordRouter::DecodeAhead(const std::vector<kafka::ConsumerRecord>& batch, size_t i,
+                               int64_t now_ms) {
+  const kafka::ConsumerRecord& record = batch[i];
+  Decoded& slot = ahead_[i % kAhead];
+  // A value starting with '{' is JSON whatever the headers say; only look them up
+  // otherwise (header parsing is the costlier part).
+  bool json_hint = false;
+  if (record.value.empty() || record.value.front() != '{') {
+    std::optional<std::string_view> type = record.Header("content-type");
+    json_hint = type.has_value() && type->starts_with("application/json");
+  }
+  slot.status = codec_.Decode(record.value, core::Encoding::kAuto, now_ms, &slot.event, json_hint);
+  if (!slot.status.ok()) return;
+  if (record.partition != ahead_partition_) {
+    OwnedPartition* owner = owned_->Find(record.partition);
+    ahead_partition_ = record.partition;
+    ahead_engine_ = owner != nullptr ? owner->engine.get() : nullptr;
+  }
+  if (ahead_engine_ != nullptr) ahead_engine_->Prefetch(slot.event);
+}
 
 void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_t now_ms) {
   uint64_t outcomes[3] = {0, 0, 0};
@@ -20,7 +42,12 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
       evicted += current->engine->outcome_counts().dedup_evicted - evicted_before;
     }
   };
-  for (const kafka::ConsumerRecord& record : batch) {
+  // The assignment may have changed since the last batch (engines replaced on restore).
+  ahead_partition_ = -1;
+  ahead_engine_ = nullptr;
+  for (size_t i = 0; i < std::min(kAhead, batch.size()); ++i) DecodeAhead(batch, i, now_ms);
+  auto route = [&](size_t i) {
+    const kafka::ConsumerRecord& record = batch[i];
     if (current == nullptr || record.partition != current_number) {
       leave_partition();
       current = owned_->Find(record.partition);
@@ -30,29 +57,26 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
     if (current == nullptr || record.topic != owned_->topic() ||
         record.offset < current->next_offset) {
       ++dropped;
-      continue;
+      return;
     }
     if (current->next_offset >= 0 && record.offset > current->next_offset) {
       skipped += static_cast<uint64_t>(record.offset - current->next_offset);
     }
-    // A value starting with '{' is JSON whatever the headers say; only look them up
-    // otherwise (header parsing is the costlier part).
-    bool json_hint = false;
-    if (record.value.empty() || record.value.front() != '{') {
-      std::optional<std::string_view> type = record.Header("content-type");
-      json_hint = type.has_value() && type->starts_with("application/json");
-    }
-    absl::Status status =
-        codec_.Decode(record.value, core::Encoding::kAuto, now_ms, &event_, json_hint);
-    if (status.ok()) {
-      ++outcomes[static_cast<int>(current->engine->Apply(event_, now_ms))];
+    const Decoded& decoded = ahead_[i % kAhead];
+    if (decoded.status.ok()) {
+      ++outcomes[static_cast<int>(current->engine->Apply(decoded.event, now_ms))];
     } else {
       current->engine->RecordInvalid();
       ++invalid;
-      dead_letters_->Add(record, status);
+      dead_letters_->Add(record, decoded.status);
     }
     current->next_offset = record.offset + 1;
     current->last_record_ms = record.timestamp_ms;
+  };
+  for (size_t i = 0; i < batch.size(); ++i) {
+    route(i);
+    // Its slot is free now: the record kAhead further on takes it.
+    if (i + kAhead < batch.size()) DecodeAhead(batch, i + kAhead, now_ms);
   }
   leave_partition();
   static_assert(static_cast<int>(core::Outcome::kApplied) == 0 &&

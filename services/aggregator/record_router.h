@@ -4,11 +4,20 @@
 // below the position (re-delivered after a rebalance inside one poll) is skipped, as is a
 // record of a partition not owned. Outcomes are counted in AggregatorMetrics.
 //
+// Records are decoded kAhead records before they are applied, and the engine is told to
+// prefetch what each will touch (PartitionAggregator::Prefetch): the event-id and
+// new-participant memories are large tables read at random, and their cache misses then
+// overlap the work on the records before (1.2x on engine_benchmark BM_DecodeAheadAndApply).
+// Records are still applied, counted and dead-lettered one by one in offset order.
+//
 // Thread-compatible: the consume thread calls it. The hot path does not allocate.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <vector>
+
+#include "absl/status/status.h"
 
 #include "aggregator_metrics.h"
 #include "civicpulse/core/event.h"
@@ -33,8 +42,19 @@ class RecordRouter {
   OwnedPartitions* owned_;
   DeadLetterQueue* dead_letters_;
   AggregatorMetrics* metrics_;
+  // Decodes batch[i] into its slot of ahead_ and prefetches for it.
+  void DecodeAhead(const std::vector<kafka::ConsumerRecord>& batch, size_t i, int64_t now_ms);
+
+  static constexpr size_t kAhead = 8;
+  struct Decoded {
+    absl::Status status;
+    core::Event event;  // its strings keep their capacity from record to record
+  };
   core::EventCodec codec_;
-  core::Event event_;
+  std::array<Decoded, kAhead> ahead_;  // batch[i] in ahead_[i % kAhead]
+  // DecodeAhead's last partition looked up, and its engine (null: not owned).
+  int32_t ahead_partition_ = -1;
+  core::PartitionAggregator* ahead_engine_ = nullptr;
 };
 
 }  // namespace civicpulse::aggregator

@@ -472,6 +472,16 @@ PartitionAggregator::PartitionAggregator(const EngineOptions& options, AreaCapOp
 
 PartitionAggregator::~PartitionAggregator() = default;
 
+void PartitionAggregator::Prefetch(const Event& event) const {
+  const State& s = *state_;
+  s.dedup.Prefetch(EventIdFilter::Key(event.event_id));
+  if (!event.has_participant) return;
+  if (auto known = s.area_ids.find(absl::string_view(event.area.data(), event.area.size()));
+      known != s.area_ids.end()) {
+    s.last_seen.Prefetch(HashParticipant(event.participant) ^ s.area_salts[known->second]);
+  }
+}
+
 Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
   State& s = *state_;
   s.last_record_wall = now_ms;

@@ -66,6 +66,10 @@ class PartitionAggregator {
 
   // Applies one valid event received at wall-clock `now_ms`.
   Outcome Apply(const Event& event, int64_t now_ms);
+  // Starts loading what Apply(event) reads first and most likely misses in cache (its slots
+  // in the event-id and new-participant memories) and changes nothing: a caller with a batch
+  // calls it a few events ahead of Apply, so that those misses overlap other work.
+  void Prefetch(const Event& event) const;
   // Counts a record that failed decoding (it is never applied).
   void RecordInvalid();
   // Advances the watermark by wall-clock time when idle past idle_timeout, and evicts cells
