@@ -128,6 +128,21 @@ def main():
         # What the rule needs before it can fire at all (deploy/prometheus/rules/participation.yml).
         alertable = (expected_hour >= 20 and hour[DROP_AREA] * expected_hour
                      < expected_hour - 3.5 * math.sqrt(expected_hour))
+
+        # Another area's hour can be genuinely low in the simulated traffic too (seed 42 puts
+        # W02 at 0.58-0.63 of its expectation at 12-13 UTC on Wednesdays, with the session's
+        # first binaries as with these): the alert there is the rule doing its job. Such an
+        # area may alert, and only when its own hour is at or near the rule's threshold (3.0
+        # standard deviations instead of 3.5: Prometheus evaluates a little later than this
+        # snapshot); an area at its usual level must never.
+        def dipping(area):
+            expected = samples.get(("civicpulse_expected_events", frozenset(
+                {"area": area, "kind": "all", "window": "1h"}.items())), 0)
+            return (expected >= 20 and
+                    hour[area] * expected < expected - 3.0 * math.sqrt(expected))
+        dips = sorted(a for a in AREAS if a != DROP_AREA and dipping(a))
+        if dips:
+            print("areas whose own hour is a dip (an alert there is right):", dips)
         if expected_hour >= 20 and not hour[DROP_AREA] < 0.6:
             failures.append("1h ratio of %s is %.2f, want < 0.6" % (DROP_AREA, hour[DROP_AREA]))
         for (name, labels), value in parse_metrics(text).items():
@@ -155,10 +170,11 @@ def main():
         areas = sorted({a["metric"]["area"] for a in alerts})
         print("CivicpulseParticipationDrop active for", areas,
               [(a["metric"]["kind"], a["metric"]["alertstate"]) for a in alerts])
-        if alertable and areas != [DROP_AREA]:
-            failures.append("drop alert active for %s, want only %s" % (areas, DROP_AREA))
-        if not alertable and set(areas) - {DROP_AREA}:
-            failures.append("drop alert active for %s, want none but %s" % (areas, DROP_AREA))
+        if alertable and DROP_AREA not in areas:
+            failures.append("drop alert active for %s, want %s" % (areas, DROP_AREA))
+        if set(areas) - {DROP_AREA} - set(dips):
+            failures.append("drop alert active for %s, want none but %s (and dips %s)" %
+                            (areas, DROP_AREA, dips))
         city = query(prometheus, 'ALERTS{alertname="CivicpulseCityWideParticipationDrop"}')
         if city:
             failures.append("city-wide drop alert active: %s" % city)
