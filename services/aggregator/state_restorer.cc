@@ -44,10 +44,10 @@ absl::StatusOr<std::vector<RestoredPartition>> StateRestorer::Restore(
       (*consumer)->QueryWatermarks(changelog_topic_, changelog_partitions, request_timeout);
   if (!marks.ok()) return marks.status();
   size_t remaining = 0;
-  for (size_t i = 0; i < changelog_partitions.size(); ++i) {
-    const auto [earliest, log_end] = (*marks)[i];
+  size_t i = 0;
+  for (auto& [c, target] : end) {  // in the order changelog_partitions was built in
+    const auto [earliest, log_end] = (*marks)[i++];
     // Nothing retained: nothing to read.
-    int64_t& target = end[changelog_partitions[i]];
     target = earliest >= log_end ? -1 : log_end;
     if (target >= 0) ++remaining;
   }

@@ -116,8 +116,18 @@ def main():
         print("ratio 1h:", {a: round(v, 2) for a, v in sorted(hour.items())})
         print("ratio 24h:", {a: round(v, 2) for a, v in sorted(day.items())})
         samples = parse_metrics(text)
-        expected_hour = samples.get(("civicpulse_expected_events", frozenset(
-            {"area": DROP_AREA, "kind": "all", "window": "1h"}.items())), 0)
+
+        def expected(area):
+            return samples.get(("civicpulse_expected_events", frozenset(
+                {"area": area, "kind": "all", "window": "1h"}.items())), 0)
+
+        def below(area, sigmas):
+            """Whether the area's hour is `sigmas` standard deviations under its expectation
+            with enough expected for the rule (deploy/prometheus/rules/participation.yml)."""
+            e = expected(area)
+            return e >= 20 and hour[area] * e < e - sigmas * math.sqrt(e)
+
+        expected_hour = expected(DROP_AREA)
         print("expected events in %s's hour: %.1f" % (DROP_AREA, expected_hour))
         if not day[DROP_AREA] < 0.5:
             failures.append("24h ratio of %s is %.2f, want < 0.5" % (DROP_AREA, day[DROP_AREA]))
@@ -125,9 +135,8 @@ def main():
             if area != DROP_AREA and not day[area] > 0.9:
                 failures.append("24h ratio of %s is %.2f, want > 0.9 (no drop there)" %
                                 (area, day[area]))
-        # What the rule needs before it can fire at all (deploy/prometheus/rules/participation.yml).
-        alertable = (expected_hour >= 20 and hour[DROP_AREA] * expected_hour
-                     < expected_hour - 3.5 * math.sqrt(expected_hour))
+        # What the rule needs before it can fire at all.
+        alertable = below(DROP_AREA, 3.5)
 
         # Another area's hour can be genuinely low in the simulated traffic too (seed 42 puts
         # W02 at 0.58-0.63 of its expectation at 12-13 UTC on Wednesdays, with the session's
@@ -135,12 +144,7 @@ def main():
         # area may alert, and only when its own hour is at or near the rule's threshold (3.0
         # standard deviations instead of 3.5: Prometheus evaluates a little later than this
         # snapshot); an area at its usual level must never.
-        def dipping(area):
-            expected = samples.get(("civicpulse_expected_events", frozenset(
-                {"area": area, "kind": "all", "window": "1h"}.items())), 0)
-            return (expected >= 20 and
-                    hour[area] * expected < expected - 3.0 * math.sqrt(expected))
-        dips = sorted(a for a in AREAS if a != DROP_AREA and dipping(a))
+        dips = sorted(a for a in AREAS if a != DROP_AREA and below(a, 3.0))
         if dips:
             print("areas whose own hour is a dip (an alert there is right):", dips)
         if expected_hour >= 20 and not hour[DROP_AREA] < 0.6:

@@ -134,6 +134,24 @@ struct PartitionAggregator::State {
   uint64_t late = 0;
   uint64_t invalid = 0;
 
+  // The event's keys in the event-id and new-participant memories (participant 0 without
+  // one), with the loads of both slots started: they are large tables read at random. The
+  // area's salt comes from a read-only look-up; a new area has no slot yet.
+  struct Keys {
+    uint64_t id;
+    uint64_t participant;
+  };
+  Keys PrefetchKeys(const Event& event) const {
+    const Keys keys{.id = EventIdFilter::Key(event.event_id),
+                    .participant = event.has_participant ? HashParticipant(event.participant) : 0};
+    dedup.Prefetch(keys.id);
+    if (event.has_participant) {
+      auto known = area_ids.find(absl::string_view(event.area.data(), event.area.size()));
+      if (known != area_ids.end()) last_seen.Prefetch(keys.participant ^ area_salts[known->second]);
+    }
+    return keys;
+  }
+
   uint32_t AreaId(std::string_view raw) {
     // Fast path: an area that keeps its own name is in area_ids under that name.
     // (absl::string_view is not std::string_view in Debian's abseil.)
@@ -472,15 +490,7 @@ PartitionAggregator::PartitionAggregator(const EngineOptions& options, AreaCapOp
 
 PartitionAggregator::~PartitionAggregator() = default;
 
-void PartitionAggregator::Prefetch(const Event& event) const {
-  const State& s = *state_;
-  s.dedup.Prefetch(EventIdFilter::Key(event.event_id));
-  if (!event.has_participant) return;
-  if (auto known = s.area_ids.find(absl::string_view(event.area.data(), event.area.size()));
-      known != s.area_ids.end()) {
-    s.last_seen.Prefetch(HashParticipant(event.participant) ^ s.area_salts[known->second]);
-  }
-}
+void PartitionAggregator::Prefetch(const Event& event) const { state_->PrefetchKeys(event); }
 
 Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
   State& s = *state_;
@@ -492,16 +502,9 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     ++s.late;
     return Outcome::kLate;
   }
-  // The event-id and new-participant memories are large tables read at random: start both
-  // loads before waiting on either (the area's salt comes from a read-only look-up; a new
-  // area is only added once the event turns out not to be a duplicate).
-  const uint64_t id_key = EventIdFilter::Key(event.event_id);
-  s.dedup.Prefetch(id_key);
-  const uint64_t participant = event.has_participant ? HashParticipant(event.participant) : 0;
-  if (event.has_participant) {
-    auto known = s.area_ids.find(absl::string_view(event.area.data(), event.area.size()));
-    if (known != s.area_ids.end()) s.last_seen.Prefetch(participant ^ s.area_salts[known->second]);
-  }
+  // Both loads start before waiting on either (a new area is only added once the event turns
+  // out not to be a duplicate).
+  const auto [id_key, participant] = s.PrefetchKeys(event);
   if (s.dedup.SeenBefore(id_key, t)) {
     ++s.duplicate;
     return Outcome::kDuplicate;
