@@ -16,6 +16,9 @@ std::unique_ptr<core::PartitionAggregator> OwnedPartitions::NewEngine() {
   // A cap per partition (core/area_cap.h): the areas a partition admits depend on its log
   // alone, so they are the same whichever instance owns it and after every rebalance.
   auto engine = std::make_unique<core::PartitionAggregator>(engine_, areas_);
+  // The exporter reads the aggregates through a BatchReader (each batch once, in order), so
+  // large cells may travel as increments.
+  engine->EnableIncrementalPublishing();
   if (checkpoints_) engine->EnableCheckpoints();
   return engine;
 }

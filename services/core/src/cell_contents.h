@@ -6,6 +6,7 @@
 // Thread-compatible. Does no I/O.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -31,14 +32,19 @@ struct CellContents {
   // Few bands per cell in practice: a small vector beats a map.
   std::vector<std::pair<AgeBand, ParticipantSketch>> by_age;
 
-  // Writes the sums and sketches (not area, kind, start or width).
-  void ToProto(v1::Cell* cell) const {
+  // Writes the sums (not the sketches, area, kind, start or width).
+  void SumsToProto(v1::Cell* cell) const {
     cell->set_events(events);
     cell->set_attributed_events(attributed_events);
     cell->set_collective_events(collective_events);
     cell->set_public_body_events(public_body_events);
     cell->set_volunteer_seconds(volunteer_seconds);
     cell->set_recycled_grams(recycled_grams);
+  }
+
+  // Writes the sums and sketches (not area, kind, start or width).
+  void ToProto(v1::Cell* cell) const {
+    SumsToProto(cell);
     participants.ToProto(cell->mutable_participants());
     new_participants.ToProto(cell->mutable_new_participants());
     for (const auto& [band, sketch] : by_age) {
@@ -58,13 +64,50 @@ struct CellContents {
       if (absl::Status s = sketch.FromProto(proto); !s.ok()) return s;
       by_age.emplace_back(band, std::move(sketch));
     }
+    SumsFromProto(cell);
+    return absl::OkStatus();
+  }
+
+  // Applies an increment (cell.increment(): what the cell gained since the writer's previous
+  // batch) to what this holds: each sketch merges the participants added, the sums replace.
+  // Exactly what the writer holds, provided this held what the writer's previous batch left
+  // (a union with event counts that add is what the writer's Adds did). Changes nothing when
+  // a sketch is malformed.
+  absl::Status MergeIncrement(const v1::Cell& cell) {
+    ParticipantSketch added;
+    ParticipantSketch added_new;
+    if (absl::Status s = added.FromProto(cell.participants()); !s.ok()) return s;
+    if (absl::Status s = added_new.FromProto(cell.new_participants()); !s.ok()) return s;
+    std::vector<std::pair<AgeBand, ParticipantSketch>> added_by_age;
+    for (const auto& [name, proto] : cell.participants_by_age()) {
+      const AgeBand band = ParseAgeBand(name);
+      if (band == AgeBand::kNone) continue;
+      ParticipantSketch sketch;
+      if (absl::Status s = sketch.FromProto(proto); !s.ok()) return s;
+      added_by_age.emplace_back(band, std::move(sketch));
+    }
+    participants.Merge(added);
+    new_participants.Merge(added_new);
+    for (auto& [band, sketch] : added_by_age) {
+      auto it = std::find_if(by_age.begin(), by_age.end(),
+                             [band](const auto& entry) { return entry.first == band; });
+      if (it == by_age.end()) {
+        by_age.emplace_back(band, std::move(sketch));
+      } else {
+        it->second.Merge(sketch);
+      }
+    }
+    SumsFromProto(cell);
+    return absl::OkStatus();
+  }
+
+  void SumsFromProto(const v1::Cell& cell) {
     events = cell.events();
     attributed_events = cell.attributed_events();
     collective_events = cell.collective_events();
     public_body_events = cell.public_body_events();
     volunteer_seconds = cell.volunteer_seconds();
     recycled_grams = cell.recycled_grams();
-    return absl::OkStatus();
   }
 
   // Heap bytes of the sketches and the age-band list (the struct itself not included).

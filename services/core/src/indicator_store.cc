@@ -502,7 +502,20 @@ struct IndicatorStore::State {
       }
     }
     StoredCell stored;
-    if (!stored.FromProto(cell).ok()) {
+    if (cell.increment()) {
+      // What the cell gained since the batch before: onto the cell held (or an empty one).
+      StoredCell* into = held != nullptr ? held : &stored;
+      if (!into->MergeIncrement(cell).ok()) {
+        ++rejected;
+        return;
+      }
+      if (held != nullptr) {
+        held->offset = offset;
+        timeline->second.Changed(start_ms);
+        MarkDirty(timeline->second);
+        return;
+      }
+    } else if (!stored.FromProto(cell).ok()) {
       ++rejected;
       return;
     }

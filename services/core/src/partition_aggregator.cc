@@ -43,13 +43,58 @@ int64_t FloorTo(int64_t t, int64_t width) {
   return q * width;
 }
 
+// The two logs a cell is carried by: the aggregates the exporter reads (TakeCells) and the
+// changelog a restore reads (TakeDelta, WriteSnapshot).
+enum CellLog { kAggregatesLog = 0, kChangelog = 1 };
+
+// A participant's event added to a cell: what its sketches gained.
+struct Addition {
+  uint64_t hash;
+  AgeBand band;  // kNone: none given
+  bool is_new;   // also added to new_participants
+};
+
+// What a large cell gained since each log last carried it, so that the log can carry only
+// that (v1::Cell.increment): a cell of thousands of participants is tens of kilobytes whole,
+// and in a dense stream every hour and day cell changes between two flushes.
+struct CellJournal {
+  static constexpr uint32_t kNotCarried = std::numeric_limits<uint32_t>::max();
+  std::vector<Addition> adds;
+  // Per log, the position in `adds` up to which that log holds the cell; kNotCarried while
+  // it has not carried the cell since the journal started (its next copy is whole).
+  std::array<uint32_t, 2> carried = {kNotCarried, kNotCarried};
+
+  // Forgets the additions that every log holds.
+  void Trim() {
+    uint32_t low = kNotCarried;
+    for (uint32_t c : carried) low = std::min(low, c);
+    if (low == kNotCarried) low = static_cast<uint32_t>(adds.size());
+    if (low == 0) return;
+    adds.erase(adds.begin(), adds.begin() + low);
+    for (uint32_t& c : carried) {
+      if (c != kNotCarried) c -= low;
+    }
+    if (adds.empty() && adds.capacity() > 4096) std::vector<Addition>().swap(adds);
+  }
+};
+
 // Everything applied for one (area, kind) in one bucket of one resolution.
 struct CellState : CellContents {
   bool dirty = false;
   bool checkpoint_dirty = false;  // changed since the last checkpoint delta
+  std::unique_ptr<CellJournal> journal;  // null for a small cell (carried whole)
 
-  size_t MemoryBytes() const { return sizeof(*this) + HeapBytes(); }
+  size_t MemoryBytes() const {
+    size_t bytes = sizeof(*this) + HeapBytes();
+    if (journal != nullptr)
+      bytes += sizeof(CellJournal) + journal->adds.capacity() * sizeof(Addition);
+    return bytes;
+  }
 };
+
+// Participants from which a cell is journaled and may travel as increments: below it, the
+// whole cell is a few hundred bytes and an increment saves little.
+constexpr double kJournalFromParticipants = 32;
 
 using CellMap = absl::flat_hash_map<int64_t, std::unique_ptr<CellState>>;
 
@@ -113,6 +158,9 @@ struct PartitionAggregator::State {
   // Checkpoint tracking (EnableCheckpoints): cells and series changed since the last delta,
   // and the participant sightings recorded since.
   bool checkpoints = false;
+  // Per CellLog: large cells travel in it as increments (EnableIncrementalPublishing for the
+  // aggregates, EnableCheckpoints for the changelog).
+  std::array<bool, 2> increments = {false, false};
   std::vector<DirtyCell> checkpoint_cells;
   std::vector<uint32_t> checkpoint_series;
   std::vector<std::pair<uint64_t, int64_t>> checkpoint_sightings;
@@ -219,13 +267,108 @@ struct PartitionAggregator::State {
     return it->second;
   }
 
-  void WriteCell(const Series& s, int r, int64_t start, const CellState& c,
-                 v1::Cell* cell) const {
+  static void WriteCellKey(const Series& s, int r, int64_t start, v1::Cell* cell) {
     cell->set_area(s.area);
     cell->set_kind(static_cast<v1::Kind>(static_cast<int>(s.kind)));
     cell->set_start_unix_seconds(start / 1000);
     cell->set_width_seconds(static_cast<int32_t>(kWindows[r].cell_ms / 1000));
+  }
+
+  // Writes cell `c` for `log`: as its increment since the log last carried it when its
+  // journal has that and it is the smaller, whole otherwise; then notes that the log holds it.
+  void WriteCell(CellLog log, const Series& s, int r, int64_t start, CellState& c, v1::Cell* cell) {
+    WriteCellKey(s, r, start, cell);
+    const CellJournal* j = c.journal.get();
+    if (j == nullptr || j->carried[log] == CellJournal::kNotCarried ||
+        !WriteIncrement(*j, j->carried[log], c, cell)) {
+      c.ToProto(cell);
+    }
+    Carried(log, &c);
+  }
+
+  // The same, always whole (for a snapshot, which the reader starts over from).
+  void WriteWholeCell(CellLog log, const Series& s, int r, int64_t start, CellState& c,
+                      v1::Cell* cell) {
+    WriteCellKey(s, r, start, cell);
     c.ToProto(cell);
+    Carried(log, &c);
+  }
+
+  // Notes that `log` holds all of cell `c` now, and starts its journal once it is large.
+  void Carried(CellLog log, CellState* c) {
+    if (!increments[log]) return;
+    if (c->journal == nullptr) {
+      if (c->participants.exact() && c->participants.Estimate() < kJournalFromParticipants) {
+        return;
+      }
+      c->journal = std::make_unique<CellJournal>();
+    }
+    c->journal->carried[log] = static_cast<uint32_t>(c->journal->adds.size());
+    c->journal->Trim();
+  }
+
+  // Writes into `cell` the increment of `c` since position `from` of its journal: the sums
+  // whole, and per sketch the participants added with the events they added (exact form,
+  // hash order). Returns false and writes nothing when that would not be smaller than the
+  // whole cell, or would not fit an exact sketch.
+  static bool WriteIncrement(const CellJournal& j, uint32_t from, const CellContents& c,
+                             v1::Cell* cell) {
+    const size_t n = j.adds.size() - from;
+    if (c.participants.exact() && static_cast<double>(n) >= c.participants.Estimate()) {
+      return false;
+    }
+    thread_local std::vector<Addition> sorted;
+    sorted.assign(j.adds.begin() + from, j.adds.end());
+    std::sort(sorted.begin(), sorted.end(), [](const Addition& a, const Addition& b) {
+      return a.hash != b.hash ? a.hash < b.hash : a.band < b.band;
+    });
+    size_t distinct = 0;
+    for (size_t i = 0; i < sorted.size(); ++i) {
+      distinct += i == 0 || sorted[i].hash != sorted[i - 1].hash ? 1 : 0;
+    }
+    if (distinct > ParticipantSketch::kExactLimit) return false;
+    cell->set_increment(true);
+    c.SumsToProto(cell);
+    v1::ParticipantSketch* all = cell->mutable_participants();
+    v1::ParticipantSketch* fresh = cell->mutable_new_participants();
+    all->mutable_hashes()->Reserve(static_cast<int>(distinct));
+    all->mutable_counts()->Reserve(static_cast<int>(distinct));
+    std::array<v1::ParticipantSketch*, kAgeBandCount> bands = {};
+    uint64_t total = 0;
+    uint64_t total_new = 0;
+    for (size_t i = 0; i < sorted.size();) {
+      const uint64_t hash = sorted[i].hash;
+      uint32_t count = 0;
+      uint32_t new_count = 0;
+      while (i < sorted.size() && sorted[i].hash == hash) {
+        const AgeBand band = sorted[i].band;
+        uint32_t band_count = 0;
+        for (; i < sorted.size() && sorted[i].hash == hash && sorted[i].band == band; ++i) {
+          ++band_count;
+          new_count += sorted[i].is_new ? 1 : 0;
+        }
+        count += band_count;
+        if (band == AgeBand::kNone) continue;
+        v1::ParticipantSketch*& b = bands[static_cast<int>(band)];
+        if (b == nullptr) {
+          b = &(*cell->mutable_participants_by_age())[std::string(AgeBandName(band))];
+        }
+        b->add_hashes(hash);
+        b->add_counts(band_count);
+        b->set_total_count(b->total_count() + band_count);
+      }
+      all->add_hashes(hash);
+      all->add_counts(count);
+      total += count;
+      if (new_count > 0) {
+        fresh->add_hashes(hash);
+        fresh->add_counts(new_count);
+        total_new += new_count;
+      }
+    }
+    all->set_total_count(total);
+    fresh->set_total_count(total_new);
+    return true;
   }
 
   static void WriteTotals(const Series& s, v1::AreaKindTotals* totals) {
@@ -428,10 +571,6 @@ struct PartitionAggregator::State {
     last_seen.EraseIf([limit](uint64_t, int64_t time) { return time < limit; });
   }
 
-  template <typename Out>
-  void Snapshot(const Series& s, int r, int64_t start, const CellState& c, Out* out) const {
-    WriteCell(s, r, start, c, AddCell(out));
-  }
   static v1::Cell* AddCell(std::vector<v1::Cell>* out) { return &out->emplace_back(); }
   static v1::Cell* AddCell(google::protobuf::RepeatedPtrField<v1::Cell>* out) { return out->Add(); }
 
@@ -456,7 +595,11 @@ struct PartitionAggregator::State {
           for (auto& [start, cell] : series->cells[r]) cells.emplace_back(start, cell.get());
           std::sort(cells.begin(), cells.end());
           for (auto& [start, cell] : cells) {
-            if (readable(r, start)) s.Snapshot(*series, r, start, *cell, out);
+            if (readable(r, start)) {
+              s.WriteWholeCell(kAggregatesLog, *series, r, start, *cell, AddCell(out));
+            } else {
+              s.Carried(kAggregatesLog, cell);
+            }
             cell->dirty = false;
           }
         }
@@ -471,7 +614,9 @@ struct PartitionAggregator::State {
       CellState& cell = *it->second;
       if (!cell.dirty) continue;
       if (readable(ref.resolution, ref.start_ms)) {
-        s.Snapshot(series, ref.resolution, ref.start_ms, cell, out);
+        s.WriteCell(kAggregatesLog, series, ref.resolution, ref.start_ms, cell, AddCell(out));
+      } else {
+        s.Carried(kAggregatesLog, &cell);  // never read again: the log needs nothing of it
       }
       cell.dirty = false;
     }
@@ -545,6 +690,7 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     ++c.attributed_events;
     c.participants.Add(participant);
     if (is_new) c.new_participants.Add(participant);
+    if (c.journal != nullptr) c.journal->adds.push_back({participant, band, is_new});
     if (band != AgeBand::kNone) {
       auto it = std::find_if(c.by_age.begin(), c.by_age.end(),
                              [band](const auto& entry) { return entry.first == band; });
@@ -705,7 +851,12 @@ constexpr size_t kPairBytes = 16;
 void PartitionAggregator::EnableCheckpoints() {
   State& s = *state_;
   s.checkpoints = true;
+  s.increments[kChangelog] = true;
   s.dedup.set_journal(true);
+}
+
+void PartitionAggregator::EnableIncrementalPublishing() {
+  state_->increments[kAggregatesLog] = true;
 }
 
 namespace {
@@ -781,7 +932,7 @@ void PartitionAggregator::TakeDeltaInto(size_t max_piece_bytes, Pieces* out) {
     if (cell == nullptr || !cell->checkpoint_dirty) continue;  // evicted since
     // Written where the pieces live, then moved in: no copy, on the heap or an arena.
     v1::Cell* proto = google::protobuf::Arena::CreateMessage<v1::Cell>(pieces.arena());
-    s.WriteCell(*s.series[ref.series], ref.resolution, ref.start_ms, *cell, proto);
+    s.WriteCell(kChangelog, *s.series[ref.series], ref.resolution, ref.start_ms, *cell, proto);
     pieces.Room(proto->ByteSizeLong() + 8)->mutable_cells()->AddAllocated(proto);
   }
   for (uint32_t index : s.checkpoint_series) {
@@ -816,7 +967,7 @@ void PartitionAggregator::WriteSnapshotInto(size_t max_piece_bytes, Pieces* out)
     for (int r = 0; r < kWindowCount; ++r) {
       for (const auto& [start, cell] : series->cells[r]) {
         v1::Cell* proto = google::protobuf::Arena::CreateMessage<v1::Cell>(pieces.arena());
-        s.WriteCell(*series, r, start, *cell, proto);
+        s.WriteWholeCell(kChangelog, *series, r, start, *cell, proto);
         pieces.Room(proto->ByteSizeLong() + 8)->mutable_cells()->AddAllocated(proto);
       }
     }
@@ -855,12 +1006,19 @@ absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_
     if (r < 0 || k < 0 || k >= kKindCount) {
       return absl::DataLossError("checkpoint piece: cell of unknown width or kind");
     }
-    auto cell = std::make_unique<CellState>();
-    if (absl::Status st = cell->FromProto(proto); !st.ok()) return st;
     const uint32_t index =
         s.SeriesIndex(s.RestoredAreaId(proto.area()), static_cast<Kind>(k + 1));
     Series& series = *s.series[index];
-    series.cells[r][proto.start_unix_seconds() * 1000] = std::move(cell);
+    std::unique_ptr<CellState>& slot = series.cells[r][proto.start_unix_seconds() * 1000];
+    if (proto.increment()) {
+      // Onto the cell the batches before left (a cell they never had starts empty).
+      if (slot == nullptr) slot = std::make_unique<CellState>();
+      if (absl::Status st = slot->MergeIncrement(proto); !st.ok()) return st;
+    } else {
+      auto cell = std::make_unique<CellState>();
+      if (absl::Status st = cell->FromProto(proto); !st.ok()) return st;
+      slot = std::move(cell);
+    }
     series.cached_start[r] = kNoTime;
     series.cached[r] = nullptr;
   }

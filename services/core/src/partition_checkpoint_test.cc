@@ -9,6 +9,8 @@
 #include "civicpulse/v1/aggregate.pb.h"
 #include "civicpulse/v1/checkpoint.pb.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
 
 namespace civicpulse::core {
@@ -16,21 +18,48 @@ namespace {
 
 constexpr int64_t kT0 = 1'700'000'000'000 / kDayMs * kDayMs;
 
-Event RandomEvent(std::mt19937_64& rng, int i, int64_t t) {
+// The stream a test replays: how many events, how far apart, over how many people, areas
+// and kinds.
+struct StreamShape {
+  int events = 6000;
+  int64_t max_step_ms = 60 * 1000;
+  int participants = 400;
+  int areas = 7;
+  int kinds = kKindCount;
+  bool two_bands = false;  // else one age band, on a third of the events
+};
+
+Event RandomEvent(std::mt19937_64& rng, int i, int64_t t, const StreamShape& shape) {
   Event e;
   e.event_id = "e-" + std::to_string(rng() % 2 == 0 ? i : i / 2);  // some duplicates
-  e.SetKind(static_cast<Kind>(1 + rng() % kKindCount));
-  e.participant = "p-" + std::to_string(rng() % 400);
+  e.SetKind(static_cast<Kind>(1 + rng() % shape.kinds));
+  e.participant = "p-" + std::to_string(rng() % shape.participants);
   e.has_participant = rng() % 10 != 0;
   if (!e.has_participant) e.participant.clear();
-  e.area = "W" + std::to_string(rng() % 7);
+  e.area = "W" + std::to_string(rng() % shape.areas);
   e.occurred_at_ms = t;
   if (e.kind == Kind::kVolunteerShift) e.hours = 1 + static_cast<double>(rng() % 4);
   if (e.kind == Kind::kRecycling) e.weight_kg = 0.5 * static_cast<double>(1 + rng() % 9);
   e.mode = rng() % 3 == 0 ? Mode::kIndividual : Mode::kCollective;
   e.public_body = rng() % 4 != 0;
-  e.age_band = rng() % 3 == 0 ? AgeBand::k25To34 : AgeBand::kNone;
+  if (shape.two_bands) {
+    const AgeBand bands[] = {AgeBand::kNone, AgeBand::kNone, AgeBand::k25To34, AgeBand::k65To74};
+    e.age_band = bands[rng() % 4];
+  } else {
+    e.age_band = rng() % 3 == 0 ? AgeBand::k25To34 : AgeBand::kNone;
+  }
   return e;
+}
+
+// A cell's bytes with its age-band map in key order (a map's wire order is unspecified).
+std::string Deterministic(const v1::Cell& cell) {
+  std::string out;
+  google::protobuf::io::StringOutputStream stream(&out);
+  google::protobuf::io::CodedOutputStream coded(&stream);
+  coded.SetSerializationDeterministic(true);
+  cell.SerializeToCodedStream(&coded);
+  coded.Trim();
+  return out;
 }
 
 // Everything observable of an aggregator: every live cell and the progress record.
@@ -38,7 +67,7 @@ std::string Observe(PartitionAggregator* agg) {
   std::vector<v1::Cell> cells;
   agg->TakeCells(&cells, /*all=*/true);
   std::string out;
-  for (const v1::Cell& c : cells) out += c.SerializeAsString();
+  for (const v1::Cell& c : cells) out += Deterministic(c);
   v1::PartitionProgress progress;
   agg->FillProgress(&progress);
   // Totals come in series order, which depends on arrival order: compare as a set.
@@ -59,10 +88,18 @@ std::string Observe(PartitionAggregator* agg) {
   return out;
 }
 
-class PartitionCheckpointTest : public ::testing::TestWithParam<int> {};
+// What a changelog carried: cells whole and as increments, and cells in the dense form.
+struct LogCounts {
+  int whole_cells = 0;
+  int increments = 0;
+  int dense_cells = 0;
+};
 
-TEST_P(PartitionCheckpointTest, RestoredAggregatorContinuesExactlyLikeTheOriginal) {
-  std::mt19937_64 rng(GetParam());
+// Restores from the last snapshot and the deltas after it at a random point of a stream, and
+// expects the restored aggregator to equal the original, then and after the rest of it.
+LogCounts ExpectRestoreContinuesExactly(int seed, const StreamShape& shape) {
+  std::mt19937_64 rng(seed);
+  LogCounts counts;
   EngineOptions options;
   AreaCap areas_a(AreaCapOptions{});
   PartitionAggregator original(options, &areas_a);
@@ -92,15 +129,15 @@ TEST_P(PartitionCheckpointTest, RestoredAggregatorContinuesExactlyLikeTheOrigina
     }
   };
 
-  // Three days of events, mostly in order, some out of order and late.
+  // Events mostly in order, some out of order and late.
   std::vector<Event> events;
   int64_t t = kT0;
-  for (int i = 0; i < 6000; ++i) {
-    t += static_cast<int64_t>(rng() % (60 * 1000));
+  for (int i = 0; i < shape.events; ++i) {
+    t += static_cast<int64_t>(rng() % shape.max_step_ms);
     const int64_t jitter = rng() % 20 == 0 ? static_cast<int64_t>(rng() % (3 * kHourMs)) : 0;
-    events.push_back(RandomEvent(rng, i, t - jitter));
+    events.push_back(RandomEvent(rng, i, t - jitter, shape));
   }
-  const size_t cut = 2000 + rng() % 3000;
+  const size_t cut = shape.events / 3 + rng() % (shape.events / 2);
   int64_t now = kT0;
   for (size_t i = 0; i < cut; ++i) {
     now += 1000;
@@ -117,13 +154,22 @@ TEST_P(PartitionCheckpointTest, RestoredAggregatorContinuesExactlyLikeTheOrigina
   // Restore from the last snapshot and the deltas after it, in another "process".
   size_t begin = log.size();
   while (begin > 0 && !starts_snapshot[begin - 1]) --begin;
-  ASSERT_GT(begin, 0u);
+  EXPECT_GT(begin, 0u);
+  if (begin == 0) return counts;
   --begin;
+  for (const v1::StatePiece& piece : log) {
+    for (const v1::Cell& cell : piece.cells()) {
+      ++(cell.increment() ? counts.increments : counts.whole_cells);
+      counts.dense_cells += cell.participants().registers().empty() ? 0 : 1;
+    }
+  }
   AreaCap areas_b(AreaCapOptions{});
   PartitionAggregator restored(options, &areas_b);
   restored.EnableCheckpoints();
   for (size_t i = begin; i < log.size(); ++i) {
-    ASSERT_TRUE(restored.ApplyPiece(log[i], now).ok());
+    const absl::Status applied = restored.ApplyPiece(log[i], now);
+    EXPECT_TRUE(applied.ok()) << applied;
+    if (!applied.ok()) return counts;
   }
   restored.Tick(now);
   EXPECT_EQ(Observe(&original), Observe(&restored));
@@ -140,6 +186,28 @@ TEST_P(PartitionCheckpointTest, RestoredAggregatorContinuesExactlyLikeTheOrigina
   original.Tick(now);
   restored.Tick(now);
   EXPECT_EQ(Observe(&original), Observe(&restored));
+  return counts;
+}
+
+class PartitionCheckpointTest : public ::testing::TestWithParam<int> {};
+
+// Three days of events over 7 areas and every kind: small cells, carried whole.
+TEST_P(PartitionCheckpointTest, RestoredAggregatorContinuesExactlyLikeTheOriginal) {
+  ExpectRestoreContinuesExactly(GetParam(), StreamShape{});
+}
+
+// Eight hours of one series at about one event a second from 5,000 people: its hour cells
+// hold thousands (dense form) and travel in deltas as increments, which the restore merges.
+TEST_P(PartitionCheckpointTest, LargeCellsTravelAsIncrementsAndRestoreExactly) {
+  const LogCounts counts =
+      ExpectRestoreContinuesExactly(GetParam(), StreamShape{.events = 40000,
+                                                            .max_step_ms = 1000,
+                                                            .participants = 20000,
+                                                            .areas = 1,
+                                                            .kinds = 1,
+                                                            .two_bands = true});
+  EXPECT_GT(counts.increments, 100);
+  EXPECT_GT(counts.dense_cells, 0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Seeds, PartitionCheckpointTest, ::testing::Range(1, 6));
@@ -159,7 +227,8 @@ TEST(PartitionCheckpointTest, SnapshotIsSplitIntoPiecesOfBoundedSize) {
   AreaCap areas(AreaCapOptions{});
   PartitionAggregator agg(EngineOptions{}, &areas);
   std::mt19937_64 rng(7);
-  for (int i = 0; i < 20000; ++i) agg.Apply(RandomEvent(rng, i, kT0 + i * 1000), kT0);
+  for (int i = 0; i < 20000; ++i)
+    agg.Apply(RandomEvent(rng, i, kT0 + i * 1000, StreamShape{}), kT0);
   std::vector<v1::StatePiece> pieces;
   agg.WriteSnapshot(64 * 1024, &pieces);
   EXPECT_GT(pieces.size(), 3u);
@@ -203,7 +272,8 @@ TEST(PartitionCheckpointTest, ArenaOverloadsWriteTheSameAsVectorOnes) {
   };
   for (int round = 0; round < 4; ++round) {
     for (int i = 0; i < 300; ++i) {
-      const Event e = RandomEvent(rng, round * 300 + i, kT0 + (round * 300 + i) * 60'000);
+      const Event e =
+          RandomEvent(rng, round * 300 + i, kT0 + (round * 300 + i) * 60'000, StreamShape{});
       a.Apply(e, kT0);
       b.Apply(e, kT0);
     }

@@ -3,8 +3,11 @@
 //
 // Keeps, per source partition, the progress record with the highest source offset and, per
 // (source partition, area, kind, width, start), the cell snapshot with the highest source
-// offset (ties replace), so replays, duplicates and rebalances are idempotent and the result
-// does not depend on the order records arrive in. Windows 1h, 24h and 7d of a source
+// offset (ties replace), so replays, duplicates and rebalances of whole cells are idempotent
+// and the result does not depend on the order records arrive in. An increment
+// (v1::Cell.increment, from an aggregator that publishes them) merges into the cell held
+// instead: increments must be applied once each and in their lineage's order, as the
+// exporter's BatchReader hands them out. Windows 1h, 24h and 7d of a source
 // partition end at that partition's watermark W and cover the cells of the window's width
 // whose start s has W - L <= s < W (kWindows; docs/event-time.md); partitions are then merged
 // (sums add, sketches union), with kind="all" and area="all" as unions. Cells no window can

@@ -6,9 +6,9 @@
 // watermark (max applied event time - allowed lateness; advanced by wall-clock time after
 // idle_timeout of silence), rejects late events (older than watermark - grace, checked before
 // deduplication) and duplicates (event_id seen within dedup_horizon), and remembers when each
-// participant was last seen in each area (90-day horizon) for new_participants. Emits full
-// snapshots of changed cells and a progress record, which the exporter's IndicatorStore
-// merges. Semantics in docs/event-time.md.
+// participant was last seen in each area (90-day horizon) for new_participants. Emits the
+// changed cells (whole, or a large cell's increment since it was last emitted) and a progress
+// record, which the exporter's IndicatorStore merges. Semantics in docs/event-time.md.
 //
 // Also keeps the hourly history of every (area, kind) that the seasonal baseline reads
 // (core/seasonal_baseline.h, docs/baseline.md): once the watermark minus the grace passes an
@@ -82,8 +82,11 @@ class PartitionAggregator {
   int64_t max_event_ms() const;
   OutcomeCounts outcome_counts() const;
 
-  // Appends full snapshots of every cell changed since the last call and forgets the
-  // changes. `all` appends every live cell instead (for a periodic full re-publish). Cells
+  // Appends every cell changed since the last call and forgets the changes: whole cells,
+  // or after EnableIncrementalPublishing, for a large cell (32 participants or more) its
+  // increment since the previous call when that is smaller (v1::Cell.increment: a reader
+  // must then apply every call's cells once and in order). `all` appends every live cell,
+  // whole, instead (for a periodic full re-publish, which a reader starts over from). Cells
   // that no window can read any more (start < watermark - window length) are left out.
   void TakeCells(std::vector<v1::Cell>* out, bool all = false);
   // The same into a repeated field; when it lives on an arena, so do the cells (the
@@ -97,11 +100,17 @@ class PartitionAggregator {
   int64_t history_start_ms() const;
 
   // --- Checkpoints (proto/civicpulse/v1/checkpoint.proto, docs/delivery.md) -------------
+  // TakeCells writes large changed cells as increments from now on. Off by default: a
+  // reader that may see cells out of order or twice (IndicatorStore fed records directly)
+  // needs whole cells; one behind a BatchReader (the exporter) takes increments.
+  void EnableIncrementalPublishing();
+
   // Starts tracking what changes, for TakeDelta. Off by default (it costs a little memory
   // per event between two deltas).
   void EnableCheckpoints();
   // Writes everything changed since the last TakeDelta or WriteSnapshot: the scalars, the
-  // cells touched (full contents), the series totals changed, the event ids and participant
+  // cells touched (whole, or a large cell's increment since the last delta when smaller:
+  // ApplyPiece reads both), the series totals changed, the event ids and participant
   // sightings remembered since; as pieces of about `max_piece_bytes` each (at least one; a
   // catch-up after a restore changes a lot between two checkpoints), appended to `out`.
   void TakeDelta(size_t max_piece_bytes, std::vector<v1::StatePiece>* out);
