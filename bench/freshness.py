@@ -27,7 +27,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests", "lib"))
-from stack import Stack, free_port, parse_metrics, scrape  # noqa: E402
+from stack import Stack, free_port, parse_metrics, sample, scrape  # noqa: E402
 
 from confluent_kafka import Producer  # noqa: E402
 
@@ -58,6 +58,22 @@ def checkpoint_bytes(port):
             if log in out:
                 out[log] += v
     return out
+
+
+def mean_durations(port, name, label):
+    """{label value: (count, mean seconds)} of histogram `name` (by `label`; "" without)."""
+    try:
+        samples = parse_metrics(scrape(port))
+    except OSError:
+        return {}
+    sums, counts = {}, {}
+    for (sample_name, labels), v in samples.items():
+        key = dict(labels).get(label, "")
+        if sample_name == name + "_sum":
+            sums[key] = v
+        elif sample_name == name + "_count":
+            counts[key] = v
+    return {k: (counts[k], sums.get(k, 0.0) / counts[k]) for k in counts if counts[k] > 0}
 
 
 def percentile(values, q):
@@ -205,6 +221,18 @@ def main():
                   percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99), max(lat),
                   written["changelog"], written["aggregates"],
                   open("/proc/loadavg").read().split()[0]))
+        # Where a cycle's time goes: the aggregator's steps and the exporter's merge (means
+        # over the whole run, warm-up included).
+        steps = mean_durations(agg_port, "civicpulse_aggregator_cycle_step_duration_seconds",
+                               "step")
+        try:
+            last_merge = sample(parse_metrics(scrape(exp_port)),
+                                "civicpulse_exporter_merge_duration_seconds") or 0.0
+        except OSError:
+            last_merge = 0.0
+        print("cycle step means: " + " ".join(
+            "%s=%.0fms (n=%d)" % (k, 1000 * m, n) for k, (n, m) in sorted(steps.items())) +
+            "; exporter's last merge %.0fms" % (1000 * last_merge))
         return 0 if missing == 0 else 1
     finally:
         stack.stop_all()
