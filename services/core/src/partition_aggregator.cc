@@ -74,7 +74,8 @@ struct CellJournal {
     for (uint32_t& c : carried) {
       if (c != kNotCarried) c -= low;
     }
-    if (adds.empty() && adds.capacity() > 4096) std::vector<Addition>().swap(adds);
+    // An idle cell (most are, once their bucket has passed) keeps no buffer.
+    if (adds.empty()) std::vector<Addition>().swap(adds);
   }
 };
 
