@@ -320,5 +320,63 @@ TEST(IncrementalComputeTest, ALateUpdateOfAMergedHourChangesTheWeek) {
   EXPECT_EQ(week(), 0);
 }
 
+// An increment (v1::Cell.increment) merges into the cell held: its participants join, its sums
+// replace; one with a malformed sketch is rejected and changes nothing.
+TEST(IncrementalComputeTest, AnIncrementMergesIntoTheCellHeld) {
+  IndicatorStore store(IndicatorOptions{});
+  const int64_t w = kT0 + 10 * kDayMs;
+  const int64_t hour = w - 3 * kHourMs;
+  auto cell = [&](int64_t offset, bool increment, const std::vector<std::string>& people,
+                  double volunteer_seconds) {
+    v1::PartialAggregate record;
+    record.set_source_topic("events");
+    record.set_source_partition(0);
+    record.set_source_offset(offset);
+    v1::Cell* c = record.mutable_cell();
+    c->set_area("W01");
+    c->set_kind(v1::Kind::KIND_WATCH_REPORT);
+    c->set_width_seconds(3600);
+    c->set_start_unix_seconds(hour / 1000);
+    c->set_increment(increment);
+    ParticipantSketch s;
+    for (const std::string& p : people) s.Add(HashParticipant(p));
+    s.ToProto(c->mutable_participants());
+    c->set_events(people.size());
+    c->set_volunteer_seconds(volunteer_seconds);
+    return record;
+  };
+  v1::PartialAggregate progress;
+  progress.set_source_topic("events");
+  progress.set_source_partition(0);
+  progress.set_source_offset(3);
+  progress.mutable_progress()->set_watermark_unix_ms(w);
+  // The city's distinct participants and volunteer time over 7 days.
+  auto figures = [&store] {
+    const Indicators indicators = store.Compute();
+    for (const SeriesIndicators& s : indicators.series) {
+      if (s.city && !s.kind.has_value()) {
+        return std::make_pair(s.active_participants[2],
+                              indicators.areas.back().windows[2].volunteer_seconds);
+      }
+    }
+    return std::make_pair(-1.0, -1.0);
+  };
+  store.Apply(cell(1, /*increment=*/false, {"a", "b"}, 2));
+  store.Apply(progress);
+  EXPECT_EQ(figures(), std::make_pair(2.0, 2.0));
+  store.Apply(cell(2, /*increment=*/true, {"b", "c"}, 4));  // b again, and c: 3 people
+  EXPECT_EQ(figures(), std::make_pair(3.0, 4.0));
+  v1::PartialAggregate broken = cell(4, /*increment=*/true, {"d"}, 5);
+  broken.mutable_cell()->mutable_participants()->add_hashes(7);  // hashes without counts
+  store.Apply(broken);
+  EXPECT_EQ(store.rejected_records(), 1u);
+  EXPECT_EQ(figures(), std::make_pair(3.0, 4.0));
+  // An increment for a cell not held starts from an empty one.
+  v1::PartialAggregate other = cell(5, /*increment=*/true, {"e"}, 1);
+  other.mutable_cell()->set_start_unix_seconds((hour - kHourMs) / 1000);
+  store.Apply(other);
+  EXPECT_EQ(figures(), std::make_pair(4.0, 5.0));
+}
+
 }  // namespace
 }  // namespace civicpulse::core
