@@ -195,9 +195,14 @@ uint32_t LowerBound(const uint64_t* hashes, uint32_t n, uint64_t hash) {
 }  // namespace
 
 struct ParticipantSketch::Rep {
-  // Exact mode: every participant. Dense mode: the bottom-k sample (hash <= threshold).
+  // Exact mode: every participant (empty in dense mode).
   absl::flat_hash_map<uint64_t, uint32_t> counts;
   std::vector<uint8_t> registers;  // empty in exact mode
+  // Dense mode: the bottom-k sample, every participant seen with hash <= threshold, sorted by
+  // hash, with their exact counts: at most kSampleSize, and when that many the threshold is
+  // the largest held (a sorted array: a copy is a memcpy and a merge one linear pass, where a
+  // hash map took most of the exporter's time on a dense stream).
+  std::vector<Entry> sample;
   uint64_t threshold = kNoThreshold;
 
   bool dense() const { return !registers.empty(); }
@@ -210,35 +215,60 @@ struct ParticipantSketch::Rep {
     if (rank > registers[index]) registers[index] = rank;
   }
 
+  // Exact to dense: registers from every participant, the k smallest as the sample.
   void Densify() {
     registers.assign(kRegisters, 0);
-    for (const auto& [hash, count] : counts) AddRegister(hash);
-    PruneSample();
-  }
-
-  void EraseAbove(uint64_t t) {
-    absl::erase_if(counts, [t](const auto& entry) { return entry.first > t; });
-  }
-
-  // The bottom-k sample proper: the k smallest hashes held, sorted (the map may hold up to
-  // 2k between prunes).
-  std::vector<std::pair<uint64_t, uint32_t>> Sample() const {
-    std::vector<std::pair<uint64_t, uint32_t>> sample(counts.begin(), counts.end());
+    sample.assign(counts.begin(), counts.end());
+    absl::flat_hash_map<uint64_t, uint32_t>().swap(counts);
+    for (const Entry& e : sample) AddRegister(e.first);
     SortByHash(&sample);
-    if (sample.size() > kSampleSize) sample.resize(kSampleSize);
-    return sample;
+    Truncate();
   }
 
-  // Keeps the sample to at most 2k entries: when over, keeps the k smallest hashes and
-  // lowers the threshold to the largest kept.
-  void PruneSample() {
-    if (counts.size() <= 2 * kSampleSize) return;
-    std::vector<uint64_t> hashes;
-    hashes.reserve(counts.size());
-    for (const auto& [hash, count] : counts) hashes.push_back(hash);
-    std::nth_element(hashes.begin(), hashes.begin() + (kSampleSize - 1), hashes.end());
-    threshold = hashes[kSampleSize - 1];
-    EraseAbove(threshold);
+  // Keeps the k smallest of the (sorted) sample; once it holds k, nobody above the largest
+  // can ever be among the k smallest.
+  void Truncate() {
+    if (sample.size() > kSampleSize) sample.resize(kSampleSize);
+    if (sample.size() == kSampleSize) threshold = sample.back().first;
+  }
+
+  // Adds `count` events of `hash` to the sample (dense mode).
+  void AddToSample(uint64_t hash, uint32_t count) {
+    if (hash > threshold) return;
+    auto it = std::lower_bound(sample.begin(), sample.end(), hash,
+                               [](const Entry& e, uint64_t h) { return e.first < h; });
+    if (it != sample.end() && it->first == hash) {
+      it->second += count;
+      return;
+    }
+    sample.insert(it, {hash, count});
+    Truncate();
+  }
+
+  // The union with `incoming` (sorted by hash, distinct; counts add) of the participants at
+  // or below `t`, which both hold completely, as the new sample.
+  void MergeSample(const std::vector<Entry>& incoming, uint64_t t) {
+    thread_local std::vector<Entry> merged;
+    merged.clear();
+    merged.reserve(std::min(sample.size() + incoming.size(), kSampleSize));
+    auto a = sample.begin();
+    const auto a_end = std::upper_bound(sample.begin(), sample.end(), t,
+                                        [](uint64_t h, const Entry& e) { return h < e.first; });
+    auto b = incoming.begin();
+    while (merged.size() < kSampleSize && (a != a_end || b != incoming.end())) {
+      if (b == incoming.end() || (a != a_end && a->first < b->first)) {
+        merged.push_back(*a++);
+      } else if (a == a_end || b->first < a->first) {
+        merged.push_back(*b++);
+      } else {
+        merged.push_back({a->first, a->second + b->second});
+        ++a;
+        ++b;
+      }
+    }
+    sample.swap(merged);
+    threshold = t;
+    Truncate();
   }
 };
 
@@ -248,7 +278,8 @@ size_t ParticipantSketch::held() const {
   switch (capacity_) {
     case kEmpty: return 0;
     case kOne: return 1;
-    case kRep: return data_.rep->counts.size();
+    case kRep:
+      return data_.rep->dense() ? data_.rep->sample.size() : data_.rep->counts.size();
     default: return size_;
   }
 }
@@ -262,7 +293,11 @@ void ParticipantSketch::ForEachHeld(Fn fn) const {
       fn(data_.hash, size_);
       return;
     case kRep:
-      for (const auto& [hash, count] : data_.rep->counts) fn(hash, count);
+      if (data_.rep->dense()) {
+        for (const auto& [hash, count] : data_.rep->sample) fn(hash, count);
+      } else {
+        for (const auto& [hash, count] : data_.rep->counts) fn(hash, count);
+      }
       return;
     default:
       for (uint32_t i = 0; i < size_; ++i) fn(hashes()[i], uint32_t{counts()[i]});
@@ -406,9 +441,7 @@ void ParticipantSketch::Add(uint64_t participant_hash, uint32_t events) {
   Rep& r = *data_.rep;
   if (r.dense()) {
     r.AddRegister(participant_hash);
-    if (participant_hash > r.threshold) return;
-    r.counts[participant_hash] += events;
-    r.PruneSample();
+    if (participant_hash <= r.threshold) r.AddToSample(participant_hash, events);
     return;
   }
   r.counts[participant_hash] += events;
@@ -423,6 +456,7 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
       case kOne: size_ *= 2; break;
       case kRep:
         for (auto& [hash, count] : data_.rep->counts) count *= 2;
+        for (auto& [hash, count] : data_.rep->sample) count *= 2;
         break;
       default: {
         uint16_t largest = 0;
@@ -455,14 +489,19 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
   } else {
     other.ForEachHeld([&r](uint64_t hash, uint32_t) { r.AddRegister(hash); });
   }
-  if (t < r.threshold) {  // otherwise nothing held is above it already
-    r.threshold = t;
-    r.EraseAbove(t);
+  // Everyone at or below t is held by both sides (each holds all it saw below its own
+  // threshold), so the union's k smallest are among them, with their counts complete.
+  if (other.dense()) {
+    r.MergeSample(other.data_.rep->sample, t);  // sorted already
+    return;
   }
-  other.ForEachHeld([&r, t](uint64_t hash, uint32_t count) {
-    if (hash <= t) r.counts[hash] += count;
+  thread_local std::vector<Entry> incoming;
+  incoming.clear();
+  other.ForEachHeld([t](uint64_t hash, uint32_t count) {
+    if (hash <= t) incoming.emplace_back(hash, count);
   });
-  r.PruneSample();
+  if (!std::is_sorted(incoming.begin(), incoming.end())) SortByHash(&incoming);  // a hash map
+  r.MergeSample(incoming, t);
 }
 
 namespace {
@@ -533,7 +572,7 @@ double ParticipantSketch::TopDecileShare() const {
     counts.reserve(held());
     ForEachHeld([&counts](uint64_t, uint32_t count) { counts.push_back(count); });
   } else {
-    for (const auto& [hash, count] : data_.rep->Sample()) counts.push_back(count);
+    for (const auto& [hash, count] : data_.rep->sample) counts.push_back(count);
   }
   return TopDecileOf(std::move(counts));
 }
@@ -569,9 +608,14 @@ void ParticipantSketch::ToProto(v1::ParticipantSketch* out) const {
   const Rep& r = *data_.rep;
   out->set_precision(kPrecision);
   out->set_registers(reinterpret_cast<const char*>(r.registers.data()), r.registers.size());
-  for (const auto& [hash, count] : r.Sample()) {
-    out->add_heavy_hashes(hash);
-    out->add_heavy_counts(count);
+  const int n = static_cast<int>(r.sample.size());
+  out->mutable_heavy_hashes()->Resize(n, 0);
+  out->mutable_heavy_counts()->Resize(n, 0);
+  uint64_t* hashes_out = out->mutable_heavy_hashes()->mutable_data();
+  uint32_t* counts_out = out->mutable_heavy_counts()->mutable_data();
+  for (int i = 0; i < n; ++i) {
+    hashes_out[i] = r.sample[i].first;
+    counts_out[i] = r.sample[i].second;
   }
 }
 
@@ -602,14 +646,26 @@ absl::Status ParticipantSketch::FromProto(const v1::ParticipantSketch& in) {
       return absl::InvalidArgumentError("participant sketch: sample over its limit");
     }
     Rep& r = fresh.ToRep();
+    absl::flat_hash_map<uint64_t, uint32_t>().swap(r.counts);  // ToRep's room for exact mode
     r.registers.assign(in.registers().begin(), in.registers().end());
-    uint64_t largest = 0;
+    r.sample.reserve(in.heavy_hashes_size());
     for (int i = 0; i < in.heavy_hashes_size(); ++i) {
-      r.counts[in.heavy_hashes(i)] += in.heavy_counts(i);
-      largest = std::max<uint64_t>(largest, in.heavy_hashes(i));
+      r.sample.emplace_back(in.heavy_hashes(i), in.heavy_counts(i));
     }
+    // Writers send it sorted and distinct; anything else is put in order (counts of a hash
+    // listed twice add up).
+    if (!std::is_sorted(r.sample.begin(), r.sample.end())) SortByHash(&r.sample);
+    size_t kept = 0;
+    for (size_t i = 0; i < r.sample.size(); ++i) {
+      if (kept > 0 && r.sample[kept - 1].first == r.sample[i].first) {
+        r.sample[kept - 1].second += r.sample[i].second;
+      } else {
+        r.sample[kept++] = r.sample[i];
+      }
+    }
+    r.sample.resize(kept);
     // A full sample holds exactly the participants with hash <= its largest hash.
-    r.threshold = r.counts.size() >= kSampleSize ? largest : kNoThreshold;
+    r.Truncate();
   }
   *this = std::move(fresh);
   return absl::OkStatus();
@@ -623,7 +679,8 @@ size_t ParticipantSketch::MemoryBytes() const {
     case kRep: {
       const Rep& r = *data_.rep;
       return sizeof(*this) + sizeof(Rep) + r.registers.capacity() +
-             r.counts.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1);
+             r.counts.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1) +
+             r.sample.capacity() * sizeof(Entry);
     }
     default:
       return sizeof(*this) + capacity_ * kSlotBytes;
