@@ -2,10 +2,13 @@
 // says which offsets may then be committed (docs/delivery.md):
 //   1. publish: per partition with news, one batch on the aggregates topic (its changed
 //      readable cells, or every readable cell in a snapshot, then its progress record as the
-//      commit marker), plus every pending dead letter; then wait for Kafka's acknowledgement;
+//      commit marker), plus every pending dead letter; then wait for Kafka's acknowledgement
+//      if a dead letter is among them (it must be durable before a changelog covers its
+//      record), or if no changelog is written;
 //   2. checkpoint: per partition, one batch on the changelog (its state delta, or its whole
-//      state in a snapshot), covering the source offset consumed; wait again. Every cycle by
-//      default; with a checkpoint interval only once it has passed (or when forced).
+//      state in a snapshot), covering the source offset consumed; wait (for both logs, when
+//      step 1 did not). Every cycle by default; with a checkpoint interval only once it has
+//      passed (or when forced).
 // A source partition's records go to one partition of each topic (source partition modulo
 // the topic's partition count), so each log keeps its order. If a step fails, nothing is
 // committed and the next batch of that log is a snapshot (readers drop the broken one).
