@@ -74,21 +74,11 @@ struct CellContents {
   // (a union with event counts that add is what the writer's Adds did). Changes nothing when
   // a sketch is malformed.
   absl::Status MergeIncrement(const v1::Cell& cell) {
-    ParticipantSketch added;
-    ParticipantSketch added_new;
-    if (absl::Status s = added.FromProto(cell.participants()); !s.ok()) return s;
-    if (absl::Status s = added_new.FromProto(cell.new_participants()); !s.ok()) return s;
-    std::vector<std::pair<AgeBand, ParticipantSketch>> added_by_age;
-    for (const auto& [name, proto] : cell.participants_by_age()) {
-      const AgeBand band = ParseAgeBand(name);
-      if (band == AgeBand::kNone) continue;
-      ParticipantSketch sketch;
-      if (absl::Status s = sketch.FromProto(proto); !s.ok()) return s;
-      added_by_age.emplace_back(band, std::move(sketch));
-    }
-    participants.Merge(added);
-    new_participants.Merge(added_new);
-    for (auto& [band, sketch] : added_by_age) {
+    CellContents added;
+    if (absl::Status s = added.FromProto(cell); !s.ok()) return s;
+    participants.Merge(added.participants);
+    new_participants.Merge(added.new_participants);
+    for (auto& [band, sketch] : added.by_age) {
       auto it = std::find_if(by_age.begin(), by_age.end(),
                              [band](const auto& entry) { return entry.first == band; });
       if (it == by_age.end()) {

@@ -272,24 +272,29 @@ TEST(IncrementalComputeTest, AComputeWithoutChangesChangesNothing) {
   EXPECT_EQ(Flatten(store.Compute()), first);
 }
 
+// A whole 1-hour cell of W01's watch reports on source partition 0 of "events", with one
+// event by each of `people`.
+v1::PartialAggregate HourCell(int64_t start, int64_t offset,
+                              const std::vector<std::string>& people) {
+  v1::PartialAggregate record;
+  record.set_source_topic("events");
+  record.set_source_partition(0);
+  record.set_source_offset(offset);
+  v1::Cell* c = record.mutable_cell();
+  c->set_area("W01");
+  c->set_kind(v1::Kind::KIND_WATCH_REPORT);
+  c->set_width_seconds(3600);
+  c->set_start_unix_seconds(start / 1000);
+  ParticipantSketch s;
+  for (const std::string& p : people) s.Add(HashParticipant(p));
+  s.ToProto(c->mutable_participants());
+  c->set_events(people.size());
+  return record;
+}
+
 TEST(IncrementalComputeTest, ALateUpdateOfAMergedHourChangesTheWeek) {
   IndicatorStore store(IndicatorOptions{});
-  auto cell = [](int64_t start, int64_t offset, const std::vector<std::string>& people) {
-    v1::PartialAggregate record;
-    record.set_source_topic("events");
-    record.set_source_partition(0);
-    record.set_source_offset(offset);
-    v1::Cell* c = record.mutable_cell();
-    c->set_area("W01");
-    c->set_kind(v1::Kind::KIND_WATCH_REPORT);
-    c->set_width_seconds(3600);
-    c->set_start_unix_seconds(start / 1000);
-    ParticipantSketch s;
-    for (const std::string& p : people) s.Add(HashParticipant(p));
-    s.ToProto(c->mutable_participants());
-    c->set_events(people.size());
-    return record;
-  };
+  auto cell = HourCell;
   auto progress = [](int64_t watermark, int64_t offset) {
     v1::PartialAggregate record;
     record.set_source_topic("events");
@@ -328,21 +333,9 @@ TEST(IncrementalComputeTest, AnIncrementMergesIntoTheCellHeld) {
   const int64_t hour = w - 3 * kHourMs;
   auto cell = [&](int64_t offset, bool increment, const std::vector<std::string>& people,
                   double volunteer_seconds) {
-    v1::PartialAggregate record;
-    record.set_source_topic("events");
-    record.set_source_partition(0);
-    record.set_source_offset(offset);
-    v1::Cell* c = record.mutable_cell();
-    c->set_area("W01");
-    c->set_kind(v1::Kind::KIND_WATCH_REPORT);
-    c->set_width_seconds(3600);
-    c->set_start_unix_seconds(hour / 1000);
-    c->set_increment(increment);
-    ParticipantSketch s;
-    for (const std::string& p : people) s.Add(HashParticipant(p));
-    s.ToProto(c->mutable_participants());
-    c->set_events(people.size());
-    c->set_volunteer_seconds(volunteer_seconds);
+    v1::PartialAggregate record = HourCell(hour, offset, people);
+    record.mutable_cell()->set_increment(increment);
+    record.mutable_cell()->set_volunteer_seconds(volunteer_seconds);
     return record;
   };
   v1::PartialAggregate progress;
