@@ -1,9 +1,10 @@
 // AggregatorApp: civicpulse-aggregator, wired. A consumer-group member on the events topic
 // whose loop reads Consume (RecordRouter: decode, apply or dead-letter), then every flush
-// interval Checkpoint (Checkpointer: aggregates, dead letters, then the state changelog,
-// acknowledged) and Commit (at most every 5 s: see CheckpointAndCommit). Newly assigned partitions are restored from the changelog
-// (StateRestorer) before any of their records is read; revoked ones are checkpointed before
-// they go; lost ones (this member was thrown out of the group) are dropped without a word.
+// interval Checkpoint (Checkpointer: aggregates, dead letters and the state changelog,
+// acknowledged) and Commit (at most every 5 s: see CheckpointAndCommit). Newly assigned
+// partitions are restored from the changelog (StateRestorer) before any of their records is
+// read; revoked ones are checkpointed before they go; lost ones (this member was thrown out
+// of the group) are dropped without a word.
 // Serves /metrics and /healthz. The guarantee and its failure cases: docs/delivery.md.
 //
 // Start() and Run() are called from one thread, which also receives the rebalance callbacks;

@@ -78,17 +78,18 @@ struct CellContents {
     if (absl::Status s = added.FromProto(cell); !s.ok()) return s;
     participants.Merge(added.participants);
     new_participants.Merge(added.new_participants);
-    for (auto& [band, sketch] : added.by_age) {
-      auto it = std::find_if(by_age.begin(), by_age.end(),
-                             [band](const auto& entry) { return entry.first == band; });
-      if (it == by_age.end()) {
-        by_age.emplace_back(band, std::move(sketch));
-      } else {
-        it->second.Merge(sketch);
-      }
-    }
+    for (const auto& [band, sketch] : added.by_age) SketchOfBand(band).Merge(sketch);
     SumsFromProto(cell);
     return absl::OkStatus();
+  }
+
+  // The sketch of the participants carrying `band` (not kNone), added empty if none yet.
+  ParticipantSketch& SketchOfBand(AgeBand band) {
+    auto it = std::find_if(by_age.begin(), by_age.end(),
+                           [band](const auto& entry) { return entry.first == band; });
+    if (it != by_age.end()) return it->second;
+    by_age.reserve(by_age.size() + 1);  // exact: few bands a cell, held for days
+    return by_age.emplace_back(band, ParticipantSketch()).second;
   }
 
   void SumsFromProto(const v1::Cell& cell) {

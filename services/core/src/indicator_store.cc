@@ -501,40 +501,38 @@ struct IndicatorStore::State {
         held = &it->second;
       }
     }
-    StoredCell stored;
-    if (cell.increment()) {
-      // What the cell gained since the batch before: onto the cell held (or an empty one).
-      StoredCell* into = held != nullptr ? held : &stored;
-      if (!into->MergeIncrement(cell).ok()) {
+    if (cell.increment() && held != nullptr) {
+      // What the cell gained since the batch before, onto the cell held.
+      if (!held->MergeIncrement(cell).ok()) {
         ++rejected;
         return;
       }
-      if (held != nullptr) {
-        held->offset = offset;
-        timeline->second.Changed(start_ms);
-        MarkDirty(timeline->second);
+      held->offset = offset;
+    } else {
+      // A whole cell, or an increment of one not held (onto an empty one).
+      StoredCell stored;
+      const absl::Status read =
+          cell.increment() ? stored.MergeIncrement(cell) : stored.FromProto(cell);
+      if (!read.ok()) {
+        ++rejected;
         return;
       }
-    } else if (!stored.FromProto(cell).ok()) {
-      ++rejected;
-      return;
+      stored.offset = offset;
+      stored.kind = kind;
+      if (timeline == p->timelines.end()) {
+        timeline = p->timelines.try_emplace({area, r}).first;
+        timeline->second.area = area;
+        timeline->second.resolution = r;
+      }
+      if (held != nullptr) {
+        *held = std::move(stored);
+      } else {
+        timeline->second.cells.emplace(std::move(key), std::move(stored));
+        ++timeline->second.cells_by_kind[kind];
+      }
     }
-    stored.offset = offset;
-    stored.kind = kind;
-    if (timeline == p->timelines.end()) {
-      timeline = p->timelines.try_emplace({area, r}).first;
-      timeline->second.area = area;
-      timeline->second.resolution = r;
-    }
-    Timeline& t = timeline->second;
-    if (held != nullptr) {
-      *held = std::move(stored);
-    } else {
-      t.cells.emplace(std::move(key), std::move(stored));
-      ++t.cells_by_kind[kind];
-    }
-    t.Changed(start_ms);
-    MarkDirty(t);
+    timeline->second.Changed(start_ms);
+    MarkDirty(timeline->second);
   }
 
   // Brings every area's windows and the city's up to date: merges again only the windows

@@ -87,8 +87,9 @@ struct CellState : CellContents {
 
   size_t MemoryBytes() const {
     size_t bytes = sizeof(*this) + HeapBytes();
-    if (journal != nullptr)
+    if (journal != nullptr) {
       bytes += sizeof(CellJournal) + journal->adds.capacity() * sizeof(Addition);
+    }
     return bytes;
   }
 };
@@ -692,16 +693,7 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     c.participants.Add(participant);
     if (is_new) c.new_participants.Add(participant);
     if (c.journal != nullptr) c.journal->adds.push_back({participant, band, is_new});
-    if (band != AgeBand::kNone) {
-      auto it = std::find_if(c.by_age.begin(), c.by_age.end(),
-                             [band](const auto& entry) { return entry.first == band; });
-      if (it == c.by_age.end()) {
-        c.by_age.reserve(c.by_age.size() + 1);  // exact: few bands a cell, held for days
-        c.by_age.emplace_back(band, ParticipantSketch());
-        it = c.by_age.end() - 1;
-      }
-      it->second.Add(participant);
-    }
+    if (band != AgeBand::kNone) c.SketchOfBand(band).Add(participant);
   }
 
   Series& series = *s.series[index];
