@@ -35,12 +35,16 @@ TOPIC = "civicpulse.events.v1"
 
 
 def events_total(port):
-    """civicpulse_events_total summed over the (area, kind) series; None if unreachable."""
+    """(when /metrics was read, civicpulse_events_total summed over the (area, kind) series);
+    None if unreachable. The time is taken before parsing: the Python parse of a large
+    /metrics is not the pipeline's latency."""
     try:
-        samples = parse_metrics(scrape(port))
+        text = scrape(port)
     except OSError:
         return None
-    return sum(v for (name, labels), v in samples.items()
+    read_at = time.time()
+    samples = parse_metrics(text)
+    return read_at, sum(v for (name, labels), v in samples.items()
                if name == "civicpulse_events_total" and ("area", "all") not in labels
                and ("kind", "all") not in labels)
 
@@ -144,9 +148,13 @@ def main():
         producer.produce(TOPIC, key=b"W000", value=event(0)[1].encode(), on_delivery=on_ack)
         producer.flush(30)
         deadline = time.time() + 120
-        while (events_total(exp_port) or 0) < 1 and time.time() < deadline:
+        def visible():
+            v = events_total(exp_port)
+            return 0 if v is None else v[1]
+
+        while visible() < 1 and time.time() < deadline:
             time.sleep(0.2)
-        if (events_total(exp_port) or 0) < 1:
+        if visible() < 1:
             print("the exporter never showed the warm-up event", file=sys.stderr)
             print(stack.logs(), file=sys.stderr)
             return 1
@@ -161,7 +169,7 @@ def main():
             while not stop.is_set():
                 v = events_total(exp_port)
                 if v is not None:
-                    seen.append((time.time(), v - base))
+                    seen.append((v[0], v[1] - base))
                 time.sleep(args.scrape)
 
         t = threading.Thread(target=scraper, daemon=True)
@@ -206,10 +214,12 @@ def main():
             best = max(best, c)
             running.append(best)
         lat = []
+        slow = []  # (latency, seconds into the run)
         for ack_time, k in acked:
             i = bisect.bisect_left(running, k)
             if i < len(times):
                 lat.append(times[i] - ack_time)
+                slow.append((times[i] - ack_time, ack_time - start))
         missing = len(acked) - len(lat)
         if not lat:
             print("no event became visible", file=sys.stderr)
@@ -221,6 +231,9 @@ def main():
                   percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99), max(lat),
                   written["changelog"], written["aggregates"],
                   open("/proc/loadavg").read().split()[0]))
+        # When the slowest hundredth of the samples were produced: a burst or a rhythm.
+        slow.sort(reverse=True)
+        print("slowest 1%: " + " ".join("%.1fs@%.0fs" % x for x in slow[:max(1, len(slow) // 100)]))
         # Where a cycle's time goes: the aggregator's steps and the exporter's merge (means
         # over the whole run, warm-up included).
         steps = mean_durations(agg_port, "civicpulse_aggregator_cycle_step_duration_seconds",

@@ -1,5 +1,6 @@
 #include "app.h"
 
+#include <algorithm>
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,11 @@ namespace civicpulse::exporter {
 namespace {
 
 constexpr char kProgram[] = "civicpulse-exporter";
+// Records a poll returns at most.
+constexpr size_t kMaxBatch = 10000;
+// A merge of new aggregates comes no sooner than this many times the last merge's duration
+// after it.
+constexpr int kMergeCostFactor = 4;
 
 }  // namespace
 
@@ -49,7 +55,8 @@ absl::Status ExporterApp::Start() {
   bool logged = false;
   while (!Stopping()) {
     absl::StatusOr<std::unique_ptr<kafka::Consumer>> consumer = kafka::Consumer::Create(
-        config_.common.kafka, {.topics = {config_.aggregates_topic}, .max_batch = 10000});
+        config_.common.kafka,
+        {.topics = {config_.aggregates_topic}, .max_batch = static_cast<int>(kMaxBatch)});
     if (consumer.ok()) {
       consumer_ = std::move(consumer).value();
       break;
@@ -81,11 +88,22 @@ void ExporterApp::Merge() {
 
 absl::Status ExporterApp::Run() {
   if (consumer_ == nullptr) return absl::OkStatus();  // stopped while waiting for the topic
+  // Merges come every merge_every at the latest, and sooner once new aggregates are read:
+  // as soon as a poll finds no more (a backlog is read in full batches first), but no sooner
+  // than merge_at_most_every after the last one, nor than kMergeCostFactor times its
+  // duration (so that merges take at most a fifth of the loop while a replay or a backfill
+  // moves every window on every merge).
   absl::Time next_merge = absl::Now();  // the first merge at once: /metrics is never empty
+  absl::Time early_merge = absl::InfinitePast();  // the soonest a merge of new aggregates may come
+  bool unmerged = false;                          // aggregates applied since the last merge
+  bool caught_up = true;                          // the last poll read all there was
   std::string last_error;
   while (!Stopping()) {
-    absl::StatusOr<const std::vector<kafka::ConsumerRecord>*> batch =
-        consumer_->Poll(absl::Milliseconds(100));
+    absl::Time due = next_merge;
+    if (unmerged && caught_up) due = std::min(due, early_merge);
+    const absl::Duration wait =
+        std::clamp(due - absl::Now(), absl::ZeroDuration(), absl::Milliseconds(100));
+    absl::StatusOr<const std::vector<kafka::ConsumerRecord>*> batch = consumer_->Poll(wait);
     if (!batch.ok()) {
       const std::string error(batch.status().message());
       if (error != last_error) std::cerr << kProgram << ": consumer: " << error << std::endl;
@@ -97,6 +115,7 @@ absl::Status ExporterApp::Run() {
         SetProblem("");
         last_error.clear();
       }
+      caught_up = (*batch)->size() < kMaxBatch;
       uint64_t applied = 0, invalid = 0;
       for (const kafka::ConsumerRecord& record : **batch) {
         // Protobuf parses many a stray byte string; a partial aggregate also names its source
@@ -119,6 +138,7 @@ absl::Status ExporterApp::Run() {
         }
         for (const v1::PartialAggregate& r : batch_.records) store_.Apply(r);
       }
+      unmerged = unmerged || applied > 0;
       if (applied + invalid > 0) metrics_.records.Increment(static_cast<double>(applied + invalid));
       if (invalid > 0) metrics_.invalid_records.Increment(static_cast<double>(invalid));
       const core::BatchReaderStats& stats = batches_.stats();
@@ -137,9 +157,13 @@ absl::Status ExporterApp::Run() {
       }
     }
     const absl::Time now = absl::Now();
-    if (now >= next_merge) {
+    if (now >= next_merge || (unmerged && caught_up && now >= early_merge)) {
       Merge();
-      next_merge = now + config_.merge_every;
+      const absl::Time end = absl::Now();
+      next_merge = end + config_.merge_every;
+      early_merge = std::min(
+          next_merge, end + std::max(config_.merge_at_most_every, kMergeCostFactor * (end - now)));
+      unmerged = false;
     }
   }
   std::cerr << kProgram << ": shutting down" << std::endl;

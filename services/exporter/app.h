@@ -2,8 +2,10 @@
 // beginning (manual assignment, no consumer group), reassembles each source partition's
 // batches (core::BatchReader: only complete batches of the current lineage; a snapshot batch
 // replaces the source partition's state, so a restart rebuilds exactly the same indicators
-// from whatever the topic retains), applies them to an IndicatorStore, and every merge
-// interval recomputes the indicators (incrementally: core/indicator_store.h), names them
+// from whatever the topic retains), applies them to an IndicatorStore, and recomputes the
+// indicators (incrementally: core/indicator_store.h) once it has read all the new
+// aggregates there are (no sooner than --min-merge-interval and 4 merge durations after the
+// last merge, at least every --merge-interval), names them
 // (IndicatorMetrics) and swaps them, serialized once, into the IndicatorCollector that
 // /metrics serves.
 //

@@ -98,5 +98,65 @@ TEST(ExporterAppTest, ReadsAllPartitionsCountsInvalidAndServesIndicators) {
   EXPECT_TRUE(run_status.ok()) << run_status;
 }
 
+// With a merge interval far longer than the test, new aggregates still reach /metrics: the
+// exporter merges once it has read all there are (--min-merge-interval).
+TEST(ExporterAppTest, MergesNewAggregatesWithoutWaitingForTheMergeInterval) {
+  auto broker =
+      kafka::EmbeddedBroker::Start({.partitions = 1, .topics = {kafka::kAggregatesTopic}});
+  ASSERT_TRUE(broker.ok()) << broker.status();
+  kafka::ClientConfig kafka_config{.brokers = (*broker)->bootstrap_servers()};
+  ExporterConfig config;
+  config.common.kafka = kafka_config;
+  config.common.listen = "127.0.0.1:0";
+  config.merge_interval = "10m";
+  config.min_merge_interval = "0s";
+  ASSERT_TRUE(config.Finish().ok());
+  ExporterApp app(config);
+  ASSERT_TRUE(app.Start().ok());
+  absl::Status run_status = absl::UnknownError("not run");
+  std::thread runner([&] { run_status = app.Run(); });
+  httplib::Client client("127.0.0.1", app.port());
+  auto metrics = [&client] {
+    auto response = client.Get("/metrics");
+    return response ? response->body : std::string();
+  };
+  // The first merge comes at once; the next one by the interval would be in 10 minutes.
+  for (int i = 0;
+       i < 300 && metrics().find("last_merge_timestamp_seconds 0\n") != std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+
+  v1::PartialAggregate record;
+  record.set_source_topic(kafka::kEventsTopic);
+  record.set_source_partition(0);
+  record.set_source_offset(1);
+  record.set_producer("test");
+  record.mutable_batch()->set_count(1);
+  record.mutable_batch()->set_snapshot(true);
+  v1::AreaKindTotals* totals = record.mutable_progress()->add_totals();
+  totals->set_area("W01");
+  totals->set_kind(v1::Kind::KIND_WATCH_REPORT);
+  totals->set_events(7);
+  auto producer = kafka::Producer::Create(kafka_config);
+  ASSERT_TRUE(producer.ok());
+  ASSERT_TRUE((*producer)
+                  ->ProduceAndWait({{.topic = kafka::kAggregatesTopic,
+                                     .key = "progress",
+                                     .value = record.SerializeAsString(),
+                                     .partition = 0}},
+                                   absl::Seconds(10))
+                  .ok());
+  const std::string want = "civicpulse_events_total{area=\"W01\",kind=\"watch_report\"} 7\n";
+  std::string body;
+  for (int i = 0; i < 300 && body.find(want) == std::string::npos; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    body = metrics();
+  }
+  EXPECT_THAT(body, HasSubstr(want));
+  app.Stop();
+  runner.join();
+  EXPECT_TRUE(run_status.ok()) << run_status;
+}
+
 }  // namespace
 }  // namespace civicpulse::exporter

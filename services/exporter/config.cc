@@ -23,7 +23,13 @@ void ExporterConfig::AddFlags(CLI::App* app) {
                   "at most N, else the N with the smallest stable hash (docs/reference.md)")
       ->capture_default_str();
   app->add_option("--merge-interval", merge_interval,
-                  "How often the indicators are recomputed from the merged aggregates")
+                  "Longest time between two recomputes of the indicators from the merged "
+                  "aggregates (sooner when new aggregates arrive: --min-merge-interval)")
+      ->capture_default_str();
+  app->add_option("--min-merge-interval", min_merge_interval,
+                  "New aggregates are merged as soon as the exporter has read all there are, "
+                  "but no sooner than this after the previous recompute (at most "
+                  "--merge-interval), nor than 4 times that recompute's duration")
       ->capture_default_str();
   app->add_option("--baseline-weeks", baseline_weeks,
                   "Previous weeks the seasonal expectation considers (1..8)")
@@ -48,6 +54,15 @@ absl::Status ExporterConfig::Finish() {
   if (merge_every < absl::Milliseconds(10) || merge_every > absl::Minutes(10)) {
     return absl::InvalidArgumentError("--merge-interval must be between 10ms and 10m");
   }
+  if (!absl::ParseDuration(min_merge_interval, &merge_at_most_every)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--min-merge-interval: \"", min_merge_interval,
+                     "\" is not a duration (examples: 0s, 100ms, 1s)"));
+  }
+  if (merge_at_most_every < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError("--min-merge-interval must not be negative");
+  }
+  merge_at_most_every = std::min(merge_at_most_every, merge_every);
   if (max_areas < 1 || max_areas > 100000) {
     return absl::InvalidArgumentError("--max-areas must be 1..100000");
   }

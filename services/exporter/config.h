@@ -1,6 +1,6 @@
 // ExporterConfig: civicpulse-exporter's flags with their defaults, and their validation.
 // AddFlags registers them on a CLI11 app; Finish() (after parsing) applies the common flags,
-// parses --merge-interval and reads the areas file. Plain data, thread-compatible.
+// parses the merge intervals and reads the areas file. Plain data, thread-compatible.
 #pragma once
 
 #include <string>
@@ -22,6 +22,7 @@ struct ExporterConfig {
   std::string areas_file;                                  // --areas-file (optional)
   int max_areas = 500;                                     // --max-areas
   std::string merge_interval = "1s";                       // --merge-interval
+  std::string min_merge_interval = "100ms";                // --min-merge-interval
   // Seasonal baseline (docs/baseline.md).
   int baseline_weeks = 8;             // --baseline-weeks: previous weeks considered (1..8)
   int baseline_min_weeks = 3;         // --baseline-min-weeks: usable weeks before ready
@@ -30,6 +31,7 @@ struct ExporterConfig {
 
   // Filled by Finish().
   absl::Duration merge_every = absl::Seconds(1);
+  absl::Duration merge_at_most_every = absl::Milliseconds(100);
   core::IndicatorOptions indicators;
 
   void AddFlags(CLI::App* app);

@@ -27,6 +27,7 @@ TEST(ExporterConfigTest, Defaults) {
   EXPECT_EQ(config.common.listen, "0.0.0.0:9400");
   EXPECT_EQ(config.aggregates_topic, "civicpulse.aggregates.v1");
   EXPECT_EQ(config.merge_every, absl::Seconds(1));
+  EXPECT_EQ(config.merge_at_most_every, absl::Milliseconds(100));
   EXPECT_EQ(config.indicators.areas.max_areas, 500u);
   EXPECT_TRUE(config.indicators.areas.allowed.empty());
   EXPECT_TRUE(config.indicators.residents.empty());
@@ -68,7 +69,16 @@ TEST(ExporterConfigTest, AreasFileGivesAllowListAndResidents) {
   EXPECT_THAT(config.indicators.areas.allowed, ElementsAre("W01", "W02", "W03"));
   EXPECT_THAT(config.indicators.residents, ElementsAre(Pair("W01", 1000.0), Pair("W03", 250.0)));
   EXPECT_EQ(config.merge_every, absl::Milliseconds(250));
+  EXPECT_EQ(config.merge_at_most_every, absl::Milliseconds(100));
   std::remove(path.c_str());
+}
+
+TEST(ExporterConfigTest, MinMergeIntervalIsAtMostTheMergeInterval) {
+  ExporterConfig config;
+  ASSERT_TRUE(Parse({"--brokers", "b:1", "--merge-interval", "50ms"}, &config).ok());
+  EXPECT_EQ(config.merge_at_most_every, absl::Milliseconds(50));
+  ASSERT_TRUE(Parse({"--brokers", "b:1", "--min-merge-interval", "0s"}, &config).ok());
+  EXPECT_EQ(config.merge_at_most_every, absl::ZeroDuration());
 }
 
 TEST(ExporterConfigTest, RejectsBadValues) {
@@ -76,6 +86,8 @@ TEST(ExporterConfigTest, RejectsBadValues) {
        std::vector<std::tuple<std::string, std::string, std::string>>{
            {"--merge-interval", "often", "is not a duration"},
            {"--merge-interval", "0s", "between 10ms and 10m"},
+           {"--min-merge-interval", "soon", "is not a duration"},
+           {"--min-merge-interval", "-1s", "must not be negative"},
            {"--max-areas", "0", "--max-areas"},
            {"--areas-file", "/nonexistent.csv", "cannot read areas file"},
            {"--baseline-weeks", "9", "--baseline-weeks must be 1..8"},

@@ -76,11 +76,16 @@ struct CellContents {
   absl::Status MergeIncrement(const v1::Cell& cell) {
     CellContents added;
     if (absl::Status s = added.FromProto(cell); !s.ok()) return s;
+    MergeSketches(added);
+    SumsFromProto(cell);
+    return absl::OkStatus();
+  }
+
+  // Merges the sketches of `added` into these (the sums are left alone).
+  void MergeSketches(const CellContents& added) {
     participants.Merge(added.participants);
     new_participants.Merge(added.new_participants);
     for (const auto& [band, sketch] : added.by_age) SketchOfBand(band).Merge(sketch);
-    SumsFromProto(cell);
-    return absl::OkStatus();
   }
 
   // The sketch of the participants carrying `band` (not kNone), added empty if none yet.

@@ -283,6 +283,7 @@ struct AreaWindow {
   double active_all = 0;
   double new_participants = 0;
   double top_decile_share = 0;
+  bool unfinished = false;  // grown by AddGain since the last Finish
 
   void SetStable(WindowPart merged) {
     stable = std::move(merged);
@@ -296,8 +297,18 @@ struct AreaWindow {
     participants = stable_participants;
   }
 
+  // Adds what one of the window's recent cells gained (`gain`: the participants its
+  // increment added and the change of its sums) to the window as it stands: a union whose
+  // counts add, as a merge of the grown cell would give. Finish() is due next.
+  void AddGain(const StoredCell& gain) {
+    part.AddCell(gain);
+    participants.Merge(gain.participants);
+    unfinished = true;
+  }
+
   // Estimates the figures of the window.
   void Finish() {
+    unfinished = false;
     for (int k = 0; k < kKindCount; ++k) active[k] = part.by_kind[k].Estimate();
     active_all = participants.Estimate();
     new_participants = part.new_participants.Estimate();
@@ -340,6 +351,7 @@ struct IndicatorStore::State {
   // Ordered so Compute merges in a stable order.
   std::map<std::pair<std::string, int32_t>, SourcePartition> partitions;
   uint64_t rejected = 0;
+  uint64_t windows_recomputed = 0;
 
   // Compute's caches: each area's windows (by area index), the city's, and which of them
   // changed since the last Compute.
@@ -421,6 +433,8 @@ struct IndicatorStore::State {
       for (auto& [key, t] : p->timelines) {
         MarkDirty(t);
         area_windows[t.area][t.resolution].stable_valid = false;
+        t.lo = 1;  // no longer a member of any window (UpdateWindows places it again)
+        t.hi = 0;
       }
     }
     p->watermark_ms = progress.watermark_unix_ms();
@@ -503,12 +517,28 @@ struct IndicatorStore::State {
     }
     if (cell.increment() && held != nullptr) {
       // What the cell gained since the batch before, onto the cell held.
-      if (!held->MergeIncrement(cell).ok()) {
+      StoredCell gain;
+      if (!gain.FromProto(cell).ok()) {
         ++rejected;
         return;
       }
+      held->MergeSketches(gain);
+      // The gain's sums: what the cell's grew by (unsigned ones modulo 2^64: exact).
+      gain.kind = kind;
+      gain.events -= held->events;
+      gain.attributed_events -= held->attributed_events;
+      gain.collective_events -= held->collective_events;
+      gain.public_body_events -= held->public_body_events;
+      gain.volunteer_seconds -= held->volunteer_seconds;
+      gain.recycled_grams -= held->recycled_grams;
+      held->SumsFromProto(cell);
       held->offset = offset;
-    } else {
+      Timeline& t = timeline->second;
+      t.Changed(start_ms);
+      WindowCellChanged(t, start_ms, &gain);
+      return;
+    }
+    {
       // A whole cell, or an increment of one not held (onto an empty one).
       StoredCell stored;
       const absl::Status read =
@@ -531,8 +561,30 @@ struct IndicatorStore::State {
         ++timeline->second.cells_by_kind[kind];
       }
     }
-    timeline->second.Changed(start_ms);
-    MarkDirty(timeline->second);
+    Timeline& t = timeline->second;
+    t.Changed(start_ms);
+    WindowCellChanged(t, start_ms, nullptr);
+  }
+
+  // Cell `start_ms` of timeline `t` changed (`gain`: what an increment added to it, null for
+  // a whole cell). A cell outside the window of the last Compute leaves its figures as they
+  // are: on an on-time stream most are (events land after the watermark, where the windows
+  // end), and the window takes them in when the watermark moves it. An increment of a cell
+  // in the window (the rest land there: the 24h and 7d windows end in the 15-minute and
+  // 1-hour cell that holds the watermark) is added to the area's and the city's windows as
+  // they stand, if nothing else has changed them since (a stable part it touched was
+  // invalidated by Timeline::Changed and is merged again when the window next is); anything
+  // else merges the window again.
+  void WindowCellChanged(Timeline& t, int64_t start_ms, const StoredCell* gain) {
+    const bool placed = t.lo <= t.hi;  // a member of its area's window at the last Compute
+    if (placed && (start_ms < t.lo || start_ms >= t.hi)) return;
+    AreaWindow& w = area_windows[t.area][t.resolution];
+    if (gain != nullptr && placed && !dirty[t.area][t.resolution] && w.stable_valid) {
+      w.AddGain(*gain);
+      city[t.resolution].AddGain(*gain);
+      return;
+    }
+    MarkDirty(t);
   }
 
   // Brings every area's windows and the city's up to date: merges again only the windows
@@ -558,10 +610,14 @@ struct IndicatorStore::State {
       bool any = false;
       std::vector<const WindowPart*> parts;
       for (size_t a = 0; a < area_count; ++a) {
-        if (!dirty[a][r]) continue;
+        AreaWindow& w = area_windows[a][r];
+        if (!dirty[a][r]) {
+          if (w.unfinished) w.Finish();  // grown by increments of its recent cells
+          continue;
+        }
         dirty[a][r] = false;
         any = true;
-        AreaWindow& w = area_windows[a][r];
+        ++windows_recomputed;
         bool stable_changed = !w.stable_valid;
         for (Timeline* t : members[a][r]) stable_changed |= t->UpdateSegments();
         if (stable_changed) {
@@ -574,10 +630,17 @@ struct IndicatorStore::State {
         for (Timeline* t : members[a][r]) t->AddRecent(&w.part, &w.participants);
         w.Finish();
       }
-      if (!any) continue;
+      AreaWindow& c = city[r];
+      if (!any) {
+        if (c.unfinished) {
+          c.Finish();
+          for (int b = 1; b < kAgeBandCount; ++b) by_age[b][r] = c.part.by_age[b].Estimate();
+        }
+        continue;
+      }
       // The city: the areas' stable parts (merged again only when one changed), then every
       // recent cell.
-      AreaWindow& c = city[r];
+      ++windows_recomputed;
       if (!c.stable_valid) {
         parts.clear();
         for (const auto& windows : area_windows) parts.push_back(&windows[r].stable);
@@ -675,6 +738,7 @@ void IndicatorStore::ResetSource(const std::string& topic, int32_t partition) {
 }
 
 uint64_t IndicatorStore::rejected_records() const { return state_->rejected; }
+uint64_t IndicatorStore::windows_recomputed() const { return state_->windows_recomputed; }
 
 Indicators IndicatorStore::Compute() {
   State& s = *state_;

@@ -1,5 +1,6 @@
 // IndicatorStore's incremental Compute against a merge from scratch: random sequences of
-// partial aggregates from several source partitions (new and replaced cells, late updates
+// partial aggregates from several source partitions (new and replaced cells, increments of
+// held cells, late updates
 // to cells whose window part was already merged, watermarks that expire cells, snapshot
 // batches that replace a source partition's state, malformed records), with a Compute of
 // the long-lived store after most steps, each compared with a fresh store that is given the
@@ -170,7 +171,38 @@ class Generator {
     cell->set_public_body_events(rng_() % (events + 1));
     cell->set_volunteer_seconds(kind == 2 ? 0.1 * static_cast<double>(rng_() % 100000) : 0);
     cell->set_recycled_grams(kind == 3 ? 0.3 * static_cast<double>(rng_() % 100000) : 0);
-    held_[p][{area, kind, r, start}] = record;
+    const auto key = std::make_tuple(area, kind, r, start);
+    auto old = held_[p].find(key);
+    if (old != held_[p].end() && Unit() < 0.5) {
+      // An increment instead (as an aggregator sends for a large cell): these people join
+      // the cell held, and the sums are those of the grown cell.
+      v1::Cell* whole = old->second.mutable_cell();
+      auto grow = [](const ParticipantSketch& added, v1::ParticipantSketch* held) {
+        ParticipantSketch merged;
+        EXPECT_TRUE(merged.FromProto(*held).ok());
+        merged.Merge(added);
+        merged.ToProto(held);
+      };
+      grow(participants, whole->mutable_participants());
+      grow(fresh, whole->mutable_new_participants());
+      if (!aged.empty()) grow(aged, &(*whole->mutable_participants_by_age())["25-34"]);
+      whole->set_events(whole->events() + cell->events());
+      whole->set_attributed_events(whole->attributed_events() + cell->attributed_events());
+      whole->set_collective_events(whole->collective_events() + cell->collective_events());
+      whole->set_public_body_events(whole->public_body_events() + cell->public_body_events());
+      whole->set_volunteer_seconds(whole->volunteer_seconds() + cell->volunteer_seconds());
+      whole->set_recycled_grams(whole->recycled_grams() + cell->recycled_grams());
+      old->second.set_source_offset(record.source_offset());
+      cell->set_increment(true);
+      cell->set_events(whole->events());
+      cell->set_attributed_events(whole->attributed_events());
+      cell->set_collective_events(whole->collective_events());
+      cell->set_public_body_events(whole->public_body_events());
+      cell->set_volunteer_seconds(whole->volunteer_seconds());
+      cell->set_recycled_grams(whole->recycled_grams());
+    } else {
+      held_[p][key] = record;
+    }
     Op op;
     op.partition = p;
     op.record = std::move(record);
@@ -369,6 +401,47 @@ TEST(IncrementalComputeTest, AnIncrementMergesIntoTheCellHeld) {
   other.mutable_cell()->set_start_unix_seconds((hour - kHourMs) / 1000);
   store.Apply(other);
   EXPECT_EQ(figures(), std::make_pair(4.0, 5.0));
+}
+
+// A cell beyond the window's end (where an on-time stream's events land: after the
+// watermark) changes no window: Compute merges nothing again until the watermark takes it in.
+TEST(IncrementalComputeTest, ACellBeyondTheWindowsEndWaitsForTheWatermark) {
+  IndicatorStore store(IndicatorOptions{});
+  const int64_t w = kT0 + 10 * kDayMs;
+  auto minute_cell = [](int64_t start, int64_t offset, const std::vector<std::string>& people) {
+    v1::PartialAggregate record = HourCell(start, offset, people);
+    record.mutable_cell()->set_width_seconds(60);
+    return record;
+  };
+  auto progress = [](int64_t watermark, int64_t offset) {
+    v1::PartialAggregate record;
+    record.set_source_topic("events");
+    record.set_source_partition(0);
+    record.set_source_offset(offset);
+    record.mutable_progress()->set_watermark_unix_ms(watermark);
+    return record;
+  };
+  auto hour = [&store] {  // the city's distinct participants over 1 hour
+    for (const SeriesIndicators& s : store.Compute().series) {
+      if (s.city && !s.kind.has_value()) return s.active_participants[0];
+    }
+    return -1.0;
+  };
+  store.Apply(minute_cell(w - 30 * kMinuteMs, 1, {"a"}));
+  store.Apply(progress(w, 2));
+  EXPECT_EQ(hour(), 1);
+  const uint64_t merged = store.windows_recomputed();
+  EXPECT_GT(merged, 0u);
+  store.Apply(minute_cell(w + 2 * kMinuteMs, 3, {"b", "c"}));  // after the watermark
+  EXPECT_EQ(hour(), 1);
+  EXPECT_EQ(store.windows_recomputed(), merged);
+  store.Apply(minute_cell(w - 10 * kMinuteMs, 4, {"d"}));  // inside the window: merged again
+  EXPECT_EQ(hour(), 2);
+  const uint64_t after_late = store.windows_recomputed();
+  EXPECT_GT(after_late, merged);
+  store.Apply(progress(w + 5 * kMinuteMs, 5));  // the watermark passes the waiting cell
+  EXPECT_EQ(hour(), 4);
+  EXPECT_GT(store.windows_recomputed(), after_late);
 }
 
 }  // namespace

@@ -29,9 +29,11 @@
 // end passes a cell, rebuilt when its start passes one (the front: less than a block; the
 // middle: from the merged blocks) or when a cell in them changes (a newer snapshot, an
 // eviction, a reset). Per area and for the city, the union of those is kept too; a window is
-// a copy of it plus the recent cells, computed only for areas whose cells changed or whose
-// window edges moved. Equal to a merge from scratch (indicator_store_test.cc): unions are
-// associative and commutative; sums of fractional values may differ in the last bits.
+// a copy of it plus the recent cells, computed only for areas whose cells in the window
+// changed or whose window edges moved (a cell beyond the window's end, where an on-time
+// stream's events land, changes nothing until the watermark brings it in). Equal to a merge
+// from scratch (indicator_store_test.cc): unions are associative and commutative; sums of
+// fractional values may differ in the last bits.
 //
 // Compute returns typed indicators (Indicators): no metric names, no labels. The exporter
 // names them (services/exporter/indicator_metrics.h; docs/reference.md).
@@ -140,6 +142,9 @@ class IndicatorStore {
 
   // Records ignored because they were malformed (unknown width or kind, bad sketch).
   uint64_t rejected_records() const;
+  // Windows (an area's or the city's, one length) merged again by Compute so far: the
+  // measure of its work. A record that changes no window's cells adds none.
+  uint64_t windows_recomputed() const;
   // Approximate heap bytes held.
   size_t MemoryBytes() const;
 
