@@ -109,6 +109,27 @@ void BM_Merge(benchmark::State& state) {
 }
 BENCHMARK(BM_Merge);
 
+// An increment (a second's additions to a cell: 80 people, exact) merged into a dense cell
+// or window, as the exporter does for every increment it reads.
+void BM_MergeIncrementIntoDense(benchmark::State& state) {
+  const std::vector<uint64_t> hashes = Hashes(200000);
+  ParticipantSketch dense;
+  for (size_t i = 0; i < 100000; ++i) dense.Add(hashes[i]);
+  std::vector<ParticipantSketch> increments(64);
+  for (size_t i = 0; i < increments.size(); ++i) {
+    for (size_t j = 0; j < 80; ++j)
+      increments[i].Add(hashes[(i * 7919 + j * 104729) % hashes.size()]);
+  }
+  size_t i = 0;
+  for (auto _ : state) {
+    dense.Merge(increments[i]);
+    if (++i == increments.size()) i = 0;
+  }
+  benchmark::DoNotOptimize(dense.total_events());
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_MergeIncrementIntoDense);
+
 void BM_Estimate(benchmark::State& state) {
   ParticipantSketch sketch;
   for (uint64_t h : Hashes(100000)) sketch.Add(h);

@@ -21,6 +21,9 @@ constexpr int kQ = 64 - ParticipantSketch::kPrecision;  // bits left for the ran
 // The bottom-k sample kept in dense mode for the concentration ratio: k smallest hashes.
 constexpr size_t kSampleSize = ParticipantSketch::kExactLimit;
 constexpr uint64_t kNoThreshold = std::numeric_limits<uint64_t>::max();
+// Participants of an exact sketch merged into a dense one's sample one by one (below: a
+// linear merge of the two).
+constexpr size_t kFewIncoming = 16;
 
 using Entry = std::pair<uint64_t, uint32_t>;
 
@@ -500,6 +503,12 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
   other.ForEachHeld([t](uint64_t hash, uint32_t count) {
     if (hash <= t) incoming.emplace_back(hash, count);
   });
+  // A few (an increment into a dense cell or window: most of its people lie above t) go in
+  // one by one; a linear merge would copy the whole sample for them.
+  if (incoming.size() <= kFewIncoming) {
+    for (const auto& [hash, count] : incoming) r.AddToSample(hash, count);
+    return;
+  }
   if (!std::is_sorted(incoming.begin(), incoming.end())) SortByHash(&incoming);  // a hash map
   r.MergeSample(incoming, t);
 }
