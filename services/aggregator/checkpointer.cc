@@ -66,8 +66,7 @@ Checkpointer::Checkpointer(CheckpointerOptions options, kafka::Producer* produce
 absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrote,
                                    size_t* bytes, bool* snapshot) {
   *wrote = false;
-  const int64_t interval_ms = absl::ToInt64Milliseconds(options_.snapshot_interval);
-  *snapshot = p->aggregates.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
+  *snapshot = p->aggregates.snapshot_due || p->aggregates.snapshot_granted;
   // Every message of this publish lives on the arena and goes in one Reset at the end: a
   // replay changes tens of thousands of cells per flush, each a tree of small messages.
   absl::Cleanup reset_arena = [this] { arena_.Reset(); };
@@ -135,8 +134,7 @@ absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, boo
   *wrote = false;
   *snapshot = false;
   if (!force && now_ms < p->checkpoint_due_ms) return absl::OkStatus();
-  const int64_t interval_ms = absl::ToInt64Milliseconds(options_.snapshot_interval);
-  *snapshot = p->changelog.Due(now_ms, options_.snapshot_min_bytes, interval_ms);
+  *snapshot = p->changelog.snapshot_due || p->changelog.snapshot_granted;
   if (!*snapshot && p->next_offset == p->checkpointed_offset) return absl::OkStatus();
   absl::Cleanup reset_arena = [this] { arena_.Reset(); };  // as in Publish
   // Arena::Create constructs a non-message type without the arena: it is passed on purpose.
@@ -169,6 +167,30 @@ absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, boo
   return status;
 }
 
+void Checkpointer::GrantSnapshots(const std::vector<OwnedPartition*>& ready,
+                                  LogCursor OwnedPartition::*log, size_t delta_bytes,
+                                  int64_t now_ms, bool changelog, bool force) {
+  const int64_t interval_ms = absl::ToInt64Milliseconds(options_.snapshot_interval);
+  std::vector<LogCursor*> due;
+  for (OwnedPartition* p : ready) {
+    LogCursor& cursor = p->*log;
+    cursor.snapshot_granted = false;
+    if (changelog && !force && now_ms < p->checkpoint_due_ms) continue;  // no batch this cycle
+    if (!cursor.snapshot_due && cursor.Due(now_ms, options_.snapshot_min_bytes, interval_ms)) {
+      due.push_back(&cursor);
+    }
+  }
+  std::stable_sort(due.begin(), due.end(), [](const LogCursor* a, const LogCursor* b) {
+    return a->last_snapshot_ms < b->last_snapshot_ms;
+  });
+  size_t left = std::max(4 * options_.snapshot_min_bytes, 2 * delta_bytes);
+  for (size_t i = 0; i < due.size(); ++i) {
+    if (i > 0 && due[i]->last_snapshot_bytes > left) break;
+    left -= std::min(left, due[i]->last_snapshot_bytes);
+    due[i]->snapshot_granted = true;
+  }
+}
+
 absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
     const std::vector<OwnedPartition*>& partitions, int64_t now_ms, bool force) {
   struct Written {
@@ -190,6 +212,13 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
   // before a changelog covers its record, so with one pending the aggregates and dead
   // letters are acknowledged first.
   const absl::Time publish_start = absl::Now();
+  GrantSnapshots(ready, &OwnedPartition::aggregates, aggregates_delta_bytes_, now_ms,
+                 /*changelog=*/false, force);
+  if (options_.changelog) {
+    GrantSnapshots(ready, &OwnedPartition::changelog, changelog_delta_bytes_, now_ms,
+                   /*changelog=*/true, force);
+  }
+  aggregates_delta_bytes_ = changelog_delta_bytes_ = 0;
   bool one_wait = options_.changelog && dead_letters_->pending() == 0;
   std::vector<Written> published;
   absl::Status status;
@@ -216,6 +245,7 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
     for (Written& w : published) {
       if (!w.wrote) continue;
       w.partition->aggregates.Wrote(w.snapshot, w.bytes, now_ms);
+      if (!w.snapshot) aggregates_delta_bytes_ += w.bytes;
       w.partition->published_offset = w.partition->next_offset;
       w.partition->published_watermark = w.partition->engine->watermark_ms();
       metrics_->Checkpoint("aggregates", w.snapshot).Increment(static_cast<double>(w.bytes));
@@ -291,6 +321,7 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
     OwnedPartition* p = w.partition;
     if (w.wrote) {
       p->changelog.Wrote(w.snapshot, w.bytes, now_ms);
+      if (!w.snapshot) changelog_delta_bytes_ += w.bytes;
       p->checkpointed_offset = p->next_offset;
       p->checkpoint_due_ms = now_ms + absl::ToInt64Milliseconds(options_.checkpoint_interval);
       metrics_->Checkpoint("changelog", w.snapshot).Increment(static_cast<double>(w.bytes));

@@ -85,6 +85,16 @@ class Checkpointer {
   absl::Status WriteChangelog(OwnedPartition* p, int64_t now_ms, bool force, bool* wrote,
                               size_t* bytes, bool* snapshot);
 
+  // Grants the snapshots one log (`log` of each partition) writes this cycle because the
+  // policy calls for them (LogCursor::Due; a required one, snapshot_due, is always written):
+  // the partitions whose last snapshot is oldest first, while the bytes they are expected to
+  // take (each one's last snapshot) fit twice what the log's deltas took in the last cycle
+  // (`delta_bytes`; at least four --snapshot-bytes), and at least one. The rest wait for a
+  // later cycle: partitions fed at the same rate come due in the same cycle, and sixteen of
+  // them at once held the consume loop for seconds.
+  void GrantSnapshots(const std::vector<OwnedPartition*>& ready, LogCursor OwnedPartition::*log,
+                      size_t delta_bytes, int64_t now_ms, bool changelog, bool force);
+
   // Holds one Publish's (or WriteChangelog's) messages; reset when it returns. Its first
   // block is first_block_, kept across resets.
   std::vector<char> first_block_;
@@ -93,6 +103,9 @@ class Checkpointer {
   kafka::Producer* producer_;
   DeadLetterQueue* dead_letters_;
   AggregatorMetrics* metrics_;
+  // Delta bytes each log wrote (acknowledged) in the last cycle.
+  size_t aggregates_delta_bytes_ = 0;
+  size_t changelog_delta_bytes_ = 0;
   // Scratch reused across cycles.
   std::vector<v1::Cell*> cell_pointers_;
   std::vector<v1::StatePiece*> piece_pointers_;

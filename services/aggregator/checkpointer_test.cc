@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -401,6 +402,65 @@ TEST(CheckpointerWithoutChangelogTest, PublishesAndCommitsButWritesNoChangelog) 
   absl::StatusOr<std::vector<kafka::TopicPartition>> again = checkpointer.Run(owned.All(), kNowMs);
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->empty());
+}
+
+// Snapshots the policy calls for (here: every cycle, by age) in many partitions at once are
+// spread over cycles: one cycle writes them while they fit twice its log's deltas of the cycle
+// before (and at least one), and every partition gets its turn.
+TEST_F(CheckpointerTest, PolicySnapshotsOfManyPartitionsAreSpreadOverCycles) {
+  Checkpointer checkpointer({.topic = kafka::kEventsTopic,
+                             .aggregates_topic = kafka::kAggregatesTopic,
+                             .aggregates_partitions = 4,
+                             .changelog_topic = kafka::kChangelogTopic,
+                             .changelog_partitions = 4,
+                             .instance_id = "agg-test",
+                             .snapshot_min_bytes = 1,
+                             .snapshot_interval = absl::Milliseconds(1)},
+                            &producer_, &dead_letters_, &metrics_);
+  constexpr int kPartitions = 8;
+  for (int p = 0; p < kPartitions; ++p) Own(p);
+  int event = 0;
+  // Routes one new event to every partition, runs a cycle `seconds` after kNowMs and returns
+  // the partitions whose changelog batch of the cycle was a snapshot.
+  auto cycle = [&](int seconds) {
+    Batch batch;
+    for (int p = 0; p < kPartitions; ++p) {
+      batch.Add(p, event, "W01",
+                Json(absl::StrCat("e", event), "W01", 5, absl::StrCat("p-", event)));
+      ++event;
+    }
+    router_.Route(batch.records(), kNowMs + seconds * 1000);
+    producer_.sent.clear();
+    auto offsets = checkpointer.Run(owned_.All(), kNowMs + seconds * 1000);
+    EXPECT_TRUE(offsets.ok()) << offsets.status();
+    std::set<int64_t> snapshots;
+    for (const v1::ChangelogRecord& r : On<v1::ChangelogRecord>(kafka::kChangelogTopic)) {
+      if (r.batch().snapshot()) snapshots.insert(r.source_partition());
+    }
+    return snapshots;
+  };
+  // State much larger than a cycle's deltas: 300 people in 10 areas per partition.
+  Batch bulk;
+  for (int p = 0; p < kPartitions; ++p) {
+    for (int i = 0; i < 300; ++i, ++event) {
+      bulk.Add(p, event, "W01",
+               Json(absl::StrCat("e", event), absl::StrCat("W", i % 10), i % 50,
+                    absl::StrCat("p-", event)));
+    }
+  }
+  router_.Route(bulk.records(), kNowMs);
+  // The first batch of every partition must be a snapshot (a new lineage): all at once.
+  EXPECT_EQ(cycle(0).size(), static_cast<size_t>(kPartitions));
+  // Then all are due by age in every cycle, and the last cycle wrote no deltas: one only.
+  EXPECT_EQ(cycle(1).size(), 1u);
+  std::set<int64_t> snapshotted;
+  for (int second = 2; second < 2 + 3 * kPartitions; ++second) {
+    const std::set<int64_t> now = cycle(second);
+    EXPECT_GE(now.size(), 1u);
+    EXPECT_LT(now.size(), static_cast<size_t>(kPartitions));
+    snapshotted.insert(now.begin(), now.end());
+  }
+  EXPECT_EQ(snapshotted.size(), static_cast<size_t>(kPartitions));
 }
 
 TEST_F(CheckpointerTest, RecordsNotOwnedOrAlreadyAppliedAreSkipped) {

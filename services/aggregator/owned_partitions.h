@@ -31,6 +31,9 @@ struct LogCursor {
   size_t bytes_since_snapshot = 0;
   size_t last_snapshot_bytes = 0;
   int64_t last_snapshot_ms = 0;
+  // The Checkpointer granted this cycle a snapshot the policy calls for (Due, and within the
+  // cycle's budget: Checkpointer::GrantSnapshots).
+  bool snapshot_granted = false;
 
   // A snapshot is due once the deltas since the last one outweigh it (and `min_bytes`), so
   // that the log never holds more than about three snapshots' worth to restore from, or
