@@ -297,8 +297,8 @@ struct AreaWindow {
     participants = stable_participants;
   }
 
-  // Adds what one of the window's recent cells gained (`gain`: the participants its
-  // increment added and the change of its sums) to the window as it stands: a union whose
+  // Adds what one of the window's cells gained (`gain`: the participants its increment
+  // added and the change of its sums) to the window as it stands: a union whose
   // counts add, as a merge of the grown cell would give. Finish() is due next.
   void AddGain(const StoredCell& gain) {
     part.AddCell(gain);
@@ -538,28 +538,26 @@ struct IndicatorStore::State {
       WindowCellChanged(t, start_ms, &gain);
       return;
     }
-    {
-      // A whole cell, or an increment of one not held (onto an empty one).
-      StoredCell stored;
-      const absl::Status read =
-          cell.increment() ? stored.MergeIncrement(cell) : stored.FromProto(cell);
-      if (!read.ok()) {
-        ++rejected;
-        return;
-      }
-      stored.offset = offset;
-      stored.kind = kind;
-      if (timeline == p->timelines.end()) {
-        timeline = p->timelines.try_emplace({area, r}).first;
-        timeline->second.area = area;
-        timeline->second.resolution = r;
-      }
-      if (held != nullptr) {
-        *held = std::move(stored);
-      } else {
-        timeline->second.cells.emplace(std::move(key), std::move(stored));
-        ++timeline->second.cells_by_kind[kind];
-      }
+    // A whole cell, or an increment of one not held (onto an empty one).
+    StoredCell stored;
+    const absl::Status read =
+        cell.increment() ? stored.MergeIncrement(cell) : stored.FromProto(cell);
+    if (!read.ok()) {
+      ++rejected;
+      return;
+    }
+    stored.offset = offset;
+    stored.kind = kind;
+    if (timeline == p->timelines.end()) {
+      timeline = p->timelines.try_emplace({area, r}).first;
+      timeline->second.area = area;
+      timeline->second.resolution = r;
+    }
+    if (held != nullptr) {
+      *held = std::move(stored);
+    } else {
+      timeline->second.cells.emplace(std::move(key), std::move(stored));
+      ++timeline->second.cells_by_kind[kind];
     }
     Timeline& t = timeline->second;
     t.Changed(start_ms);
@@ -612,7 +610,7 @@ struct IndicatorStore::State {
       for (size_t a = 0; a < area_count; ++a) {
         AreaWindow& w = area_windows[a][r];
         if (!dirty[a][r]) {
-          if (w.unfinished) w.Finish();  // grown by increments of its recent cells
+          if (w.unfinished) w.Finish();  // grown by increments of its cells (AddGain)
           continue;
         }
         dirty[a][r] = false;

@@ -324,17 +324,20 @@ v1::PartialAggregate HourCell(int64_t start, int64_t offset,
   return record;
 }
 
+// Progress of source partition 0 of "events": its watermark.
+v1::PartialAggregate Progress(int64_t watermark, int64_t offset) {
+  v1::PartialAggregate record;
+  record.set_source_topic("events");
+  record.set_source_partition(0);
+  record.set_source_offset(offset);
+  record.mutable_progress()->set_watermark_unix_ms(watermark);
+  return record;
+}
+
 TEST(IncrementalComputeTest, ALateUpdateOfAMergedHourChangesTheWeek) {
   IndicatorStore store(IndicatorOptions{});
   auto cell = HourCell;
-  auto progress = [](int64_t watermark, int64_t offset) {
-    v1::PartialAggregate record;
-    record.set_source_topic("events");
-    record.set_source_partition(0);
-    record.set_source_offset(offset);
-    record.mutable_progress()->set_watermark_unix_ms(watermark);
-    return record;
-  };
+  auto progress = Progress;
   const int64_t w = kT0 + 10 * kDayMs;
   // Hours 3 days back (a whole block of the 7d window) and 3 hours back.
   store.Apply(cell(w - 3 * kDayMs, 1, {"a", "b"}));
@@ -370,11 +373,7 @@ TEST(IncrementalComputeTest, AnIncrementMergesIntoTheCellHeld) {
     record.mutable_cell()->set_volunteer_seconds(volunteer_seconds);
     return record;
   };
-  v1::PartialAggregate progress;
-  progress.set_source_topic("events");
-  progress.set_source_partition(0);
-  progress.set_source_offset(3);
-  progress.mutable_progress()->set_watermark_unix_ms(w);
+  const v1::PartialAggregate progress = Progress(w, 3);
   // The city's distinct participants and volunteer time over 7 days.
   auto figures = [&store] {
     const Indicators indicators = store.Compute();
@@ -413,14 +412,7 @@ TEST(IncrementalComputeTest, ACellBeyondTheWindowsEndWaitsForTheWatermark) {
     record.mutable_cell()->set_width_seconds(60);
     return record;
   };
-  auto progress = [](int64_t watermark, int64_t offset) {
-    v1::PartialAggregate record;
-    record.set_source_topic("events");
-    record.set_source_partition(0);
-    record.set_source_offset(offset);
-    record.mutable_progress()->set_watermark_unix_ms(watermark);
-    return record;
-  };
+  auto progress = Progress;
   auto hour = [&store] {  // the city's distinct participants over 1 hour
     for (const SeriesIndicators& s : store.Compute().series) {
       if (s.city && !s.kind.has_value()) return s.active_participants[0];
