@@ -66,7 +66,7 @@ Checkpointer::Checkpointer(CheckpointerOptions options, kafka::Producer* produce
 absl::Status Checkpointer::Publish(OwnedPartition* p, int64_t now_ms, bool* wrote,
                                    size_t* bytes, bool* snapshot) {
   *wrote = false;
-  *snapshot = p->aggregates.snapshot_due || p->aggregates.snapshot_granted;
+  *snapshot = p->aggregates.SnapshotNext();
   // Every message of this publish lives on the arena and goes in one Reset at the end: a
   // replay changes tens of thousands of cells per flush, each a tree of small messages.
   absl::Cleanup reset_arena = [this] { arena_.Reset(); };
@@ -133,8 +133,8 @@ absl::Status Checkpointer::WriteChangelog(OwnedPartition* p, int64_t now_ms, boo
                                           bool* wrote, size_t* bytes, bool* snapshot) {
   *wrote = false;
   *snapshot = false;
-  if (!force && now_ms < p->checkpoint_due_ms) return absl::OkStatus();
-  *snapshot = p->changelog.snapshot_due || p->changelog.snapshot_granted;
+  if (!ChangelogBatchDue(*p, now_ms, force)) return absl::OkStatus();
+  *snapshot = p->changelog.SnapshotNext();
   if (!*snapshot && p->next_offset == p->checkpointed_offset) return absl::OkStatus();
   absl::Cleanup reset_arena = [this] { arena_.Reset(); };  // as in Publish
   // Arena::Create constructs a non-message type without the arena: it is passed on purpose.
@@ -175,7 +175,7 @@ void Checkpointer::GrantSnapshots(const std::vector<OwnedPartition*>& ready,
   for (OwnedPartition* p : ready) {
     LogCursor& cursor = p->*log;
     cursor.snapshot_granted = false;
-    if (changelog && !force && now_ms < p->checkpoint_due_ms) continue;  // no batch this cycle
+    if (changelog && !ChangelogBatchDue(*p, now_ms, force)) continue;  // no batch this cycle
     if (!cursor.snapshot_due && cursor.Due(now_ms, options_.snapshot_min_bytes, interval_ms)) {
       due.push_back(&cursor);
     }

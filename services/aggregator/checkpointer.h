@@ -85,6 +85,12 @@ class Checkpointer {
   absl::Status WriteChangelog(OwnedPartition* p, int64_t now_ms, bool force, bool* wrote,
                               size_t* bytes, bool* snapshot);
 
+  // Whether partition `p` writes a changelog batch this cycle (its checkpoint interval has
+  // passed, or `force`).
+  static bool ChangelogBatchDue(const OwnedPartition& p, int64_t now_ms, bool force) {
+    return force || now_ms >= p.checkpoint_due_ms;
+  }
+
   // Grants the snapshots one log (`log` of each partition) writes this cycle because the
   // policy calls for them (LogCursor::Due; a required one, snapshot_due, is always written):
   // the partitions whose last snapshot is oldest first, while the bytes they are expected to

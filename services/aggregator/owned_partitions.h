@@ -35,14 +35,16 @@ struct LogCursor {
   // cycle's budget: Checkpointer::GrantSnapshots).
   bool snapshot_granted = false;
 
-  // A snapshot is due once the deltas since the last one outweigh it (and `min_bytes`), so
-  // that the log never holds more than about three snapshots' worth to restore from, or
-  // once `interval_ms` has passed (time-based retention must never drop the only one).
+  // The policy calls for a snapshot (besides a required one, snapshot_due) once the deltas
+  // since the last one outweigh it (and `min_bytes`), so that the log never holds more than
+  // about three snapshots' worth to restore from, or once `interval_ms` has passed
+  // (time-based retention must never drop the only one).
   bool Due(int64_t now_ms, size_t min_bytes, int64_t interval_ms) const {
-    return snapshot_due ||
-           bytes_since_snapshot >= std::max(min_bytes, last_snapshot_bytes) ||
+    return bytes_since_snapshot >= std::max(min_bytes, last_snapshot_bytes) ||
            now_ms - last_snapshot_ms >= interval_ms;
   }
+  // The next batch is a snapshot: required, or granted for this cycle.
+  bool SnapshotNext() const { return snapshot_due || snapshot_granted; }
   void Wrote(bool snapshot, size_t bytes, int64_t now_ms) {
     ++next_batch;
     if (snapshot) {

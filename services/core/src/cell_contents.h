@@ -72,20 +72,23 @@ struct CellContents {
   // batch) to what this holds: each sketch merges the participants added, the sums replace.
   // Exactly what the writer holds, provided this held what the writer's previous batch left
   // (a union with event counts that add is what the writer's Adds did). Changes nothing when
-  // a sketch is malformed.
-  absl::Status MergeIncrement(const v1::Cell& cell) {
-    CellContents added;
+  // a sketch is malformed. With `gain` (an empty CellContents), also says what this gained:
+  // the participants added, and how much each sum grew (unsigned ones modulo 2^64: exact).
+  absl::Status MergeIncrement(const v1::Cell& cell, CellContents* gain = nullptr) {
+    CellContents own;
+    CellContents& added = gain != nullptr ? *gain : own;
     if (absl::Status s = added.FromProto(cell); !s.ok()) return s;
-    MergeSketches(added);
-    SumsFromProto(cell);
-    return absl::OkStatus();
-  }
-
-  // Merges the sketches of `added` into these (the sums are left alone).
-  void MergeSketches(const CellContents& added) {
     participants.Merge(added.participants);
     new_participants.Merge(added.new_participants);
     for (const auto& [band, sketch] : added.by_age) SketchOfBand(band).Merge(sketch);
+    added.events -= events;
+    added.attributed_events -= attributed_events;
+    added.collective_events -= collective_events;
+    added.public_body_events -= public_body_events;
+    added.volunteer_seconds -= volunteer_seconds;
+    added.recycled_grams -= recycled_grams;
+    SumsFromProto(cell);
+    return absl::OkStatus();
   }
 
   // The sketch of the participants carrying `band` (not kNone), added empty if none yet.

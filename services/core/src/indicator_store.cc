@@ -518,20 +518,11 @@ struct IndicatorStore::State {
     if (cell.increment() && held != nullptr) {
       // What the cell gained since the batch before, onto the cell held.
       StoredCell gain;
-      if (!gain.FromProto(cell).ok()) {
+      if (!held->MergeIncrement(cell, &gain).ok()) {
         ++rejected;
         return;
       }
-      held->MergeSketches(gain);
-      // The gain's sums: what the cell's grew by (unsigned ones modulo 2^64: exact).
       gain.kind = kind;
-      gain.events -= held->events;
-      gain.attributed_events -= held->attributed_events;
-      gain.collective_events -= held->collective_events;
-      gain.public_body_events -= held->public_body_events;
-      gain.volunteer_seconds -= held->volunteer_seconds;
-      gain.recycled_grams -= held->recycled_grams;
-      held->SumsFromProto(cell);
       held->offset = offset;
       Timeline& t = timeline->second;
       t.Changed(start_ms);
@@ -607,51 +598,48 @@ struct IndicatorStore::State {
     for (int r = 0; r < kWindowCount; ++r) {
       bool any = false;
       std::vector<const WindowPart*> parts;
+      // A window merged again, or grown by increments of its cells (AddGain), is estimated.
       for (size_t a = 0; a < area_count; ++a) {
         AreaWindow& w = area_windows[a][r];
-        if (!dirty[a][r]) {
-          if (w.unfinished) w.Finish();  // grown by increments of its cells (AddGain)
+        if (dirty[a][r]) {
+          dirty[a][r] = false;
+          any = true;
+          ++windows_recomputed;
+          bool stable_changed = !w.stable_valid;
+          for (Timeline* t : members[a][r]) stable_changed |= t->UpdateSegments();
+          if (stable_changed) {
+            WindowPart merged;  // the timelines' stable parts, merged
+            for (Timeline* t : members[a][r]) t->AddStable(&merged);
+            w.SetStable(std::move(merged));
+            city[r].stable_valid = false;
+          }
+          w.StartWindow();
+          for (Timeline* t : members[a][r]) t->AddRecent(&w.part, &w.participants);
+        } else if (!w.unfinished) {
           continue;
         }
-        dirty[a][r] = false;
-        any = true;
-        ++windows_recomputed;
-        bool stable_changed = !w.stable_valid;
-        for (Timeline* t : members[a][r]) stable_changed |= t->UpdateSegments();
-        if (stable_changed) {
-          WindowPart merged;  // the timelines' stable parts, merged
-          for (Timeline* t : members[a][r]) t->AddStable(&merged);
-          w.SetStable(std::move(merged));
-          city[r].stable_valid = false;
-        }
-        w.StartWindow();
-        for (Timeline* t : members[a][r]) t->AddRecent(&w.part, &w.participants);
         w.Finish();
       }
+      // The city, when an area's window was merged again: the areas' stable parts (merged
+      // again only when one changed), then every recent cell.
       AreaWindow& c = city[r];
-      if (!any) {
-        if (c.unfinished) {
-          c.Finish();
-          for (int b = 1; b < kAgeBandCount; ++b) by_age[b][r] = c.part.by_age[b].Estimate();
+      if (any) {
+        ++windows_recomputed;
+        if (!c.stable_valid) {
+          parts.clear();
+          for (const auto& windows : area_windows) parts.push_back(&windows[r].stable);
+          std::sort(parts.begin(), parts.end(),
+                    [](const WindowPart* x, const WindowPart* y) { return x->events > y->events; });
+          WindowPart merged;
+          for (const WindowPart* part : parts) merged.Merge(*part);
+          c.SetStable(std::move(merged));
         }
+        c.StartWindow();
+        for (const auto& by_resolution : members) {
+          for (Timeline* t : by_resolution[r]) t->AddRecent(&c.part, &c.participants);
+        }
+      } else if (!c.unfinished) {
         continue;
-      }
-      // The city: the areas' stable parts (merged again only when one changed), then every
-      // recent cell.
-      ++windows_recomputed;
-      if (!c.stable_valid) {
-        parts.clear();
-        for (const auto& windows : area_windows) parts.push_back(&windows[r].stable);
-        std::sort(parts.begin(), parts.end(), [](const WindowPart* x, const WindowPart* y) {
-          return x->events > y->events;
-        });
-        WindowPart merged;
-        for (const WindowPart* part : parts) merged.Merge(*part);
-        c.SetStable(std::move(merged));
-      }
-      c.StartWindow();
-      for (const auto& by_resolution : members) {
-        for (Timeline* t : by_resolution[r]) t->AddRecent(&c.part, &c.participants);
       }
       c.Finish();
       for (int b = 1; b < kAgeBandCount; ++b) by_age[b][r] = c.part.by_age[b].Estimate();

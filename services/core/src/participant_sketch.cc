@@ -444,7 +444,7 @@ void ParticipantSketch::Add(uint64_t participant_hash, uint32_t events) {
   Rep& r = *data_.rep;
   if (r.dense()) {
     r.AddRegister(participant_hash);
-    if (participant_hash <= r.threshold) r.AddToSample(participant_hash, events);
+    r.AddToSample(participant_hash, events);
     return;
   }
   r.counts[participant_hash] += events;
