@@ -3,6 +3,7 @@
 //   BM_HashParticipant   the stable 64-bit hash of a pseudonym (64 hex chars, as ingest makes).
 //   BM_AddExact          Add into an exact-mode sketch (<= 2048 people); items/s.
 //   BM_AddDense          Add into a dense (HyperLogLog + bottom-k sample) sketch; items/s.
+//   BM_AddNewIntoYoungDense  Add of new people into a sketch that has just turned dense.
 //   BM_Merge             Merge of two dense sketches (what the exporter does per cell).
 //   BM_Estimate          Ertl's estimator over 2^14 registers.
 //   BM_BaselineFlatHashSet  the ceiling for exact counting: inserting the same hashes into an
@@ -96,6 +97,25 @@ void BM_AddDense(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_AddDense);
+
+// Add of new participants into a sketch that has just turned dense (2,049 people, growing
+// to 10,241), as every hour and quarter-hour cell of a dense stream does after it turns:
+// most of them fall below the sample's threshold. Items: the adds.
+void BM_AddNewIntoYoungDense(benchmark::State& state) {
+  constexpr int kGrowth = 8192;
+  const std::vector<uint64_t> hashes = Hashes(ParticipantSketch::kExactLimit + 1 + kGrowth);
+  ParticipantSketch young;
+  for (size_t i = 0; i <= ParticipantSketch::kExactLimit; ++i) young.Add(hashes[i]);
+  for (auto _ : state) {
+    ParticipantSketch sketch = young;
+    for (size_t i = ParticipantSketch::kExactLimit + 1; i < hashes.size(); ++i) {
+      sketch.Add(hashes[i]);
+    }
+    benchmark::DoNotOptimize(sketch.total_events());
+  }
+  state.SetItemsProcessed(state.iterations() * kGrowth);
+}
+BENCHMARK(BM_AddNewIntoYoungDense);
 
 void BM_Merge(benchmark::State& state) {
   const std::vector<uint64_t> hashes = Hashes(100000);

@@ -24,6 +24,9 @@ constexpr uint64_t kNoThreshold = std::numeric_limits<uint64_t>::max();
 // Participants of an exact sketch merged into a dense one's sample one by one (below: a
 // linear merge of the two).
 constexpr size_t kFewIncoming = 16;
+// Participants a dense sketch takes below its threshold before it settles them into its
+// sample (see Rep::pending).
+constexpr size_t kPendingLimit = 128;
 
 using Entry = std::pair<uint64_t, uint32_t>;
 
@@ -207,6 +210,13 @@ struct ParticipantSketch::Rep {
   // hash map took most of the exporter's time on a dense stream).
   std::vector<Entry> sample;
   uint64_t threshold = kNoThreshold;
+  // Dense mode: participants added below the threshold since the sample was last settled,
+  // unsorted (a hash may repeat, and may be in the sample too). Inserting each into the
+  // sorted sample moved half of it (16 KB), and while a dense cell is young most of its
+  // participants are new and fall below the threshold: that was half of the aggregator's
+  // time on a dense stream. They are settled kPendingLimit at a time with one sort and one
+  // linear merge; every reader of the sample sees it settled (Settled, Settle).
+  std::vector<Entry> pending;
 
   bool dense() const { return !registers.empty(); }
 
@@ -244,31 +254,79 @@ struct ParticipantSketch::Rep {
       it->second += count;
       return;
     }
-    sample.insert(it, {hash, count});
-    Truncate();
+    pending.emplace_back(hash, count);
+    if (pending.size() >= kPendingLimit) Settle();
   }
 
-  // The union with `incoming` (sorted by hash, distinct; counts add) of the participants at
-  // or below `t`, which both hold completely, as the new sample.
-  void MergeSample(const std::vector<Entry>& incoming, uint64_t t) {
-    thread_local std::vector<Entry> merged;
-    merged.clear();
-    merged.reserve(std::min(sample.size() + incoming.size(), kSampleSize));
-    auto a = sample.begin();
-    const auto a_end = std::upper_bound(sample.begin(), sample.end(), t,
+  // Moves the pending participants into the sample.
+  void Settle() {
+    if (pending.empty()) return;
+    SortAndCombine(&pending);
+    MergeSample(pending, threshold);
+    pending.clear();
+  }
+
+  // The sample with the pending participants in it: `sample` itself when none are pending,
+  // else a thread-local copy valid until the next call on this thread (const readers may
+  // run on several threads at once, so they do not settle).
+  const std::vector<Entry>& Settled() const {
+    if (pending.empty()) return sample;
+    thread_local std::vector<Entry> sorted;
+    thread_local std::vector<Entry> view;
+    sorted.assign(pending.begin(), pending.end());
+    SortAndCombine(&sorted);
+    Union(sample, sorted, threshold, &view);
+    return view;
+  }
+
+  // Sorts `entries` by hash and adds up the counts of a hash listed more than once.
+  static void SortAndCombine(std::vector<Entry>* entries) {
+    std::sort(entries->begin(), entries->end(),
+              [](const Entry& a, const Entry& b) { return a.first < b.first; });
+    Combine(entries);
+  }
+
+  // Adds up the counts of a hash listed more than once in `entries` (sorted by hash).
+  static void Combine(std::vector<Entry>* entries) {
+    size_t kept = 0;
+    for (size_t i = 0; i < entries->size(); ++i) {
+      if (kept > 0 && (*entries)[kept - 1].first == (*entries)[i].first) {
+        (*entries)[kept - 1].second += (*entries)[i].second;
+      } else {
+        (*entries)[kept++] = (*entries)[i];
+      }
+    }
+    entries->resize(kept);
+  }
+
+  // Into `out`: the k smallest of the union of `held`'s participants at or below `t` and
+  // `incoming` (both sorted by hash and distinct; counts of a hash in both add).
+  static void Union(const std::vector<Entry>& held, const std::vector<Entry>& incoming, uint64_t t,
+                    std::vector<Entry>* out) {
+    out->clear();
+    out->reserve(std::min(held.size() + incoming.size(), kSampleSize));
+    auto a = held.begin();
+    const auto a_end = std::upper_bound(held.begin(), held.end(), t,
                                         [](uint64_t h, const Entry& e) { return h < e.first; });
     auto b = incoming.begin();
-    while (merged.size() < kSampleSize && (a != a_end || b != incoming.end())) {
+    while (out->size() < kSampleSize && (a != a_end || b != incoming.end())) {
       if (b == incoming.end() || (a != a_end && a->first < b->first)) {
-        merged.push_back(*a++);
+        out->push_back(*a++);
       } else if (a == a_end || b->first < a->first) {
-        merged.push_back(*b++);
+        out->push_back(*b++);
       } else {
-        merged.push_back({a->first, a->second + b->second});
+        out->push_back({a->first, a->second + b->second});
         ++a;
         ++b;
       }
     }
+  }
+
+  // The union with `incoming` (sorted by hash, distinct; counts add) of the participants at
+  // or below `t`, which both hold completely, as the new sample. REQUIRES: none pending.
+  void MergeSample(const std::vector<Entry>& incoming, uint64_t t) {
+    thread_local std::vector<Entry> merged;
+    Union(sample, incoming, t, &merged);
     sample.swap(merged);
     threshold = t;
     Truncate();
@@ -282,7 +340,7 @@ size_t ParticipantSketch::held() const {
     case kEmpty: return 0;
     case kOne: return 1;
     case kRep:
-      return data_.rep->dense() ? data_.rep->sample.size() : data_.rep->counts.size();
+      return data_.rep->dense() ? data_.rep->Settled().size() : data_.rep->counts.size();
     default: return size_;
   }
 }
@@ -297,7 +355,7 @@ void ParticipantSketch::ForEachHeld(Fn fn) const {
       return;
     case kRep:
       if (data_.rep->dense()) {
-        for (const auto& [hash, count] : data_.rep->sample) fn(hash, count);
+        for (const auto& [hash, count] : data_.rep->Settled()) fn(hash, count);
       } else {
         for (const auto& [hash, count] : data_.rep->counts) fn(hash, count);
       }
@@ -458,6 +516,7 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
       case kEmpty: break;
       case kOne: size_ *= 2; break;
       case kRep:
+        data_.rep->Settle();
         for (auto& [hash, count] : data_.rep->counts) count *= 2;
         for (auto& [hash, count] : data_.rep->sample) count *= 2;
         break;
@@ -482,6 +541,7 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
   }
   Rep& r = ToRep();
   if (!r.dense()) r.Densify();
+  r.Settle();
   uint64_t t = r.threshold;
   if (other.dense()) {
     const Rep& o = *other.data_.rep;
@@ -495,7 +555,7 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
   // Everyone at or below t is held by both sides (each holds all it saw below its own
   // threshold), so the union's k smallest are among them, with their counts complete.
   if (other.dense()) {
-    r.MergeSample(other.data_.rep->sample, t);  // sorted already
+    r.MergeSample(other.data_.rep->Settled(), t);  // sorted already
     return;
   }
   thread_local std::vector<Entry> incoming;
@@ -581,7 +641,7 @@ double ParticipantSketch::TopDecileShare() const {
     counts.reserve(held());
     ForEachHeld([&counts](uint64_t, uint32_t count) { counts.push_back(count); });
   } else {
-    for (const auto& [hash, count] : data_.rep->sample) counts.push_back(count);
+    for (const auto& [hash, count] : data_.rep->Settled()) counts.push_back(count);
   }
   return TopDecileOf(std::move(counts));
 }
@@ -617,14 +677,15 @@ void ParticipantSketch::ToProto(v1::ParticipantSketch* out) const {
   const Rep& r = *data_.rep;
   out->set_precision(kPrecision);
   out->set_registers(reinterpret_cast<const char*>(r.registers.data()), r.registers.size());
-  const int n = static_cast<int>(r.sample.size());
+  const std::vector<Entry>& sample = r.Settled();
+  const int n = static_cast<int>(sample.size());
   out->mutable_heavy_hashes()->Resize(n, 0);
   out->mutable_heavy_counts()->Resize(n, 0);
   uint64_t* hashes_out = out->mutable_heavy_hashes()->mutable_data();
   uint32_t* counts_out = out->mutable_heavy_counts()->mutable_data();
   for (int i = 0; i < n; ++i) {
-    hashes_out[i] = r.sample[i].first;
-    counts_out[i] = r.sample[i].second;
+    hashes_out[i] = sample[i].first;
+    counts_out[i] = sample[i].second;
   }
 }
 
@@ -664,15 +725,7 @@ absl::Status ParticipantSketch::FromProto(const v1::ParticipantSketch& in) {
     // Writers send it sorted and distinct; anything else is put in order (counts of a hash
     // listed twice add up).
     if (!std::is_sorted(r.sample.begin(), r.sample.end())) SortByHash(&r.sample);
-    size_t kept = 0;
-    for (size_t i = 0; i < r.sample.size(); ++i) {
-      if (kept > 0 && r.sample[kept - 1].first == r.sample[i].first) {
-        r.sample[kept - 1].second += r.sample[i].second;
-      } else {
-        r.sample[kept++] = r.sample[i];
-      }
-    }
-    r.sample.resize(kept);
+    Rep::Combine(&r.sample);
     // A full sample holds exactly the participants with hash <= its largest hash.
     r.Truncate();
   }
@@ -689,7 +742,7 @@ size_t ParticipantSketch::MemoryBytes() const {
       const Rep& r = *data_.rep;
       return sizeof(*this) + sizeof(Rep) + r.registers.capacity() +
              r.counts.capacity() * (sizeof(std::pair<uint64_t, uint32_t>) + 1) +
-             r.sample.capacity() * sizeof(Entry);
+             (r.sample.capacity() + r.pending.capacity()) * sizeof(Entry);
     }
     default:
       return sizeof(*this) + capacity_ * kSlotBytes;

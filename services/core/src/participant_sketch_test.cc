@@ -161,6 +161,73 @@ TEST(ParticipantSketchTest, DenseMemoryIsBounded) {
   EXPECT_LT(s.MemoryBytes(), 256u * 1024);
 }
 
+// The bottom-k sample of a dense sketch holds the k smallest hashes seen with their exact
+// counts, read at any moment (participants added below the threshold are settled into it
+// in batches, and a const read must see them before that), through self-unions and merges
+// of a sketch with some pending.
+TEST(ParticipantSketchTest, DenseSampleIsTheSmallestHashesWithTheirCounts) {
+  auto expect_sample = [](const ParticipantSketch& s, const std::map<uint64_t, uint64_t>& ref,
+                          const std::string& where) {
+    v1::ParticipantSketch wire;
+    s.ToProto(&wire);
+    const bool dense = !wire.registers().empty();
+    const auto& hashes = dense ? wire.heavy_hashes() : wire.hashes();
+    const auto& counts = dense ? wire.heavy_counts() : wire.counts();
+    std::vector<std::pair<uint64_t, uint64_t>> want(ref.begin(), ref.end());
+    if (want.size() > ParticipantSketch::kExactLimit) want.resize(ParticipantSketch::kExactLimit);
+    std::vector<std::pair<uint64_t, uint64_t>> got;
+    for (int i = 0; i < hashes.size(); ++i) got.emplace_back(hashes[i], counts[i]);
+    ASSERT_EQ(got, want) << where;
+    // TopDecileShare reads the same sample.
+    std::vector<uint64_t> by_count;
+    uint64_t sum = 0;
+    for (const auto& [hash, count] : want) {
+      by_count.push_back(count);
+      sum += count;
+    }
+    std::sort(by_count.rbegin(), by_count.rend());
+    uint64_t top = 0;
+    for (size_t i = 0; i < (by_count.size() + 9) / 10; ++i) top += by_count[i];
+    EXPECT_DOUBLE_EQ(s.TopDecileShare(), static_cast<double>(top) / static_cast<double>(sum))
+        << where;
+  };
+  for (int seed = 0; seed < 4; ++seed) {
+    std::mt19937_64 rng(seed);
+    ParticipantSketch s;
+    std::map<uint64_t, uint64_t> ref;
+    int reads = 0;
+    for (int i = 0; i < 40000; ++i) {
+      const uint64_t hash = H(static_cast<int>(rng() % 20000));
+      const uint32_t events = 1 + static_cast<uint32_t>(rng() % 3);
+      s.Add(hash, events);
+      ref[hash] += events;
+      const std::string where = "seed " + std::to_string(seed) + " add " + std::to_string(i);
+      if (rng() % 701 == 0) {
+        ++reads;
+        expect_sample(s, ref, where);
+      }
+      if (rng() % 9001 == 0) {
+        s.Merge(s);
+        for (auto& [hash, count] : ref) count *= 2;
+        expect_sample(s, ref, where + " self-union");
+      }
+      if (rng() % 3001 == 0) {
+        ParticipantSketch other;
+        other.Add(H(20000 + i));
+        other.Merge(s);
+        std::map<uint64_t, uint64_t> both = ref;
+        both[H(20000 + i)] += 1;
+        expect_sample(other, both, where + " merged into another");
+        ParticipantSketch copy = s;
+        expect_sample(copy, ref, where + " copy");
+      }
+    }
+    EXPECT_FALSE(s.exact());
+    EXPECT_GT(reads, 20);
+    expect_sample(s, ref, "seed " + std::to_string(seed) + " end");
+  }
+}
+
 TEST(ParticipantSketchTest, UnionEstimateEqualsTheMergedEstimate) {
   // Small (exact), crossing the exact limit, and with dense parts.
   for (const int per_part : {10, 300, 5000}) {
