@@ -228,6 +228,43 @@ TEST(ParticipantSketchTest, DenseSampleIsTheSmallestHashesWithTheirCounts) {
   }
 }
 
+// A dense sketch keeps its registers' histogram as they rise (the estimate reads only that):
+// however the registers got their values (adds, increments merged in, a dense merge, the
+// wire), the estimate is the one the registers give when read from scratch (the wire).
+TEST(ParticipantSketchTest, EstimateIsTheRegistersEstimateHoweverTheyWereBuilt) {
+  auto from_wire = [](const ParticipantSketch& s) {
+    v1::ParticipantSketch wire;
+    s.ToProto(&wire);
+    ParticipantSketch read;
+    EXPECT_TRUE(read.FromProto(wire).ok());
+    return read.Estimate();
+  };
+  ParticipantSketch added, halves_a, halves_b, increments;
+  ParticipantSketch increment;
+  for (int i = 0; i < 30000; ++i) {
+    const uint64_t hash = H(i % 17000);
+    added.Add(hash);
+    (i % 2 == 0 ? halves_a : halves_b).Add(hash);
+    increment.Add(hash);
+    if (i % 50 == 49) {
+      increments.Merge(increment);
+      increment = ParticipantSketch();
+    }
+    if (i % 1999 == 0 && !added.exact()) {
+      ASSERT_EQ(added.Estimate(), from_wire(added)) << "after " << i << " adds";
+      ASSERT_EQ(increments.Estimate(), from_wire(increments)) << "after " << i << " adds";
+    }
+  }
+  ParticipantSketch merged = halves_a;
+  merged.Merge(halves_b);
+  ASSERT_FALSE(added.exact());
+  EXPECT_EQ(added.Estimate(), from_wire(added));
+  EXPECT_EQ(merged.Estimate(), from_wire(merged));
+  EXPECT_EQ(merged.Estimate(), added.Estimate());  // the same registers
+  EXPECT_EQ(ParticipantSketch::UnionEstimate({&halves_a, &halves_b}), added.Estimate());
+  EXPECT_NEAR(added.Estimate(), 17000, 17000 * 0.03);
+}
+
 TEST(ParticipantSketchTest, UnionEstimateEqualsTheMergedEstimate) {
   // Small (exact), crossing the exact limit, and with dense parts.
   for (const int per_part : {10, 300, 5000}) {
