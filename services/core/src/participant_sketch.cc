@@ -563,6 +563,10 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
     total_ *= 2;
     return;
   }
+  if (capacity_ == kEmpty && total_ == 0) {  // into an empty sketch: a copy
+    *this = other;
+    return;
+  }
   total_ += other.total_;
   if (!dense() && !other.dense()) {
     other.ForEachHeld([this](uint64_t hash, uint32_t count) { AddExact(hash, count); });
