@@ -616,7 +616,10 @@ double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketc
   bool dense = false;
   size_t held_total = 0;
   for (const ParticipantSketch* part : parts) {
-    dense = dense || part->dense();
+    if (part->dense()) {
+      dense = true;  // no set to size (held() would settle a copy of the sample)
+      break;
+    }
     held_total += part->held();
   }
   absl::flat_hash_set<uint64_t> exact;
