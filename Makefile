@@ -18,14 +18,16 @@ DEBIAN_PACKAGES := build-essential cmake pkg-config git python3 \
 	libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libssl-dev libcli11-dev \
 	libcpp-httplib-dev libmicrohttpd-dev kcat prometheus prometheus-alertmanager python3-yaml clang \
 	libclang-rt-14-dev wrk curl ccache tzdata
+BENCH_PACKAGES := python3-confluent-kafka python3-prometheus-client
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: deps build test test-unit sanitize asan tsan fuzz fuzz-long demo bench clean format
+.PHONY: deps bench-deps build test test-unit sanitize asan tsan fuzz fuzz-long demo bench clean format
 
 # Idempotent: apt-get runs only when a package is missing.
-deps:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do \
+# Installs the Debian packages of $(1) that are missing.
+define install_missing
+	@missing=$$(for p in $(1); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; \
 	done); \
 	if [ -n "$$missing" ]; then \
@@ -33,6 +35,15 @@ deps:
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$missing; \
 	else echo "All Debian packages present."; fi
+endef
+
+deps:
+	$(call install_missing,$(DEBIAN_PACKAGES))
+
+# What bench/ adds: the Python peer and the freshness harness (Kafka and Prometheus clients
+# for Debian's /usr/bin/python3).
+bench-deps:
+	$(call install_missing,$(BENCH_PACKAGES))
 
 $(BUILD_DIR)/CMakeCache.txt:
 	cmake --preset release -B $(BUILD_DIR)
@@ -94,7 +105,7 @@ fuzz-long: fuzz
 demo: build
 	DURATION=$(DURATION) BIN_DIR=$(BUILD_DIR)/bin deploy/local/demo.sh
 
-bench: build
+bench: build bench-deps
 	bench/run.sh $(BUILD_DIR)
 
 format:

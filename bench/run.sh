@@ -4,12 +4,14 @@
 #
 #   bench/run.sh [build-dir]
 #   MIN_TIME=0.5 (seconds per benchmark; some set their own), PIPELINE=0 skips the pipeline,
-#   N/PARTITIONS/AREAS/PARTICIPANTS pass through to bench/pipeline_throughput.sh.
+#   N/PARTITIONS/AREAS/PARTICIPANTS pass through to bench/pipeline_throughput.sh,
+#   FRESHNESS=0 skips bench/freshness.py (produce to /metrics at 50k events/s for 60 s).
 # Full outputs go to <build-dir>/bench/results/ (Google Benchmark JSON and the pipeline log).
 set -euo pipefail
 BUILD=${1:-build}
 MIN_TIME=${MIN_TIME:-0.5}
 PIPELINE=${PIPELINE:-1}
+FRESHNESS=${FRESHNESS:-1}
 here=$(cd "$(dirname "$0")" && pwd)
 results="$BUILD/bench/results"
 mkdir -p "$results"
@@ -39,6 +41,12 @@ if [[ $PIPELINE == 1 ]]; then
     HISTORY=${run%%:*} FORMATS=${run#*:} "$here/pipeline_throughput.sh" "$BUILD" 2>&1 |
       tee -a "$results/pipeline.log"
   done
+fi
+
+if [[ $FRESHNESS == 1 ]]; then
+  echo "== bench/freshness.py --rate 50000 --duration 60"
+  /usr/bin/python3 "$here/freshness.py" --bin-dir "$BUILD/bin" --rate 50000 --duration 60 2>&1 |
+    grep -v '|rdkafka#' | tee "$results/freshness.log" || true
 fi
 
 echo
@@ -124,4 +132,14 @@ if os.path.exists(pipeline):
                   % (r["format"], r["history"], r["events"], r["bytes_per_event"],
                      r["aggregator_eps"], r["ceiling_eps"], r["ratio"],
                      r["published_per_event"], r["aggregator_cpu_s"], r["broker_cpu_s"]))
+
+freshness = os.path.join(results, "freshness.log")
+if os.path.exists(freshness):
+    for line in open(freshness):
+        if line.startswith("freshness "):
+            r = dict(kv.split("=") for kv in line.split()[1:])
+            print("freshness (produce to visible in /metrics, %s events/s achieved for %s): "
+                  "p50 %s, p90 %s, p99 %s (target < 2 s), max %s; load %s"
+                  % (r["achieved"], r["duration"], r["p50"], r["p90"], r["p99"], r["max"],
+                     r["load"]))
 PY
