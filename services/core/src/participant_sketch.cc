@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "civicpulse/core/mix64.h"
 #include "civicpulse/v1/aggregate.pb.h"
 
 namespace civicpulse::core {
@@ -154,12 +155,7 @@ uint64_t HashParticipant(std::string_view participant) {
   h ^= h >> r;
   // MurmurHash3's fmix64 on top: Murmur64A alone leaves the top bits of short, similar
   // keys ("p-1", "p-2", ...) correlated enough to bias HyperLogLog by several percent.
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  h *= 0xc4ceb9fe1a85ec53ULL;
-  h ^= h >> 33;
-  return h;
+  return Fmix64(h);
 }
 
 namespace {

@@ -21,6 +21,8 @@
 #include <memory>
 #include <utility>
 
+#include "civicpulse/core/mix64.h"
+
 namespace civicpulse::core {
 
 class HashTimeTable {
@@ -109,27 +111,17 @@ class HashTimeTable {
 
   static size_t CapacityFor(size_t entries) { return entries + entries / 4 + 16; }
 
-  // A 64-bit finalizer (MurmurHash3's fmix64): every bit of the result depends on every bit
-  // of the input, so tables with different salts order the same keys unrelatedly.
-  static uint64_t Mix(uint64_t x) {
-    x ^= x >> 33;
-    x *= 0xFF51AFD7ED558CCDULL;
-    x ^= x >> 33;
-    x *= 0xC4CEB9FE1A85EC53ULL;
-    x ^= x >> 33;
-    return x;
-  }
-
   // Different in every table and every process (the clock at the first table, then a count).
   static uint64_t NewSalt() {
     static std::atomic<uint64_t> next{
         static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count())};
-    return Mix(next.fetch_add(1, std::memory_order_relaxed));
+    return Fmix64(next.fetch_add(1, std::memory_order_relaxed));
   }
 
-  // The salted key, multiply-shifted onto [0, capacity): any capacity.
+  // The salted key, mixed (so tables with different salts order the same keys unrelatedly)
+  // and multiply-shifted onto [0, capacity): any capacity.
   size_t Home(uint64_t key) const {
-    const uint64_t mixed = Mix(key ^ salt_);
+    const uint64_t mixed = Fmix64(key ^ salt_);
     return static_cast<size_t>((static_cast<unsigned __int128>(mixed) * capacity_) >> 64);
   }
   size_t Next(size_t i) const { return i + 1 == capacity_ ? 0 : i + 1; }
