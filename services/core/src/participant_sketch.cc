@@ -32,11 +32,12 @@ constexpr size_t kPendingLimit = 128;
 
 using Entry = std::pair<uint64_t, uint32_t>;
 
-// Sorts `entries` (distinct hashes) by hash. The hashes are uniform over their range, so one
-// counting pass over their top bits puts them in buckets of about one each, and a bucket needs at most an
-// insertion sort: a few times faster than std::sort for the thousands a hash map holds (its
-// sort on every serialisation was a tenth of the aggregator's time on a dense stream). A
-// crowded bucket (hashes chosen to collide) falls back to std::sort: never quadratic.
+// Sorts `entries` by hash (a hash listed twice ends up in adjacent entries). The hashes are uniform
+// over their range, so one counting pass over their top bits puts them in buckets of about one
+// each, and a bucket needs at most an insertion sort: a few times faster than std::sort for the
+// thousands a hash map holds (its sort on every serialisation was a tenth of the aggregator's time
+// on a dense stream). A crowded bucket (hashes chosen to collide) falls back to std::sort: never
+// quadratic.
 void SortByHash(std::vector<Entry>* entries) {
   const size_t n = entries->size();
   if (n < 256) {  // where std::sort is as fast (sketch_benchmark BM_ToProto)
@@ -307,8 +308,7 @@ struct ParticipantSketch::Rep {
 
   // Sorts `entries` by hash and adds up the counts of a hash listed more than once.
   static void SortAndCombine(std::vector<Entry>* entries) {
-    std::sort(entries->begin(), entries->end(),
-              [](const Entry& a, const Entry& b) { return a.first < b.first; });
+    SortByHash(entries);
     Combine(entries);
   }
 
@@ -349,7 +349,8 @@ struct ParticipantSketch::Rep {
   }
 
   // The union with `incoming` (sorted by hash, distinct; counts add) of the participants at
-  // or below `t`, which both hold completely, as the new sample. REQUIRES: none pending.
+  // or below `t`, which both hold completely, as the new sample. REQUIRES: nothing pending
+  // but what `incoming` holds (Settle passes the pending list itself).
   void MergeSample(const std::vector<Entry>& incoming, uint64_t t) {
     thread_local std::vector<Entry> merged;
     Union(sample, incoming, t, &merged);
