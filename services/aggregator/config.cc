@@ -2,6 +2,8 @@
 
 #include <unistd.h>
 
+#include <thread>
+
 #include "absl/strings/str_cat.h"
 #include "civicpulse/core/status_macros.h"
 #include "civicpulse/runtime/areas_file.h"
@@ -65,6 +67,9 @@ void AggregatorConfig::AddFlags(CLI::App* app) {
       ->group("");  // hidden: it gives up the durability docs/delivery.md promises
   app->add_option("--instance-id", instance_id,
                   "Name of this instance in published aggregates (default hostname-pid)");
+  app->add_option("--decode-threads", decode_threads,
+                  "1: decode records on a thread of their own while the consume thread "
+                  "applies them; 0: on the consume thread (default: 1 with more than one core)");
 }
 
 absl::Status ParseDurationFlag(const std::string& flag, const std::string& text,
@@ -128,6 +133,8 @@ absl::Status AggregatorConfig::Finish() {
   if (max_record_bytes < 64 * 1024 || max_record_bytes > 100 * 1024 * 1024) {
     return absl::InvalidArgumentError("--max-record-bytes must be 65536..104857600");
   }
+  if (decode_threads < 0) decode_threads = std::thread::hardware_concurrency() > 1 ? 1 : 0;
+  if (decode_threads > 1) return absl::InvalidArgumentError("--decode-threads must be 0 or 1");
   if (max_areas < 1 || max_areas > 100000) {
     return absl::InvalidArgumentError("--max-areas must be 1..100000");
   }

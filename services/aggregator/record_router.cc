@@ -1,29 +1,21 @@
 #include "record_router.h"
 
 #include <algorithm>
-#include <optional>
+
+#include "absl/cleanup/cleanup.h"
 
 namespace civicpulse::aggregator {
 
-void RecordRouter::DecodeAhead(const std::vector<kafka::ConsumerRecord>& batch, size_t i,
-                               int64_t now_ms) {
-  const kafka::ConsumerRecord& record = batch[i];
-  Decoded& slot = ahead_[i % kAhead];
-  // A value starting with '{' is JSON whatever the headers say; only look them up
-  // otherwise (header parsing is the costlier part).
-  bool json_hint = false;
-  if (record.value.empty() || record.value.front() != '{') {
-    std::optional<std::string_view> type = record.Header("content-type");
-    json_hint = type.has_value() && type->starts_with("application/json");
-  }
-  slot.status = codec_.Decode(record.value, core::Encoding::kAuto, now_ms, &slot.event, json_hint);
-  if (!slot.status.ok()) return;
-  if (record.partition != ahead_partition_) {
-    OwnedPartition* owner = owned_->Find(record.partition);
-    ahead_partition_ = record.partition;
+void RecordRouter::PrefetchFor(const std::vector<kafka::ConsumerRecord>& batch, size_t i) {
+  const RecordDecoder::Decoded& decoded = decoder_.Get(i);
+  if (!decoded.status.ok()) return;
+  const int32_t partition = batch[i].partition;
+  if (partition != ahead_partition_) {
+    OwnedPartition* owner = owned_->Find(partition);
+    ahead_partition_ = partition;
     ahead_engine_ = owner != nullptr ? owner->engine.get() : nullptr;
   }
-  if (ahead_engine_ != nullptr) ahead_engine_->Prefetch(slot.event);
+  if (ahead_engine_ != nullptr) ahead_engine_->Prefetch(decoded.event);
 }
 
 void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_t now_ms) {
@@ -45,7 +37,9 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
   // The assignment may have changed since the last batch (engines replaced on restore).
   ahead_partition_ = -1;
   ahead_engine_ = nullptr;
-  for (size_t i = 0; i < std::min(kAhead, batch.size()); ++i) DecodeAhead(batch, i, now_ms);
+  decoder_.Start(batch, now_ms);
+  absl::Cleanup finish = [this] { decoder_.Finish(); };
+  for (size_t i = 0; i < std::min(kAhead, batch.size()); ++i) PrefetchFor(batch, i);
   auto route = [&](size_t i) {
     const kafka::ConsumerRecord& record = batch[i];
     if (current == nullptr || record.partition != current_number) {
@@ -62,7 +56,7 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
     if (current->next_offset >= 0 && record.offset > current->next_offset) {
       skipped += static_cast<uint64_t>(record.offset - current->next_offset);
     }
-    const Decoded& decoded = ahead_[i % kAhead];
+    const RecordDecoder::Decoded& decoded = decoder_.Get(i);
     if (decoded.status.ok()) {
       ++outcomes[static_cast<int>(current->engine->Apply(decoded.event, now_ms))];
     } else {
@@ -75,8 +69,7 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
   };
   for (size_t i = 0; i < batch.size(); ++i) {
     route(i);
-    // Its slot is free now: the record kAhead further on takes it.
-    if (i + kAhead < batch.size()) DecodeAhead(batch, i + kAhead, now_ms);
+    if (i + kAhead < batch.size()) PrefetchFor(batch, i + kAhead);
   }
   leave_partition();
   static_assert(static_cast<int>(core::Outcome::kApplied) == 0 &&
