@@ -44,6 +44,9 @@ CHECKPOINTS_OFF=${CHECKPOINTS_OFF:-1}
 PRODUCER=${PRODUCER:-simulator}  # also time bench/python_peer.py (JSON only)
 TOPIC=civicpulse.events.v1
 TIMEOUT_S=${TIMEOUT_S:-120}  # no progress for this long fails the run
+# Extra civicpulse-aggregator flags (word-split), e.g. AGGREGATOR_FLAGS="--decode-threads 0
+# -X queued.min.messages=100000": the consume loop as it was before issue 8's last changes.
+AGGREGATOR_FLAGS=${AGGREGATOR_FLAGS:-}
 
 for bin in bin/civicpulse-broker bin/civicpulse-simulator bin/civicpulse-aggregator \
   bench/kafka_ceiling; do
@@ -88,7 +91,8 @@ time_aggregator() {  # label [aggregator flags...]
   shift
   local log="$dir/aggregator-$label.log"
   "$BUILD/bin/civicpulse-aggregator" --brokers "$B" --listen 127.0.0.1:0 \
-    --group "bench-aggregator-$format-$label" --max-areas "$AREAS" "$@" >"$log" 2>&1 &
+    --group "bench-aggregator-$format-$label" --max-areas "$AREAS" $AGGREGATOR_FLAGS "$@" \
+    >"$log" 2>&1 &
   local agg=$!
   pids+=("$agg")
   local port=""

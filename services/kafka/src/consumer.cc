@@ -76,10 +76,11 @@ class RdKafkaConsumer final : public Consumer {
         {"log_level", "3"},
         {"fetch.wait.max.ms", "100"},
         // librdkafka stops fetching once its queue holds queued.min.messages (100,000 by
-        // default) and fetches again only after a backoff: an aggregator applying 250-400 k
-        // records/s drained the queue and waited 0.4-0.8 s each time, idle 40% of a replay
-        // (bench/README.md, "The consumer's queue"). The queue's size in bytes
-        // (queued.max.messages.kbytes, 64 MiB by default) bounds it instead.
+        // default) and decides again only when its broker thread next wakes, up to a second
+        // later: an aggregator applying 250-400 k records/s drained the queue and waited
+        // 0.4-0.8 s each time, idle 40% of a replay (bench/README.md, "The consumer's queue").
+        // The queue's size in bytes (queued.max.messages.kbytes, 64 MiB by default) bounds it
+        // instead; -X overrides both.
         {"queued.min.messages", "1000000"},
         // Broker connection states, every second: the only way to tell that no broker is
         // reachable after librdkafka has reported (once) that one went away.
