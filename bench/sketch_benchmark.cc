@@ -6,6 +6,7 @@
 //   BM_AddNewIntoYoungDense  Add of new people into a sketch that has just turned dense.
 //   BM_Merge             Merge of two dense sketches (what the exporter does per cell).
 //   BM_Estimate          Ertl's estimator over 2^14 registers.
+//   BM_UnionEstimate/k/n the distinct count of k sketches of n people (hour sealing).
 //   BM_BaselineFlatHashSet  the ceiling for exact counting: inserting the same hashes into an
 //                        absl::flat_hash_set<uint64_t>, measured in the same run (first);
 //                        BM_AddExact's `vs_flat_hash_set` is its rate divided by this one's.
@@ -156,6 +157,29 @@ void BM_Estimate(benchmark::State& state) {
   for (auto _ : state) benchmark::DoNotOptimize(sketch.Estimate());
 }
 BENCHMARK(BM_Estimate);
+
+// The distinct participants of a day (24 hourly sketches) or a week (168), as the engine's
+// hour sealing counts them for every series every hour: args are the parts and the people per
+// part, drawn from a pool 8x as large. 24 x 10 and 168 x 10: a week's replay, exact; 24 x 200:
+// engine_benchmark's day (the union passes 2,048 people and is counted in registers).
+void BM_UnionEstimate(benchmark::State& state) {
+  const int parts_count = static_cast<int>(state.range(0));
+  const int per_part = static_cast<int>(state.range(1));
+  const std::vector<uint64_t> hashes = Hashes(8 * parts_count * per_part);
+  std::vector<ParticipantSketch> parts(parts_count);
+  uint64_t x = 1;
+  for (ParticipantSketch& part : parts) {
+    for (int j = 0; j < per_part; ++j) {
+      x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      part.Add(hashes[(x >> 33) % hashes.size()]);
+    }
+  }
+  std::vector<const ParticipantSketch*> pointers;
+  for (const ParticipantSketch& part : parts) pointers.push_back(&part);
+  for (auto _ : state) benchmark::DoNotOptimize(ParticipantSketch::UnionEstimate(pointers));
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_UnionEstimate)->Args({24, 10})->Args({168, 10})->Args({24, 200});
 
 std::map<int64_t, double> g_std_sort_rate;  // by n
 

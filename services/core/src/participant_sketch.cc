@@ -608,31 +608,74 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
   r.MergeSample(incoming, t);
 }
 
+namespace {
+
+// The distinct hashes of UnionEstimate's exact attempt: it stops once they pass kExactLimit,
+// after adding one exact part (at most kExactLimit more), so the table is at most half full.
+// Emptied in O(1) by a new stamp. One per thread, so that sealing hours (a union of 24 or 168
+// hourly sketches for each series, every hour) allocates nothing; an absl::flat_hash_set per
+// call was half of UnionEstimate's cost in a week's replay.
+class DistinctHashes {
+ public:
+  void Clear() {
+    size_ = 0;
+    if (++stamp_ == 0) {  // wrapped: no slot may carry a stamp from 2^32 clears ago
+      std::fill(stamps_.begin(), stamps_.end(), 0);
+      stamp_ = 1;
+    }
+  }
+  // Participant hashes are mixed already: their low bits place them.
+  void Insert(uint64_t hash) {
+    for (size_t i = hash & kMask;; i = (i + 1) & kMask) {
+      if (stamps_[i] != stamp_) {
+        stamps_[i] = stamp_;
+        keys_[i] = hash;
+        ++size_;
+        return;
+      }
+      if (keys_[i] == hash) return;
+    }
+  }
+  size_t size() const { return size_; }
+
+ private:
+  static constexpr size_t kSlots = 8192;
+  static constexpr size_t kMask = kSlots - 1;
+  std::vector<uint64_t> keys_ = std::vector<uint64_t>(kSlots);
+  std::vector<uint32_t> stamps_ = std::vector<uint32_t>(kSlots, 0);
+  uint32_t stamp_ = 0;
+  size_t size_ = 0;
+};
+static_assert(2 * ParticipantSketch::kExactLimit <= 8192 / 2);
+
+}  // namespace
+
 double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketch*>& parts) {
   // Exact while the union is small enough to be exact in a merged sketch too.
   bool dense = false;
-  size_t held_total = 0;
   for (const ParticipantSketch* part : parts) {
     if (part->dense()) {
       dense = true;  // no set to size (held() would settle a copy of the sample)
       break;
     }
-    held_total += part->held();
   }
-  absl::flat_hash_set<uint64_t> exact;
-  if (!dense) exact.reserve(std::min(held_total, kExactLimit + 1));  // no rehash while it grows
-  for (const ParticipantSketch* part : parts) {
-    if (dense) break;
-    part->ForEachHeld([&exact](uint64_t hash, uint32_t) { exact.insert(hash); });
-    if (exact.size() > kExactLimit) {
-      dense = true;
-      break;
+  if (!dense) {
+    static thread_local DistinctHashes exact;
+    exact.Clear();
+    for (const ParticipantSketch* part : parts) {
+      part->ForEachHeld([](uint64_t hash, uint32_t) { exact.Insert(hash); });
+      if (exact.size() > kExactLimit) {
+        dense = true;
+        break;
+      }
     }
+    if (!dense) return static_cast<double>(exact.size());
   }
-  if (!dense) return static_cast<double>(exact.size());
   // Registers only: the bottom-k sample a merge would also keep is not needed for a count.
-  Rep union_rep;
+  // One per thread, reset in place (no allocation).
+  static thread_local Rep union_rep;
   union_rep.registers.assign(kRegisters, 0);
+  union_rep.histogram = {};
   union_rep.histogram[0] = kRegisters;
   for (const ParticipantSketch* part : parts) {
     if (part->dense()) {
@@ -641,8 +684,7 @@ double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketc
         union_rep.registers[i] = std::max(union_rep.registers[i], r.registers[i]);
       }
     } else {
-      part->ForEachHeld(
-          [&union_rep](uint64_t hash, uint32_t) { union_rep.AddRegister(hash); });
+      part->ForEachHeld([](uint64_t hash, uint32_t) { union_rep.AddRegister(hash); });
     }
   }
   return EstimateRegisters(HistogramOf(union_rep.registers));  // after the merges above
