@@ -98,6 +98,45 @@ TEST_F(BatchReaderTest, FencesASecondClaimOfTheSameEpoch) {
   EXPECT_EQ(reader_.stats().fenced_records, 1u);
 }
 
+TEST_F(BatchReaderTest, AnOldOwnersLastBatchAmongTheNewOwnersSnapshotBreaksNeither) {
+  Feed(3, 7, 0, 1, true, "old");
+  // The old owner's last delta (acknowledged after the group had moved the partition on) lands
+  // between the records of the new owner's first snapshot.
+  BatchReader<std::string>::Batch b;
+  std::vector<std::vector<std::string>> out;
+  auto add = [&](int64_t epoch, uint64_t owner, int64_t batch, int index, int count, bool snapshot,
+                 const std::string& record) {
+    if (reader_.Add(0, Header(epoch, owner, batch, index, count, snapshot), std::string(record),
+                    &b)) {
+      out.push_back(b.records);
+    }
+  };
+  add(4, 9, 0, 0, 0, true, "new0");
+  add(3, 7, 1, 0, 0, false, "last0");
+  add(4, 9, 0, 1, 0, true, "new1");
+  add(3, 7, 1, 1, 2, false, "last1");  // completes the old lineage's delta: still its own
+  add(4, 9, 0, 2, 3, true, "new2");    // completes the new snapshot, which replaces it
+  EXPECT_THAT(out, ElementsAre(ElementsAre("last0", "last1"), ElementsAre("new0", "new1", "new2")));
+  EXPECT_TRUE(b.snapshot);  // the last one handed out
+  // The new lineage goes on from its snapshot; the old one is fenced from now on.
+  EXPECT_THAT(Feed(4, 9, 1, 1, false, "d"), ElementsAre("d0"));
+  EXPECT_TRUE(Feed(3, 7, 2, 1, false, "zombie").empty());
+  EXPECT_EQ(reader_.stats().fenced_records, 1u);
+  EXPECT_EQ(reader_.stats().dropped_records, 0u);
+}
+
+TEST_F(BatchReaderTest, ABatchLeftOpenByAFencedLineageIsDropped) {
+  Feed(3, 7, 0, 1, true, "old");
+  BatchReader<std::string>::Batch b;
+  // The old owner dies midway through a delta; the new owner's snapshot fences it.
+  EXPECT_FALSE(reader_.Add(0, Header(3, 7, 1, 0, 0), "half", &b));
+  EXPECT_THAT(Feed(4, 9, 0, 1, true, "new"), ElementsAre("new0"));
+  EXPECT_EQ(reader_.stats().dropped_records, 1u);
+  // Its second half, should it still arrive, is fenced.
+  EXPECT_FALSE(reader_.Add(0, Header(3, 7, 1, 1, 2), "rest", &b));
+  EXPECT_EQ(reader_.stats().fenced_records, 1u);
+}
+
 TEST_F(BatchReaderTest, SourcePartitionsAreIndependent) {
   BatchReader<std::string>::Batch b;
   EXPECT_FALSE(reader_.Add(0, Header(0, 1, 0, 0, 0, true), "a0", &b));

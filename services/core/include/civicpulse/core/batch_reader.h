@@ -8,13 +8,17 @@
 //     within a lineage; after a gap, deltas wait for the next snapshot);
 //   - a fenced writer (a zombie that lost the partition and woke up) changes nothing: once a
 //     snapshot of epoch E has been accepted, records of a lower epoch, or of epoch E from
-//     another owner, are ignored.
+//     another owner, are ignored;
+//   - each writer's open batch is assembled apart, so that two writers' records interleaved
+//     in the log (an old owner's last batch among the records of the new owner's first
+//     snapshot) break neither batch.
 // A record before the first snapshot (the log's start cut by retention) is ignored too.
 //
 // `Record` is any movable type; the caller extracts each record's source key and header.
 // Thread-compatible. Does no I/O.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -52,43 +56,47 @@ class BatchReader {
     Source& s = sources_[source_partition];
     if (header.epoch() > s.max_epoch) s.max_epoch = header.epoch();
     // Fenced: an older lineage than the one accepted.
-    if (s.has_lineage && (header.epoch() < s.epoch ||
-                          (header.epoch() == s.epoch && header.owner() != s.owner))) {
+    if (s.Fences(header.epoch(), header.owner())) {
       ++stats_.fenced_records;
       return false;
     }
-    const bool same_batch = s.pending_open && s.pending_epoch == header.epoch() &&
-                            s.pending_owner == header.owner() &&
-                            s.pending_batch == header.batch();
-    if (s.pending_open && !same_batch) {
-      // The pending batch never completed (its writer died, or a record was lost).
-      stats_.dropped_records += s.pending.size();
-      s.ClearPending();
+    // Each writer's open batch is kept apart: the records of an owner that has just lost the
+    // partition (its last batch, written while the group had already moved the partition on)
+    // may land between those of the new owner's first snapshot. Letting them break that
+    // snapshot would leave the exporter without the partition's news until the new owner's
+    // next snapshot, up to --snapshot-interval later (and a restore on an older state).
+    auto open = std::find_if(s.open.begin(), s.open.end(), [&header](const Open& o) {
+      return o.epoch == header.epoch() && o.owner == header.owner();
+    });
+    if (open != s.open.end() && open->batch != header.batch()) {
+      // This writer's previous batch never completed (a record was lost).
+      stats_.dropped_records += open->records.size();
+      s.open.erase(open);
+      open = s.open.end();
     }
-    if (!s.pending_open) {
+    if (open == s.open.end()) {
       if (header.index() != 0) {
         ++stats_.dropped_records;
         return false;
       }
-      s.pending_open = true;
-      s.pending_epoch = header.epoch();
-      s.pending_owner = header.owner();
-      s.pending_batch = header.batch();
-      s.pending_snapshot = header.snapshot();
-    } else if (header.index() != static_cast<int32_t>(s.pending.size())) {
-      stats_.dropped_records += s.pending.size() + 1;
-      s.ClearPending();
+      open = s.open.insert(s.open.end(), Open{.epoch = header.epoch(),
+                                              .owner = header.owner(),
+                                              .batch = header.batch(),
+                                              .snapshot = header.snapshot()});
+    } else if (header.index() != static_cast<int32_t>(open->records.size())) {
+      stats_.dropped_records += open->records.size() + 1;
+      s.open.erase(open);
       return false;
     }
-    s.pending.push_back(std::move(record));
+    open->records.push_back(std::move(record));
     if (header.count() == 0) return false;  // more to come
-    if (header.count() != static_cast<int32_t>(s.pending.size())) {
-      stats_.dropped_records += s.pending.size();
-      s.ClearPending();
+    if (header.count() != static_cast<int32_t>(open->records.size())) {
+      stats_.dropped_records += open->records.size();
+      s.open.erase(open);
       return false;
     }
     // Complete. Accept it if it continues or starts a lineage.
-    const bool snapshot = s.pending_snapshot;
+    const bool snapshot = open->snapshot;
     const bool newer = !s.has_lineage || header.epoch() > s.epoch;
     bool accept;
     if (snapshot) {
@@ -102,19 +110,31 @@ class BatchReader {
       s.owner = header.owner();
       s.has_base = false;
     }
+    std::vector<Record> records = std::move(open->records);
+    s.open.erase(open);
+    if (newer) {
+      // Batches left open by the lineages this one fences will never be accepted: their
+      // writers died midway (or will be fenced record by record if they write on).
+      for (auto it = s.open.begin(); it != s.open.end();) {
+        if (s.Fences(it->epoch, it->owner)) {
+          stats_.dropped_records += it->records.size();
+          it = s.open.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
     if (!accept) {
       // A delta without the batch before it: wait for the next snapshot.
       s.has_base = false;
-      stats_.dropped_records += s.pending.size();
-      s.ClearPending();
+      stats_.dropped_records += records.size();
       return false;
     }
     s.has_base = true;
     s.last_batch = header.batch();
     out->source_partition = source_partition;
     out->snapshot = snapshot;
-    out->records = std::move(s.pending);
-    s.ClearPending();
+    out->records = std::move(records);
     ++stats_.batches;
     return true;
   }
@@ -136,6 +156,14 @@ class BatchReader {
   const BatchReaderStats& stats() const { return stats_; }
 
  private:
+  // A batch of one writer (epoch, owner) whose records have not all arrived yet.
+  struct Open {
+    int64_t epoch = 0;
+    uint64_t owner = 0;
+    int64_t batch = 0;
+    bool snapshot = false;
+    std::vector<Record> records;
+  };
   struct Source {
     int64_t max_epoch = -1;
     bool has_lineage = false;
@@ -143,16 +171,13 @@ class BatchReader {
     uint64_t owner = 0;
     bool has_base = false;
     int64_t last_batch = -1;
-    bool pending_open = false;
-    int64_t pending_epoch = 0;
-    uint64_t pending_owner = 0;
-    int64_t pending_batch = 0;
-    bool pending_snapshot = false;
-    std::vector<Record> pending;
+    // At most one per writer, in the order they opened: two or three while owners change.
+    std::vector<Open> open;
 
-    void ClearPending() {
-      pending_open = false;
-      pending.clear();
+    // Whether the accepted lineage fences a record of (epoch, owner).
+    bool Fences(int64_t record_epoch, uint64_t record_owner) const {
+      return has_lineage &&
+             (record_epoch < epoch || (record_epoch == epoch && record_owner != owner));
     }
   };
 
