@@ -20,7 +20,6 @@
 #include "absl/status/status.h"
 #include "aggregator_metrics.h"
 #include "civicpulse/core/event.h"
-#include "civicpulse/core/event_codec.h"
 #include "civicpulse/kafka/consumer.h"
 #include "dead_letters.h"
 #include "owned_partitions.h"

@@ -1,8 +1,11 @@
 #include "civicpulse/core/batch_reader.h"
 
+#include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -135,6 +138,67 @@ TEST_F(BatchReaderTest, ABatchLeftOpenByAFencedLineageIsDropped) {
   // Its second half, should it still arrive, is fenced.
   EXPECT_FALSE(reader_.Add(0, Header(3, 7, 1, 1, 2), "rest", &b));
   EXPECT_EQ(reader_.stats().fenced_records, 1u);
+}
+
+// Owners hand a partition on while their records land interleaved in any order that keeps
+// each writer's own order: whatever the interleaving, every batch of the last owner (highest
+// epoch) is handed out whole, in order, snapshot first, and once its snapshot is out nothing
+// of an older owner follows.
+TEST(BatchReaderPropertyTest, TheLastOwnersBatchesAllArriveWhateverTheInterleaving) {
+  std::mt19937_64 rng(5);
+  for (int round = 0; round < 2000; ++round) {
+    SCOPED_TRACE(round);
+    struct Written {
+      v1::BatchHeader header;
+      std::string record;
+    };
+    const int writers = 2 + static_cast<int>(rng() % 2);
+    std::vector<std::vector<Written>> logs(writers);
+    std::vector<std::vector<std::vector<std::string>>> batches(writers);
+    for (int w = 0; w < writers; ++w) {
+      const int count = 1 + static_cast<int>(rng() % 4);  // a snapshot, then deltas
+      for (int batch = 0; batch < count; ++batch) {
+        const int n = 1 + static_cast<int>(rng() % 4);
+        batches[w].emplace_back();
+        for (int i = 0; i < n; ++i) {
+          const std::string record = absl::StrCat("w", w, "b", batch, "r", i);
+          logs[w].push_back({Header(10 + w, 100 + static_cast<uint64_t>(w), batch, i,
+                                    i == n - 1 ? n : 0, batch == 0),
+                             record});
+          batches[w].back().push_back(record);
+        }
+      }
+    }
+    BatchReader<std::string> reader;
+    std::vector<size_t> next(writers, 0);
+    std::vector<std::pair<int, std::vector<std::string>>> out;  // (writer, records)
+    for (;;) {
+      std::vector<int> left;
+      for (int w = 0; w < writers; ++w) {
+        if (next[w] < logs[w].size()) left.push_back(w);
+      }
+      if (left.empty()) break;
+      const int w = left[rng() % left.size()];
+      const Written& r = logs[w][next[w]++];
+      BatchReader<std::string>::Batch b;
+      if (reader.Add(0, r.header, std::string(r.record), &b)) {
+        out.emplace_back(static_cast<int>(r.header.epoch() - 10), b.records);
+      }
+    }
+    const int last = writers - 1;
+    std::vector<std::vector<std::string>> last_out;
+    bool last_started = false;
+    for (const auto& [w, records] : out) {
+      if (w == last) {
+        last_started = true;
+        last_out.push_back(records);
+      } else {
+        EXPECT_FALSE(last_started) << "an older owner's batch after the last owner's snapshot";
+      }
+    }
+    EXPECT_EQ(last_out, batches[last]);
+    EXPECT_TRUE(reader.has_state(0));
+  }
 }
 
 TEST_F(BatchReaderTest, SourcePartitionsAreIndependent) {
