@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "civicpulse/core/mix64.h"
 #include "civicpulse/v1/aggregate.pb.h"
@@ -641,13 +640,12 @@ class DistinctHashes {
  private:
   static constexpr size_t kSlots = 8192;
   static constexpr size_t kMask = kSlots - 1;
+  static_assert(2 * ParticipantSketch::kExactLimit <= kSlots / 2);
   std::vector<uint64_t> keys_ = std::vector<uint64_t>(kSlots);
   std::vector<uint32_t> stamps_ = std::vector<uint32_t>(kSlots, 0);
   uint32_t stamp_ = 0;
   size_t size_ = 0;
 };
-static_assert(2 * ParticipantSketch::kExactLimit <= 8192 / 2);
-
 }  // namespace
 
 double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketch*>& parts) {
