@@ -73,7 +73,7 @@ asan: deps
 # protobuf log throttle). Not the Kafka suites: a TSan build crashes inside Debian's
 # uninstrumented librdkafka threads; not code locking with absl::Mutex, which TSan cannot
 # see in Debian's uninstrumented libabsl. tsan.supp says why each suppression is there.
-TSAN_TESTS := http_server_test protobuf_log_test record_decoder_test
+TSAN_TESTS := http_server_test protobuf_log_test record_router_test
 tsan: deps
 	cmake --preset tsan -B $(TSAN_BUILD_DIR) > /dev/null
 	cmake --build $(TSAN_BUILD_DIR) -j$(JOBS) --target $(TSAN_TESTS)

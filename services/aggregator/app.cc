@@ -53,7 +53,7 @@ absl::Status AggregatorApp::Start() {
   dead_letters_ = std::make_unique<DeadLetterQueue>(
       config_.dlq_topic, static_cast<size_t>(config_.max_record_bytes), &metrics_);
   router_ = std::make_unique<RecordRouter>(owned_.get(), dead_letters_.get(), &metrics_,
-                                           config_.decode_threads);
+                                           config_.apply_threads);
   checkpointer_ = std::make_unique<Checkpointer>(
       CheckpointerOptions{.topic = config_.topic,
                           .aggregates_topic = config_.aggregates_topic,

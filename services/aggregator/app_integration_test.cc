@@ -195,7 +195,7 @@ TEST_F(AggregatorAppTest, PartitionsRestoredTogetherKeepTheirOwnStates) {
   OwnedPartitions owned(kafka::kEventsTopic, core::EngineOptions{}, core::AreaCapOptions{},
                         &metrics);
   DeadLetterQueue dead_letters(kafka::kDeadLetterTopic, 70'000, &metrics);
-  RecordRouter router(&owned, &dead_letters, &metrics, /*decode_threads=*/1);
+  RecordRouter router(&owned, &dead_letters, &metrics, /*threads=*/2);
   auto producer = kafka::Producer::Create(kafka_);
   ASSERT_TRUE(producer.ok()) << producer.status();
   Checkpointer checkpointer({.topic = kafka::kEventsTopic,

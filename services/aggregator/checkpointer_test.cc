@@ -130,7 +130,7 @@ class CheckpointerTest : public ::testing::Test {
       : metrics_(registry_),
         owned_(kafka::kEventsTopic, core::EngineOptions{}, core::AreaCapOptions{}, &metrics_),
         dead_letters_(kafka::kDeadLetterTopic, 70'000, &metrics_),
-        router_(&owned_, &dead_letters_, &metrics_, /*decode_threads=*/1),
+        router_(&owned_, &dead_letters_, &metrics_, /*threads=*/2),
         checkpointer_({.topic = kafka::kEventsTopic,
                        .aggregates_topic = kafka::kAggregatesTopic,
                        .aggregates_partitions = 4,
@@ -325,7 +325,7 @@ TEST(CheckpointerIntervalTest, ChangelogOnlyOncePerIntervalUnlessForced) {
   OwnedPartitions owned(kafka::kEventsTopic, core::EngineOptions{}, core::AreaCapOptions{},
                         &metrics);
   DeadLetterQueue dead_letters(kafka::kDeadLetterTopic, 70'000, &metrics);
-  RecordRouter router(&owned, &dead_letters, &metrics, /*decode_threads=*/1);
+  RecordRouter router(&owned, &dead_letters, &metrics, /*threads=*/2);
   Checkpointer checkpointer({.topic = kafka::kEventsTopic,
                              .aggregates_topic = kafka::kAggregatesTopic,
                              .changelog_topic = kafka::kChangelogTopic,
@@ -381,7 +381,7 @@ TEST(CheckpointerWithoutChangelogTest, PublishesAndCommitsButWritesNoChangelog) 
                         &metrics);
   owned.set_checkpoints(false);
   DeadLetterQueue dead_letters(kafka::kDeadLetterTopic, 70'000, &metrics);
-  RecordRouter router(&owned, &dead_letters, &metrics, /*decode_threads=*/1);
+  RecordRouter router(&owned, &dead_letters, &metrics, /*threads=*/2);
   Checkpointer checkpointer({.topic = kafka::kEventsTopic,
                              .aggregates_topic = kafka::kAggregatesTopic,
                              .changelog_topic = kafka::kChangelogTopic,

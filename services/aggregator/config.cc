@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -67,9 +68,9 @@ void AggregatorConfig::AddFlags(CLI::App* app) {
       ->group("");  // hidden: it gives up the durability docs/delivery.md promises
   app->add_option("--instance-id", instance_id,
                   "Name of this instance in published aggregates (default hostname-pid)");
-  app->add_option("--decode-threads", decode_threads,
-                  "1: decode records on a thread of their own while the consume thread "
-                  "applies them; 0: on the consume thread (default: 1 with more than one core)");
+  app->add_option("--apply-threads", apply_threads,
+                  "Threads that decode and apply records, the consume thread included; each "
+                  "batch's partitions are dealt between them (default 0: one per core, at most 4)");
 }
 
 absl::Status ParseDurationFlag(const std::string& flag, const std::string& text,
@@ -133,8 +134,13 @@ absl::Status AggregatorConfig::Finish() {
   if (max_record_bytes < 64 * 1024 || max_record_bytes > 100 * 1024 * 1024) {
     return absl::InvalidArgumentError("--max-record-bytes must be 65536..104857600");
   }
-  if (decode_threads < 0) decode_threads = std::thread::hardware_concurrency() > 1 ? 1 : 0;
-  if (decode_threads > 1) return absl::InvalidArgumentError("--decode-threads must be 0 or 1");
+  if (apply_threads < 0 || apply_threads > 64) {
+    return absl::InvalidArgumentError("--apply-threads must be 0..64");
+  }
+  if (apply_threads == 0) {
+    apply_threads = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1,
+                               kMaxDefaultApplyThreads);
+  }
   if (max_areas < 1 || max_areas > 100000) {
     return absl::InvalidArgumentError("--max-areas must be 1..100000");
   }

@@ -37,10 +37,11 @@ struct AggregatorConfig {
   std::string areas_file;                                     // --areas-file (optional)
   int max_areas = 500;                                        // --max-areas
   std::string instance_id;                                    // --instance-id: hostname-pid
-  // --decode-threads: 1 decodes records on a helper thread while the consume thread applies
-  // them (RecordDecoder), 0 on the consume thread; -1 (default): 1 when the machine has more
-  // than one core.
-  int decode_threads = -1;
+  // --apply-threads: threads that decode and apply records, the consume thread's included
+  // (RecordRouter deals each batch's partitions between them); 0 (default): one per core, at
+  // most kMaxDefaultApplyThreads.
+  int apply_threads = 0;
+  static constexpr int kMaxDefaultApplyThreads = 4;
   // --no-checkpoints (hidden; benchmarks only): no changelog is written or restored, so
   // state lives in memory and a new owner replays the events topic from its start. It
   // measures what checkpointing costs (bench/pipeline_throughput.sh, CHECKPOINTS=both).
