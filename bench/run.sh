@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench`: the four Google Benchmark harnesses, then the end-to-end pipeline benchmark,
+# `make bench`: the five Google Benchmark harnesses, then the end-to-end pipeline benchmark,
 # then a summary of the figures bench/README.md reports. A few minutes on 2 cores.
 #
 #   bench/run.sh [build-dir]
@@ -16,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 results="$BUILD/bench/results"
 mkdir -p "$results"
 
-for b in codec sketch engine exporter; do
+for b in codec sketch engine exporter router; do
   [[ -x $BUILD/bench/${b}_benchmark ]] || {
     echo "missing $BUILD/bench/${b}_benchmark (cmake --build $BUILD --target ${b}_benchmark)" >&2
     exit 1
@@ -25,7 +25,7 @@ done
 
 echo "== machine: $(nproc) cores, $(sed -nE 's/^model name\s*: //p' /proc/cpuinfo | head -1)," \
   "load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for b in codec sketch engine exporter; do
+for b in codec sketch engine exporter router; do
   echo "== ${b}_benchmark"
   "$BUILD/bench/${b}_benchmark" --benchmark_min_time="$MIN_TIME" \
     --benchmark_counters_tabular=true \
@@ -97,6 +97,11 @@ if "BM_Compute" in engine:
     b = engine["BM_Compute"]
     print("  IndicatorStore::Compute from scratch over that state: %.1f ms CPU"
           % (b["cpu_time"] if b.get("time_unit") == "ms" else b["cpu_time"] / 1e6))
+
+router = load("router")
+print("aggregator RecordRouter (records/s, wall clock; lanes = --apply-threads):")
+for name, b in router.items():
+    print("  %-28s %10.0f  %.2fx one lane" % (name, eps(b), b.get("vs_one_lane", 0)))
 
 exporter = load("exporter")
 def ms(b):
