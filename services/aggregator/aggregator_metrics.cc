@@ -132,6 +132,13 @@ AggregatorMetrics::AggregatorMetrics(prometheus::Registry& registry)
                                        "changelog's retention per partition)")
                                  .Register(registry)
                                  .Add({})),
+      state_bytes(prometheus::BuildGauge()
+                      .Name("civicpulse_aggregator_state_bytes")
+                      .Help("Approximate heap bytes of the owned partitions' event-time state "
+                            "(cells, sketches, event-id and participant memories; not "
+                            "librdkafka's queues), updated at most every 10 s")
+                      .Register(registry)
+                      .Add({})),
       restore_duration_seconds(prometheus::BuildGauge()
                                    .Name("civicpulse_aggregator_restore_duration_seconds")
                                    .Help("Time the last restore of assigned partitions from "

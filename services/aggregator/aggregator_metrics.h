@@ -73,6 +73,7 @@ struct AggregatorMetrics {
   prometheus::Counter& Checkpoint(const std::string& log, bool snapshot);
   prometheus::Family<prometheus::Counter>& checkpoint_bytes;
   prometheus::Gauge& largest_snapshot_bytes;
+  prometheus::Gauge& state_bytes;
   prometheus::Gauge& restore_duration_seconds;
   prometheus::Counter& restored_partitions;
   prometheus::Counter& restore_fenced_records;

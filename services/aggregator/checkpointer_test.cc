@@ -223,6 +223,38 @@ TEST_F(CheckpointerTest, FirstBatchIsASnapshotOfCellsEndingWithProgressThenDelta
   EXPECT_EQ(changes[0].state().event_id_hashes_size(), 1);  // only the new id
 }
 
+TEST_F(CheckpointerTest, StateBytesSumTheEnginesAtMostEveryTenSeconds) {
+  Own(0);
+  Own(1);
+  auto no_high_watermark = [](int32_t) -> absl::StatusOr<int64_t> {
+    return absl::UnavailableError("not fetched");
+  };
+  auto engines_bytes = [this] {
+    size_t bytes = 0;
+    for (OwnedPartition* p : owned_.All()) bytes += p->engine->MemoryBytes();
+    return static_cast<double>(bytes);
+  };
+  Batch batch;
+  batch.Add(0, 0, "W1", Json("e1", "W1", 5)).Add(1, 0, "W2", Json("e2", "W2", 5, "p-2"));
+  router_.Route(batch.records(), kNowMs);
+  owned_.UpdateHealthMetrics(kNowMs, no_high_watermark);
+  const double first = metrics_.state_bytes.Value();
+  EXPECT_EQ(first, engines_bytes());
+  EXPECT_GT(first, 0);
+
+  Batch more;
+  for (int i = 0; i < 500; ++i) {
+    more.Add(0, 1 + i, "W1",
+             Json(absl::StrCat("m", i), absl::StrCat("W", i % 40), i % 50, absl::StrCat("p-", i)));
+  }
+  router_.Route(more.records(), kNowMs);
+  ASSERT_GT(engines_bytes(), first);
+  owned_.UpdateHealthMetrics(kNowMs + 9'999, no_high_watermark);
+  EXPECT_EQ(metrics_.state_bytes.Value(), first) << "not due yet: the cells are not walked";
+  owned_.UpdateHealthMetrics(kNowMs + 10'000, no_high_watermark);
+  EXPECT_EQ(metrics_.state_bytes.Value(), engines_bytes());
+}
+
 TEST_F(CheckpointerTest, NothingNewWritesNothing) {
   Own(0);
   Batch batch;

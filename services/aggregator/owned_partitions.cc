@@ -90,6 +90,13 @@ void OwnedPartitions::UpdateHealthMetrics(
           : std::max<double>(0, static_cast<double>(now_ms - min_watermark) / 1000.0));
   metrics_->assigned_partitions.Set(static_cast<double>(partitions_.size()));
   metrics_->largest_snapshot_bytes.Set(static_cast<double>(largest_snapshot));
+  // MemoryBytes walks every cell: not on every flush.
+  if (now_ms >= state_bytes_due_ms_) {
+    state_bytes_due_ms_ = now_ms + kStateBytesEveryMs;
+    size_t bytes = 0;
+    for (const auto& [number, p] : partitions_) bytes += p->engine->MemoryBytes();
+    metrics_->state_bytes.Set(static_cast<double>(bytes));
+  }
 }
 
 }  // namespace civicpulse::aggregator

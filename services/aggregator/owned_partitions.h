@@ -114,7 +114,8 @@ class OwnedPartitions {
   const std::string& topic() const { return topic_; }
   const core::EngineOptions& engine_options() const { return engine_; }
 
-  // Sets the watermark delay, consumer lag and assigned-partitions metrics.
+  // Sets the watermark delay, consumer lag and assigned-partitions metrics, and at most every
+  // kStateBytesEveryMs the state's size.
   // `high_watermark(partition)` returns the partition's log end offset as last fetched (it must
   // not block); a partition it has none for keeps its last lag.
   void UpdateHealthMetrics(
@@ -127,6 +128,8 @@ class OwnedPartitions {
   core::AreaCapOptions areas_;  // each partition's engine gets a cap of its own
   bool checkpoints_ = true;
   absl::flat_hash_map<int32_t, std::unique_ptr<OwnedPartition>> partitions_;
+  static constexpr int64_t kStateBytesEveryMs = 10'000;
+  int64_t state_bytes_due_ms_ = 0;  // when UpdateHealthMetrics next sums the engines' sizes
 };
 
 }  // namespace civicpulse::aggregator
