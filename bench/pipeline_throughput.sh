@@ -47,6 +47,7 @@ TIMEOUT_S=${TIMEOUT_S:-120}  # no progress for this long fails the run
 # Extra civicpulse-aggregator flags (word-split), e.g. AGGREGATOR_FLAGS="--decode-threads 0
 # -X queued.min.messages=100000": the consume loop as it was before issue 8's last changes.
 AGGREGATOR_FLAGS=${AGGREGATOR_FLAGS:-}
+# KEEP_WORK=1 keeps the work directory (/tmp/civicpulse-bench.*: the logs) after the run.
 
 for bin in bin/civicpulse-broker bin/civicpulse-simulator bin/civicpulse-aggregator \
   bench/kafka_ceiling; do
