@@ -1,5 +1,6 @@
 #include "config.h"
 
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -138,8 +139,13 @@ absl::Status AggregatorConfig::Finish() {
     return absl::InvalidArgumentError("--apply-threads must be 0..64");
   }
   if (apply_threads == 0) {
-    apply_threads = std::clamp(static_cast<int>(std::thread::hardware_concurrency()), 1,
-                               kMaxDefaultApplyThreads);
+    // The cores this process may run on (taskset, a cpuset), not all the machine's.
+    cpu_set_t cpus;
+    CPU_ZERO(&cpus);
+    const int usable = sched_getaffinity(0, sizeof(cpus), &cpus) == 0
+                           ? CPU_COUNT(&cpus)
+                           : static_cast<int>(std::thread::hardware_concurrency());
+    apply_threads = std::clamp(usable, 1, kMaxDefaultApplyThreads);
   }
   if (max_areas < 1 || max_areas > 100000) {
     return absl::InvalidArgumentError("--max-areas must be 1..100000");

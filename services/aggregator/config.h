@@ -38,8 +38,8 @@ struct AggregatorConfig {
   int max_areas = 500;                                        // --max-areas
   std::string instance_id;                                    // --instance-id: hostname-pid
   // --apply-threads: threads that decode and apply records, the consume thread's included
-  // (RecordRouter deals each batch's partitions between them); 0 (default): one per core, at
-  // most kMaxDefaultApplyThreads.
+  // (RecordRouter deals each batch's partitions between them); 0 (default): one per core the
+  // process may run on, at most kMaxDefaultApplyThreads.
   int apply_threads = 0;
   static constexpr int kMaxDefaultApplyThreads = 4;
   // --no-checkpoints (hidden; benchmarks only): no changelog is written or restored, so

@@ -1,5 +1,8 @@
 #include "config.h"
 
+#include <sched.h>
+
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <string>
@@ -37,6 +40,24 @@ TEST(AggregatorConfigTest, Defaults) {
   EXPECT_EQ(config.areas.max_areas, 500u);
   EXPECT_TRUE(config.areas.allowed.empty());
   EXPECT_FALSE(config.instance_id.empty());
+}
+
+TEST(AggregatorConfigTest, ApplyThreadsDefaultToTheUsableCoresUpToFour) {
+  cpu_set_t cpus;
+  CPU_ZERO(&cpus);
+  ASSERT_EQ(sched_getaffinity(0, sizeof(cpus), &cpus), 0);
+  AggregatorConfig config;
+  ASSERT_TRUE(Parse({"--brokers", "b:1"}, &config).ok());
+  EXPECT_EQ(config.apply_threads, std::clamp(CPU_COUNT(&cpus), 1, 4));
+
+  AggregatorConfig three;
+  ASSERT_TRUE(Parse({"--brokers", "b:1", "--apply-threads", "3"}, &three).ok());
+  EXPECT_EQ(three.apply_threads, 3);
+  for (const char* bad : {"-1", "65"}) {
+    AggregatorConfig config;
+    const absl::Status s = Parse({"--brokers", "b:1", "--apply-threads", bad}, &config);
+    EXPECT_THAT(s.message(), HasSubstr("--apply-threads must be 0..64")) << bad;
+  }
 }
 
 TEST(AggregatorConfigTest, ParsesDurationsAndNames) {
