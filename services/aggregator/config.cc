@@ -71,7 +71,8 @@ void AggregatorConfig::AddFlags(CLI::App* app) {
                   "Name of this instance in published aggregates (default hostname-pid)");
   app->add_option("--apply-threads", apply_threads,
                   "Threads that decode and apply records, the consume thread included; each "
-                  "batch's partitions are dealt between them (default 0: one per core, at most 4)");
+                  "batch's partitions are dealt between them (default 0: one per usable "
+                  "core, at most 4)");
 }
 
 absl::Status ParseDurationFlag(const std::string& flag, const std::string& text,

@@ -57,7 +57,6 @@ size_t RecordRouter::Deal(const std::vector<kafka::ConsumerRecord>& batch) {
     lane->load = 0;
   }
   shares_.clear();
-  share_of_.clear();
   // The batch's partitions, each with its record count (records come in runs of one
   // partition: one lookup per run).
   int32_t last = -1;
@@ -65,9 +64,13 @@ size_t RecordRouter::Deal(const std::vector<kafka::ConsumerRecord>& batch) {
   for (const kafka::ConsumerRecord& record : batch) {
     if (shares_.empty() || record.partition != last) {
       last = record.partition;
-      auto [it, inserted] = share_of_.try_emplace(last, shares_.size());
-      if (inserted) shares_.push_back({.partition = last, .owner = owned_->Find(last)});
-      share = it->second;
+      const size_t slot = ShareSlot(last);
+      if (slot >= share_of_.size()) share_of_.resize(slot + 1, 0);
+      if (share_of_[slot] == 0) {
+        shares_.push_back({.partition = last, .owner = owned_->Find(last)});
+        share_of_[slot] = static_cast<uint32_t>(shares_.size());
+      }
+      share = share_of_[slot] - 1;
     }
     ++shares_[share].records;
   }
@@ -92,10 +95,11 @@ size_t RecordRouter::Deal(const std::vector<kafka::ConsumerRecord>& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     if (current == nullptr || batch[i].partition != last) {
       last = batch[i].partition;
-      current = &shares_[share_of_.find(last)->second];
+      current = &shares_[share_of_[ShareSlot(last)] - 1];
     }
     lanes_[current->lane]->items.push_back({static_cast<uint32_t>(i), current->owner});
   }
+  for (const Share& s : shares_) share_of_[ShareSlot(s.partition)] = 0;
   return lanes;
 }
 

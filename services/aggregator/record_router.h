@@ -23,6 +23,7 @@
 // Thread-compatible: the consume thread calls Route. The hot path does not allocate.
 #pragma once
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cstddef>
@@ -32,7 +33,6 @@
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "aggregator_metrics.h"
 #include "civicpulse/core/event.h"
@@ -110,7 +110,14 @@ class RecordRouter {
   std::vector<std::unique_ptr<Lane>> lanes_;  // [0] is the calling thread's
   // Deal's scratch.
   std::vector<Share> shares_;
-  absl::flat_hash_map<int32_t, size_t> share_of_;
+  // By ShareSlot(partition): the partition's index in shares_ + 1, or 0 (all zero between
+  // batches).
+  std::vector<uint32_t> share_of_;
+  // Partitions are >= 0 from Kafka (-1 is librdkafka's "unassigned"; anything lower shares
+  // its slot, and is not owned either).
+  static size_t ShareSlot(int32_t partition) {
+    return static_cast<size_t>(std::max<int64_t>(int64_t{partition} + 1, 0));
+  }
   std::vector<size_t> order_;
   std::vector<std::pair<uint32_t, absl::Status>> invalid_;
   // Bumped by Route to hand a batch to the helpers; they wait on it. 32-bit: what

@@ -202,6 +202,25 @@ TEST(RecordRouterTest, RecordsBelowThePositionOrOfPartitionsNotOwnedAreDroppedOn
   EXPECT_GT(many->router.routed_on_helpers(), 0u);
 }
 
+TEST(RecordRouterTest, ARecordOfNoPartitionIsDroppedBesidePartitionZero) {
+  std::vector<Stored> stream = MakeStream(3'000, 4);
+  for (size_t i = 0; i < stream.size(); ++i) {
+    stream[i].partition = i % 3 == 0 ? -1 : 0;
+    stream[i].offset = static_cast<int64_t>(i);
+  }
+  auto route = [&stream](int threads) {
+    auto m = std::make_unique<Member>(threads);
+    m->RouteAll(stream, {1000});
+    return m;
+  };
+  auto one = route(1);
+  auto many = route(3);
+  EXPECT_EQ(one->metrics.dropped_records.Value(), 1000);
+  EXPECT_EQ(many->metrics.dropped_records.Value(), 1000);
+  EXPECT_EQ(many->Fingerprint(0), one->Fingerprint(0));
+  EXPECT_GT(one->owned.Find(0)->engine->outcome_counts().applied, 0u);
+}
+
 TEST(RecordRouterTest, ABatchOfOnePartitionOrBelowTheThresholdStaysOnTheCallingThread) {
   const std::vector<Stored> stream = MakeStream(5'000, 3);
   Member many(4);
