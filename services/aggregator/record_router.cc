@@ -107,8 +107,6 @@ void RecordRouter::RunLane(Lane& lane) {
   const std::vector<kafka::ConsumerRecord>& batch = *batch_;
   const std::vector<Item>& items = lane.items;
   const size_t n = items.size();
-  lane.counts = {};
-  lane.invalid.clear();
   auto decode = [&](size_t j) {
     const Item& item = items[j];
     if (item.owner == nullptr) return;  // dropped unread
@@ -189,6 +187,8 @@ void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_
     total.skipped += c.skipped;
     total.dedup_evicted += c.dedup_evicted;
     for (auto& entry : lane->invalid) invalid_.push_back(std::move(entry));
+    // Emptied here, not when a lane starts: a helper that gets no batch (a short one stays on
+    // the calling thread) must not report its last one again.
     lane->counts = {};
     lane->invalid.clear();
   }

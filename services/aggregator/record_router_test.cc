@@ -171,6 +171,11 @@ TEST(RecordRouterTest, EveryPartitionEndsAsOneThreadLeavesItWhateverTheLanesAndB
         EXPECT_EQ(many.Fingerprint(p), one.Fingerprint(p)) << "partition " << p;
       }
       EXPECT_EQ(many.letters.keys, expected_letters);
+      // Counted once each, also by the batches that stay on the calling thread.
+      for (int outcome = 0; outcome < 4; ++outcome) {
+        EXPECT_EQ(many.metrics.outcomes->value(outcome), one.metrics.outcomes->value(outcome))
+            << "outcome " << outcome;
+      }
       EXPECT_GT(many.router.routed_on_helpers(), 0u);
       EXPECT_EQ(many.metrics.dropped_records.Value(), 0);
       if (HasFailure()) return;
