@@ -139,6 +139,13 @@ AggregatorMetrics::AggregatorMetrics(prometheus::Registry& registry)
                             "librdkafka's queues), updated at most every 10 s")
                       .Register(registry)
                       .Add({})),
+      fetch_wakeups(prometheus::BuildCounter()
+                        .Name("civicpulse_aggregator_fetch_wakeups_total")
+                        .Help("Times librdkafka's fetchers were woken because the consume loop "
+                              "had drained the consumer's small queue to half (librdkafka "
+                              "before 2.1 would wait up to a second)")
+                        .Register(registry)
+                        .Add({})),
       restore_duration_seconds(prometheus::BuildGauge()
                                    .Name("civicpulse_aggregator_restore_duration_seconds")
                                    .Help("Time the last restore of assigned partitions from "

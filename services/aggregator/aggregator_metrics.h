@@ -74,6 +74,7 @@ struct AggregatorMetrics {
   prometheus::Family<prometheus::Counter>& checkpoint_bytes;
   prometheus::Gauge& largest_snapshot_bytes;
   prometheus::Gauge& state_bytes;
+  prometheus::Counter& fetch_wakeups;
   prometheus::Gauge& restore_duration_seconds;
   prometheus::Counter& restored_partitions;
   prometheus::Counter& restore_fenced_records;

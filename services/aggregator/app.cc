@@ -108,6 +108,9 @@ void AggregatorApp::CheckKafka() {
   // reports a repeated error only once, so a cleared problem would stay cleared through the
   // outage. (A probe request would block the consume loop while brokers are down.)
   std::vector<std::string> errors = consumer_->TakeTransientErrors();
+  const uint64_t wakeups = consumer_->fetch_wakeups();
+  metrics_.fetch_wakeups.Increment(static_cast<double>(wakeups - reported_fetch_wakeups_));
+  reported_fetch_wakeups_ = wakeups;
   const absl::Time now = absl::Now();
   if (!errors.empty()) {
     last_kafka_error_at_ = now;

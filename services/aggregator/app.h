@@ -98,6 +98,7 @@ class AggregatorApp final : public kafka::RebalanceListener {
   std::string working_on_ ABSL_GUARDED_BY(mu_);
   absl::Time working_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   absl::Time last_kafka_error_at_ = absl::InfinitePast();
+  uint64_t reported_fetch_wakeups_ = 0;  // consumer_->fetch_wakeups() already counted
   std::string last_logged_error_;
   absl::Time last_logged_at_ = absl::InfinitePast();
 };

@@ -3,14 +3,19 @@
 #include <librdkafka/rdkafka.h>
 
 #include <algorithm>
+#include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "broker_stats.h"
 #include "client_conf.h"
+#include "fetch_wake_policy.h"
 
 namespace civicpulse::kafka {
 
@@ -60,6 +65,7 @@ class RdKafkaConsumer final : public Consumer {
 
   ~RdKafkaConsumer() override {
     ReleaseBatch();
+    StopFetchWaker();
     if (handle_ != nullptr) {
       Close();
       rd_kafka_destroy(handle_);
@@ -79,9 +85,12 @@ class RdKafkaConsumer final : public Consumer {
         // default) and decides again only when its broker thread next wakes, up to a second
         // later: an aggregator applying 250-400 k records/s drained the queue and waited
         // 0.4-0.8 s each time, idle 40% of a replay (bench/README.md, "The consumer's queue").
-        // The queue's size in bytes (queued.max.messages.kbytes, 64 MiB by default) bounds it
-        // instead; -X overrides both.
+        // The queue's size in bytes bounds it instead, and the fetch waker (below) wakes the
+        // fetcher when the queue has drained to half, so 8 MiB (librdkafka's default is
+        // 64 MiB: about 265 MB of its memory at 280 k records/s) keep up with any consumer
+        // (bench/README.md, "The consumer's queue, woken"); -X overrides both.
         {"queued.min.messages", "1000000"},
+        {"queued.max.messages.kbytes", "8192"},
         // Broker connection states, every second: the only way to tell that no broker is
         // reachable after librdkafka has reported (once) that one went away.
         {"statistics.interval.ms", "1000"},
@@ -129,19 +138,23 @@ class RdKafkaConsumer final : public Consumer {
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return absl::InternalError(absl::StrCat("subscribe: ", rd_kafka_err2str(err)));
       }
-      return absl::OkStatus();
-    }
-    if (!options_.assign.empty()) {
+    } else if (!options_.assign.empty()) {
       rd_kafka_topic_partition_list_t* list = ToList(options_.assign);
       rd_kafka_resp_err_t err = rd_kafka_assign(handle_, list);
       rd_kafka_topic_partition_list_destroy(list);
       if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
         return absl::InternalError(absl::StrCat("assign: ", rd_kafka_err2str(err)));
       }
-      return absl::OkStatus();
+    } else if (absl::Status s = AssignEverything(timeout_ms); !s.ok()) {
+      return s;
     }
-    return AssignEverything(timeout_ms);
+    if (rd_kafka_version() < kFetchQueueBackoffVersion) {
+      fetch_waker_ = std::thread([this] { RunFetchWaker(); });
+    }
+    return absl::OkStatus();
   }
+
+  uint64_t fetch_wakeups() const override { return fetch_wakeups_.load(std::memory_order_relaxed); }
 
   absl::StatusOr<const std::vector<ConsumerRecord>*> Poll(absl::Duration timeout) override {
     ReleaseBatch();
@@ -258,11 +271,57 @@ class RdKafkaConsumer final : public Consumer {
   void Close() override {
     if (closed_ || handle_ == nullptr) return;
     closed_ = true;
+    StopFetchWaker();
     ReleaseBatch();
     rd_kafka_consumer_close(handle_);
   }
 
  private:
+  // librdkafka 2.1 added fetch.queue.backoff.ms: from that version on the fetcher stops
+  // waiting on its own, and no waker runs.
+  static constexpr int kFetchQueueBackoffVersion = 0x020100ff;
+  // How often the waker looks at the queue's length (a lock-free read).
+  static constexpr absl::Duration kFetchWakerSample = absl::Milliseconds(10);
+
+  // The fetch waker (FetchWakePolicy): wakes librdkafka's fetchers once the application has
+  // drained the consumer queue to half of what it held. librdkafka 2.0 has no call that only
+  // wakes a broker thread; a request to the broker does, so the waker asks each broker that
+  // leads an assigned partition for its log end offsets (one ListOffsets request per broker,
+  // answered from memory; the answer is not used). It runs on its own thread because that
+  // call waits for the answer, and touches nothing the polling thread owns: librdkafka's
+  // handle is thread-safe.
+  void RunFetchWaker() {
+    rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(handle_);
+    if (queue == nullptr) return;  // not a consumer with a queue of its own: nothing to watch
+    internal::FetchWakePolicy policy;
+    std::unique_lock<std::mutex> lock(waker_mu_);
+    while (!waker_cv_.wait_for(lock, absl::ToChronoMilliseconds(kFetchWakerSample),
+                               [this] { return waker_stop_; })) {
+      if (!policy.Sample(rd_kafka_queue_length(queue), absl::Now())) continue;
+      rd_kafka_topic_partition_list_t* list = nullptr;
+      if (rd_kafka_assignment(handle_, &list) != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
+      if (list->cnt > 0) {
+        for (int i = 0; i < list->cnt; ++i) list->elems[i].offset = RD_KAFKA_OFFSET_END;
+        lock.unlock();  // Close() may stop the waker meanwhile: it waits for this call
+        rd_kafka_offsets_for_times(handle_, list, /*timeout_ms=*/1000);
+        lock.lock();
+        fetch_wakeups_.fetch_add(1, std::memory_order_relaxed);
+      }
+      rd_kafka_topic_partition_list_destroy(list);
+      policy.Woke(rd_kafka_queue_length(queue), absl::Now());
+    }
+    rd_kafka_queue_destroy(queue);
+  }
+
+  void StopFetchWaker() {
+    {
+      std::lock_guard<std::mutex> lock(waker_mu_);
+      waker_stop_ = true;
+    }
+    waker_cv_.notify_all();
+    if (fetch_waker_.joinable()) fetch_waker_.join();
+  }
+
   absl::Status AssignEverything(int timeout_ms) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(16);
     for (const std::string& topic : options_.topics) {
@@ -358,6 +417,11 @@ class RdKafkaConsumer final : public Consumer {
   std::vector<rd_kafka_message_t*> messages_;
   std::vector<ConsumerRecord> batch_;
   std::vector<std::string> transient_errors_;
+  std::atomic<uint64_t> fetch_wakeups_{0};
+  std::mutex waker_mu_;
+  std::condition_variable waker_cv_;
+  bool waker_stop_ = false;  // guarded by waker_mu_
+  std::thread fetch_waker_;  // declared last: started after everything it reads
 };
 
 }  // namespace

@@ -1,4 +1,5 @@
 // Integration tests of the Kafka adapters against the embedded broker over real TCP.
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -177,6 +178,47 @@ TEST_F(KafkaTest, QueryWatermarksOfManyPartitionsAtOnce) {
               ::testing::Property(&absl::StatusOr<std::vector<Marks>>::ok, true));
   // A partition the topic does not have is an error, not a made-up offset.
   EXPECT_FALSE((*consumer)->QueryWatermarks("t", {0, 9}, absl::Seconds(3)).ok());
+}
+
+// A consumer slower than the fetcher, with a queue far smaller than what it reads: librdkafka
+// 2.0 stops fetching whenever the queue is full and, unwoken, waits up to a second each time.
+// The fetch waker wakes it as the queue drains; every record still arrives once.
+TEST_F(KafkaTest, FetchWakerWakesTheFetcherOfADrainedQueueAndLosesNothing) {
+  constexpr int kRecords = 20'000;
+  auto producer = Producer::Create(config_);
+  ASSERT_TRUE(producer.ok());
+  const std::string padding(180, 'x');
+  std::vector<std::string> values(kRecords);
+  std::vector<ProducerRecord> records;
+  for (int i = 0; i < kRecords; ++i) {
+    values[i] = std::to_string(i) + ":" + padding;
+    records.push_back({.topic = "t", .value = values[i], .partition = i % 4});
+  }
+  ASSERT_TRUE((*producer)->ProduceAndWait(records, absl::Seconds(30)).ok());
+
+  ClientConfig small_queue = config_;
+  small_queue.properties = {{"queued.max.messages.kbytes", "512"},  // ~2,600 records
+                            {"max.partition.fetch.bytes", "65536"}};
+  auto consumer = Consumer::Create(small_queue, {.topics = {"t"}, .max_batch = 100});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<int> seen(kRecords, 0);
+  int received = 0;
+  for (int polls = 0; polls < 5000 && received < kRecords; ++polls) {
+    auto batch = (*consumer)->Poll(absl::Milliseconds(100));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    for (const ConsumerRecord& r : **batch) {
+      const int i = std::stoi(std::string(r.value.substr(0, r.value.find(':'))));
+      ASSERT_GE(i, 0);
+      ASSERT_LT(i, kRecords);
+      ++seen[i];
+      ++received;
+    }
+    // Slower than the fetcher, so that the queue fills and the fetcher stops.
+    if (!(*batch)->empty()) absl::SleepFor(absl::Milliseconds(2));
+  }
+  EXPECT_EQ(received, kRecords);
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), kRecords) << "a record lost or doubled";
+  EXPECT_GT((*consumer)->fetch_wakeups(), 0u);
 }
 
 TEST_F(KafkaTest, UnreachableClusterFailsFastWithUnavailable) {

@@ -6,7 +6,9 @@
 // offsets cover is durable. Assignment changes are reported to the RebalanceListener from
 // inside Poll(), on the polling thread.
 //
-// Thread-compatible: one thread polls.
+// Thread-compatible: one thread polls. (With librdkafka before 2.1, a consumer also runs a
+// thread of its own that wakes librdkafka's fetchers when the application has drained the
+// local queue to half: see fetch_wakeups().)
 #pragma once
 
 #include <cstdint>
@@ -102,6 +104,10 @@ class Consumer {
   virtual absl::StatusOr<std::vector<std::pair<int64_t, int64_t>>> QueryWatermarks(
       const std::string& topic, const std::vector<int32_t>& partitions,
       absl::Duration timeout) = 0;
+  // Times the fetchers were woken because the application had drained the local queue
+  // (services/kafka/src/fetch_wake_policy.h); 0 with a librdkafka that needs no waking.
+  // Safe to call from any thread.
+  virtual uint64_t fetch_wakeups() const = 0;
   // Leaves the group cleanly (revoking partitions through the listener).
   virtual void Close() = 0;
 };
