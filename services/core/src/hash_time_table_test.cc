@@ -94,6 +94,26 @@ TEST(HashTimeTableTest, GrowsPastItsBoundIfTheOwnerKeepsMore) {
   EXPECT_GE(t.capacity() * 4, t.size() * 5);
 }
 
+TEST(HashTimeTableTest, GrowsByHalfSoThatATableStaysMoreThanHalfFull) {
+  HashTimeTable t;  // unbounded
+  size_t grew = 0;
+  for (uint64_t k = 1; k <= 300'000; ++k) {
+    const size_t before = t.capacity();
+    t.TryEmplace(k * 0x9E3779B97F4A7C15ULL, 1);
+    if (t.capacity() == before) continue;
+    ++grew;
+    if (before >= 64) {  // past the first few: by half, and just when 80% full
+      EXPECT_EQ(t.capacity(), before + before / 2);
+      EXPECT_GT(t.size() * 5, before * 4);
+    }
+    // Just grown: the emptiest a growing table gets (but for its first 16 slots).
+    if (before > 0) {
+      EXPECT_GT(t.size() * 1000, t.capacity() * 533) << "at " << t.size() << " entries";
+    }
+  }
+  EXPECT_GT(grew, 20u);  // 16 -> 300,000 / 0.8 by factors of 1.5
+}
+
 TEST(HashTimeTableTest, SixteenBytesASlotAtMostEightyPercentFull) {
   HashTimeTable t(2'000'000);
   for (uint64_t k = 1; k <= 2'000'000; ++k) t.TryEmplace(k * 0x9E3779B97F4A7C15ULL, 1);
