@@ -99,6 +99,39 @@ TEST_F(PartitionAggregatorTest, PrefetchChangesNothing) {
   }
 }
 
+// A replay moves hours of event time between two Ticks (one per flush): Apply itself evicts
+// the cells no window reads once an hour of watermark, with the same results as an engine
+// ticked after every event.
+TEST_F(PartitionAggregatorTest, ApplyEvictsCellsNoWindowReadsWithoutWaitingForTick) {
+  PartitionAggregator ticked(options_, &areas_);
+  for (int i = 0; i < 600; ++i) {  // ten hours, an event a minute, never a Tick
+    const Event e =
+        MakeEvent("e" + std::to_string(i), kT0 + i * kMinuteMs, "p-" + std::to_string(i % 13));
+    ASSERT_EQ(Apply(e), Outcome::kApplied);
+    ASSERT_EQ(ticked.Apply(e, kT0), Outcome::kApplied);
+    ticked.Tick(kT0);
+  }
+  // 600 one-minute cells, 40 of 15 minutes and 10 of an hour without eviction; the 1-minute
+  // cells of the last two hours (window and grace) and at most one more hour with it.
+  EXPECT_LT(agg_.cell_count(), 250u);
+  agg_.Tick(kT0);
+  EXPECT_EQ(agg_.cell_count(), ticked.cell_count());
+  std::vector<v1::Cell> cells, own = Take(/*all=*/true);
+  ticked.TakeCells(&cells, /*all=*/true);
+  ASSERT_EQ(cells.size(), own.size());
+  for (size_t i = 0; i < cells.size(); ++i) {
+    EXPECT_EQ(cells[i].SerializeAsString(), own[i].SerializeAsString()) << i;
+  }
+  std::vector<v1::HourlyHistory> history, own_history;
+  ticked.TakeHistory(&history, /*all=*/true);
+  agg_.TakeHistory(&own_history, /*all=*/true);
+  ASSERT_EQ(history.size(), own_history.size());
+  ASSERT_FALSE(history.empty());
+  for (size_t i = 0; i < history.size(); ++i) {
+    EXPECT_EQ(history[i].SerializeAsString(), own_history[i].SerializeAsString()) << i;
+  }
+}
+
 TEST_F(PartitionAggregatorTest, WatermarkIsMaxEventTimeMinusLateness) {
   EXPECT_EQ(agg_.watermark_ms(), 0);
   EXPECT_EQ(Apply(MakeEvent("a", kT0)), Outcome::kApplied);
