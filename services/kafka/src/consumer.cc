@@ -95,6 +95,11 @@ class RdKafkaConsumer final : public Consumer {
         // reachable after librdkafka has reported (once) that one went away.
         {"statistics.interval.ms", "1000"},
     };
+    if (rd_kafka_version() >= kFetchQueueBackoffVersion) {
+      // How long a librdkafka from 2.1 on waits before it looks at a full queue again (1 s
+      // by default, the wait the fetch waker cuts short on older ones; this one runs none).
+      defaults.push_back({"fetch.queue.backoff.ms", "20"});
+    }
     if (group) {
       defaults.push_back({"group.id", options_.group_id});
       defaults.push_back({"partition.assignment.strategy", "cooperative-sticky"});
@@ -277,8 +282,8 @@ class RdKafkaConsumer final : public Consumer {
   }
 
  private:
-  // librdkafka 2.1 added fetch.queue.backoff.ms: from that version on the fetcher stops
-  // waiting on its own, and no waker runs.
+  // librdkafka 2.1 added fetch.queue.backoff.ms: from that version on the consumer sets it
+  // (Init) and runs no waker.
   static constexpr int kFetchQueueBackoffVersion = 0x020100ff;
   // How often the waker looks at the queue's length (a lock-free read).
   static constexpr absl::Duration kFetchWakerSample = absl::Milliseconds(10);
