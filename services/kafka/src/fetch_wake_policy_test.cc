@@ -27,11 +27,17 @@ TEST(FetchWakePolicyTest, NeverForAConsumerThatKeepsUp) {
   for (int i = 0; i < 100; ++i) EXPECT_FALSE(policy.Sample(i % 2 == 0 ? 999 : 0, At(10 * i)));
 }
 
-TEST(FetchWakePolicyTest, AtMostOnceAMinInterval) {
+// A policy that saw 10,000 queued records drain to 4,000 and woke the fetcher then, at 10 ms.
+FetchWakePolicy WokenOnce() {
   FetchWakePolicy policy;
   policy.Sample(10'000, At(0));
-  ASSERT_TRUE(policy.Sample(4'000, At(10)));
+  EXPECT_TRUE(policy.Sample(4'000, At(10)));
   policy.Woke(4'000, At(10));
+  return policy;
+}
+
+TEST(FetchWakePolicyTest, AtMostOnceAMinInterval) {
+  FetchWakePolicy policy = WokenOnce();
   // The wake-up found nothing to fetch (the queue went on draining): the next waits 50 ms.
   EXPECT_FALSE(policy.Sample(1'500, At(20)));
   EXPECT_FALSE(policy.Sample(1'000, At(59)));
@@ -39,10 +45,7 @@ TEST(FetchWakePolicyTest, AtMostOnceAMinInterval) {
 }
 
 TEST(FetchWakePolicyTest, MeasuresTheNextDrainFromWhatTheQueueHeldAfterTheWakeUp) {
-  FetchWakePolicy policy;
-  policy.Sample(10'000, At(0));
-  ASSERT_TRUE(policy.Sample(4'000, At(10)));
-  policy.Woke(4'000, At(10));
+  FetchWakePolicy policy = WokenOnce();
   // The fetcher refilled it to 12,000 and stopped again: half of that is the next mark.
   EXPECT_FALSE(policy.Sample(12'000, At(100)));
   EXPECT_FALSE(policy.Sample(6'000, At(150)));
