@@ -199,9 +199,31 @@ uint32_t LowerBound(const uint64_t* hashes, uint32_t n, uint64_t hash) {
 using RegisterHistogram = std::array<uint32_t, kQ + 2>;
 
 RegisterHistogram HistogramOf(const std::vector<uint8_t>& registers) {
+  // Four partial histograms: most registers hold one of a few values, and one histogram's
+  // increments of the same count wait on each other (a store-to-load chain per register);
+  // this was a quarter of UnionEstimate's time.
+  std::array<RegisterHistogram, 4> partial = {};
+  const size_t n = registers.size();
+  const uint8_t* r = registers.data();
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    ++partial[0][r[i]];
+    ++partial[1][r[i + 1]];
+    ++partial[2][r[i + 2]];
+    ++partial[3][r[i + 3]];
+  }
+  for (; i < n; ++i) ++partial[0][r[i]];
   RegisterHistogram histogram = {};
-  for (uint8_t value : registers) ++histogram[value];
+  for (const RegisterHistogram& p : partial) {
+    for (size_t k = 0; k < histogram.size(); ++k) histogram[k] += p[k];
+  }
   return histogram;
+}
+
+// into[i] = max(into[i], from[i]) for the kRegisters registers (a merge of dense sketches).
+// Through restrict pointers, so that the compiler vectorises it (the vectors could alias).
+void MaxRegisters(uint8_t* __restrict into, const uint8_t* __restrict from) {
+  for (int i = 0; i < kRegisters; ++i) into[i] = std::max(into[i], from[i]);
 }
 
 // Ertl's improved estimator over HyperLogLog registers, from their histogram.
@@ -575,13 +597,8 @@ void ParticipantSketch::Merge(const ParticipantSketch& other) {
   uint64_t t = r.threshold;
   if (other.dense()) {
     const Rep& o = *other.data_.rep;
-    RegisterHistogram histogram = {};  // counted in the same pass
-    for (int i = 0; i < kRegisters; ++i) {
-      const uint8_t value = std::max(r.registers[i], o.registers[i]);
-      r.registers[i] = value;
-      ++histogram[value];
-    }
-    r.histogram = histogram;
+    MaxRegisters(r.registers.data(), o.registers.data());
+    r.histogram = HistogramOf(r.registers);
     t = std::min(t, o.threshold);
   } else {
     other.ForEachHeld([&r](uint64_t hash, uint32_t) { r.AddRegister(hash); });
@@ -651,23 +668,29 @@ class DistinctHashes {
 double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketch*>& parts) {
   // Exact while the union is small enough to be exact in a merged sketch too.
   bool dense = false;
+  size_t held_sum = 0;
   for (const ParticipantSketch* part : parts) {
     if (part->dense()) {
       dense = true;  // no set to size (held() would settle a copy of the sample)
       break;
     }
+    held_sum += part->held();
   }
-  if (!dense) {
+  // The distinct hashes of the exact parts, or false once they are more than kExactLimit.
+  auto count_exactly = [&parts](size_t* distinct) {
     static thread_local DistinctHashes exact;
     exact.Clear();
     for (const ParticipantSketch* part : parts) {
       part->ForEachHeld([](uint64_t hash, uint32_t) { exact.Insert(hash); });
-      if (exact.size() > kExactLimit) {
-        dense = true;
-        break;
-      }
+      if (exact.size() > kExactLimit) return false;
     }
-    if (!dense) return static_cast<double>(exact.size());
+    *distinct = exact.size();
+    return true;
+  };
+  size_t distinct = 0;
+  // Few enough participants held that the union is exact, whatever their overlap.
+  if (!dense && held_sum <= kExactLimit && count_exactly(&distinct)) {
+    return static_cast<double>(distinct);
   }
   // Registers only: the bottom-k sample a merge would also keep is not needed for a count.
   // One per thread, reset in place (no allocation).
@@ -678,14 +701,21 @@ double ParticipantSketch::UnionEstimate(const std::vector<const ParticipantSketc
   for (const ParticipantSketch* part : parts) {
     if (part->dense()) {
       const Rep& r = *part->data_.rep;
-      for (int i = 0; i < kRegisters; ++i) {
-        union_rep.registers[i] = std::max(union_rep.registers[i], r.registers[i]);
-      }
+      MaxRegisters(union_rep.registers.data(), r.registers.data());
     } else {
       part->ForEachHeld([](uint64_t hash, uint32_t) { union_rep.AddRegister(hash); });
     }
   }
-  return EstimateRegisters(HistogramOf(union_rep.registers));  // after the merges above
+  // AddRegister keeps the histogram; a merge of dense registers does not.
+  const RegisterHistogram histogram =
+      dense ? HistogramOf(union_rep.registers) : union_rep.histogram;
+  // Each distinct participant sets one register, so more registers set than kExactLimit
+  // means more participants than that, and a merge would be dense: the exact attempt (which
+  // decides the rest) is needed only below that.
+  if (!dense && kRegisters - histogram[0] <= kExactLimit && count_exactly(&distinct)) {
+    return static_cast<double>(distinct);
+  }
+  return EstimateRegisters(histogram);
 }
 
 double ParticipantSketch::Estimate() const {

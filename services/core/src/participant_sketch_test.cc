@@ -266,8 +266,10 @@ TEST(ParticipantSketchTest, EstimateIsTheRegistersEstimateHoweverTheyWereBuilt) 
 }
 
 TEST(ParticipantSketchTest, UnionEstimateEqualsTheMergedEstimate) {
-  // Small (exact), crossing the exact limit, and with dense parts.
-  for (const int per_part : {10, 300, 5000}) {
+  // Small (exact: at most kExactLimit held in all); more held than that but exact (500:
+  // 1,750 people), just past the limit with fewer registers set than it (600: 2,100 people),
+  // far past it (1000); and with dense parts.
+  for (const int per_part : {10, 300, 500, 600, 1000, 5000}) {
     std::vector<ParticipantSketch> parts(6);
     for (size_t p = 0; p < parts.size(); ++p) {
       for (int i = 0; i < per_part; ++i) {
