@@ -1,6 +1,7 @@
 #include "civicpulse/core/event_id_filter.h"
 
 #include <algorithm>
+#include <limits>
 #include <vector>
 
 #include "civicpulse/core/participant_sketch.h"
@@ -24,6 +25,7 @@ uint64_t EventIdFilter::Key(std::string_view event_id) {
 bool EventIdFilter::SeenBefore(uint64_t key, int64_t time_ms) {
   auto [seen_time, inserted] = seen_.TryEmplace(key, time_ms);
   if (inserted) {
+    oldest_ms_ = std::min(oldest_ms_, time_ms);
     if (journal_on_) journal_.emplace_back(key, time_ms);
     if (seen_.size() > max_entries_) EvictOldest();
     return false;
@@ -33,6 +35,7 @@ bool EventIdFilter::SeenBefore(uint64_t key, int64_t time_ms) {
   if (distance <= horizon_ms_) return true;
   // The earlier sighting is older than the horizon: a new event that reuses the id.
   *seen_time = time_ms;
+  oldest_ms_ = std::min(oldest_ms_, time_ms);
   if (journal_on_) journal_.emplace_back(key, time_ms);
   return false;
 }
@@ -46,6 +49,7 @@ void EventIdFilter::TakeJournal(std::vector<std::pair<uint64_t, int64_t>>* out) 
 
 void EventIdFilter::Restore(uint64_t hash, int64_t time_ms) {
   *seen_.TryEmplace(hash, time_ms).first = time_ms;
+  oldest_ms_ = std::min(oldest_ms_, time_ms);
   if (seen_.size() > max_entries_) EvictOldest();
 }
 
@@ -53,11 +57,18 @@ void EventIdFilter::Expire(int64_t oldest_time_ms) {
   const int64_t cutoff = oldest_time_ms - horizon_ms_;
   if (cutoff - swept_cutoff_ms_ < kSweepEveryMs) return;
   swept_cutoff_ms_ = cutoff;
+  if (cutoff <= oldest_ms_) return;  // nothing remembered is older
   Sweep(cutoff);
 }
 
 void EventIdFilter::Sweep(int64_t cutoff_ms) {
-  seen_.EraseIf([cutoff_ms](uint64_t, int64_t time) { return time < cutoff_ms; });
+  int64_t oldest = std::numeric_limits<int64_t>::max();
+  seen_.EraseIf([cutoff_ms, &oldest](uint64_t, int64_t time) {
+    if (time < cutoff_ms) return true;
+    oldest = std::min(oldest, time);
+    return false;
+  });
+  oldest_ms_ = oldest;
 }
 
 void EventIdFilter::EvictOldest() {

@@ -34,6 +34,31 @@ TEST(EventIdFilterTest, ExpireForgetsOnlyIdsOutsideTheHorizon) {
   EXPECT_TRUE(f.SeenBefore("new-5", 2 * kDayMs));
 }
 
+// Expire skips the walk while nothing remembered is old enough; whatever lowers the
+// earliest time held since (a new id, a reused one, a restored one) makes it walk again.
+TEST(EventIdFilterTest, ExpireAfterASkippedSweepStillForgetsEarlierIds) {
+  for (int which = 0; which < 3; ++which) {
+    EventIdFilter f(kHourMs, 1000);
+    EXPECT_FALSE(f.SeenBefore("a", 10 * kHourMs));
+    f.Expire(10 * kHourMs);  // cutoff 9h: nothing is older
+    EXPECT_EQ(f.size(), 1u);
+    switch (which) {
+      case 0:
+        EXPECT_FALSE(f.SeenBefore("b", 3 * kHourMs));
+        break;
+      case 1:
+        EXPECT_FALSE(f.SeenBefore("a", kHourMs));
+        break;  // reused: now at 1h
+      default:
+        f.Restore(EventIdFilter::Key("b"), 2 * kHourMs);
+        break;
+    }
+    f.Expire(11 * kHourMs);  // cutoff 10h: what is earlier goes
+    EXPECT_EQ(f.size(), which == 1 ? 0u : 1u) << which;
+    EXPECT_EQ(f.SeenBefore("a", 10 * kHourMs + 1), which != 1) << which;
+  }
+}
+
 TEST(EventIdFilterTest, MemoryIsBoundedByMaxEntries) {
   EventIdFilter f(7 * kDayMs, 10000);
   for (int i = 0; i < 1000000; ++i) f.SeenBefore("id-" + std::to_string(i), i);

@@ -166,6 +166,9 @@ struct PartitionAggregator::State {
   size_t live_series = 0;
   // (area, participant) -> largest event time applied; the "new participant" memory.
   HashTimeTable last_seen;
+  // At most the earliest time in last_seen (exact after a sweep): SweepParticipants skips
+  // the walk when nothing can be old enough (a 90-day horizon: never, in a week's replay).
+  int64_t last_seen_oldest = std::numeric_limits<int64_t>::max();
   std::vector<DirtyCell> dirty;
   // Checkpoint tracking (EnableCheckpoints): cells and series changed since the last delta,
   // and the participant sightings recorded since.
@@ -595,7 +598,14 @@ struct PartitionAggregator::State {
   void SweepParticipants() {
     const int64_t limit =
         watermark - options.grace_ms - options.new_participant_horizon_ms;
-    last_seen.EraseIf([limit](uint64_t, int64_t time) { return time < limit; });
+    if (limit <= last_seen_oldest) return;  // nobody was last seen before it
+    int64_t oldest = std::numeric_limits<int64_t>::max();
+    last_seen.EraseIf([limit, &oldest](uint64_t, int64_t time) {
+      if (time < limit) return true;
+      oldest = std::min(oldest, time);
+      return false;
+    });
+    last_seen_oldest = oldest;
   }
 
   static v1::Cell* AddCell(std::vector<v1::Cell>* out) { return &out->emplace_back(); }
@@ -694,6 +704,7 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     auto [seen, inserted] = s.last_seen.TryEmplace(key, t);
     if (inserted) {
       is_new = true;
+      s.last_seen_oldest = std::min(s.last_seen_oldest, t);
     } else {
       is_new = *seen < t - s.options.new_participant_horizon_ms;
       *seen = std::max(*seen, t);
@@ -1074,6 +1085,7 @@ absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_
   for (int i = 0; i < piece.participant_keys_size(); ++i) {
     int64_t* time = s.last_seen.TryEmplace(piece.participant_keys(i), 0).first;
     *time = std::max(*time, piece.participant_times_ms(i));
+    s.last_seen_oldest = std::min(s.last_seen_oldest, *time);
   }
   if (piece.has_scalars()) {
     const v1::PartitionScalars& sc = piece.scalars();

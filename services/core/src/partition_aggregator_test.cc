@@ -435,5 +435,57 @@ TEST(PartitionAggregatorDedupTest, EvictionsAreCountedAndCheckpointed) {
   EXPECT_EQ(restored.outcome_counts().dedup_evicted, evicted);
 }
 
+// The participant memory forgets whoever was last seen before W - grace - horizon (within
+// the hour Tick sweeps it by), also after a restore: the sweep is skipped while nobody held
+// is that old, and restored sightings count as held.
+TEST(PartitionAggregatorSweepTest, ParticipantsPastTheHorizonAreForgottenAlsoAfterARestore) {
+  EngineOptions options;
+  options.new_participant_horizon_ms = kDayMs;
+  // Sightings in a snapshot, all of them later than the horizon allows (with the sweep's
+  // hour of lag).
+  auto check_sightings = [&options](PartitionAggregator& agg, size_t at_least) {
+    std::vector<v1::StatePiece> pieces;
+    agg.WriteSnapshot(/*max_piece_bytes=*/1 << 20, &pieces);
+    const int64_t limit =
+        agg.watermark_ms() - options.grace_ms - options.new_participant_horizon_ms - kHourMs;
+    size_t held = 0;
+    for (const v1::StatePiece& piece : pieces) {
+      for (int64_t t : piece.participant_times_ms()) {
+        EXPECT_GE(t, limit);
+        ++held;
+      }
+    }
+    EXPECT_GE(held, at_least);
+    return pieces;
+  };
+  // 50 new people an hour, Tick after each hour (the wall clock follows event time).
+  auto hours = [](PartitionAggregator& agg, int from, int to) {
+    for (int h = from; h < to; ++h) {
+      for (int i = 0; i < 50; ++i) {
+        const int64_t t = kT0 + h * kHourMs + i * kMinuteMs;
+        const std::string who = std::to_string(h) + "-" + std::to_string(i);
+        ASSERT_EQ(agg.Apply(MakeEvent("e-" + who, t, "p-" + who), t), Outcome::kApplied);
+      }
+      agg.Tick(kT0 + (h + 1) * kHourMs);
+    }
+  };
+  AreaCap areas(AreaCapOptions{});
+  PartitionAggregator agg(options, &areas);
+  agg.EnableCheckpoints();
+  hours(agg, 0, 72);
+  const std::vector<v1::StatePiece> pieces = check_sightings(agg, 25 * 50);
+
+  AreaCap areas_b(AreaCapOptions{});
+  PartitionAggregator restored(options, &areas_b);
+  restored.EnableCheckpoints();
+  for (const v1::StatePiece& piece : pieces) {
+    ASSERT_TRUE(restored.ApplyPiece(piece, kT0 + 72 * kHourMs).ok());
+  }
+  // Everyone new after the restore is later than everyone restored; the restored sightings
+  // still go once they are past the horizon.
+  hours(restored, 72, 90);
+  check_sightings(restored, 25 * 50);
+}
+
 }  // namespace
 }  // namespace civicpulse::core
