@@ -104,7 +104,7 @@ void BM_AddIntoArray(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations() * 2 * n);
 }
-BENCHMARK(BM_AddIntoArray)->Arg(4)->Arg(50)->Arg(120);
+BENCHMARK(BM_AddIntoArray)->Arg(4)->Arg(50)->Arg(120)->Arg(400);
 
 void BM_AddDense(benchmark::State& state) {
   const std::vector<uint64_t> hashes = Hashes(200000);
