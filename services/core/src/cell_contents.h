@@ -28,9 +28,22 @@ struct CellContents {
   double volunteer_seconds = 0;
   double recycled_grams = 0;
   ParticipantSketch participants;
-  ParticipantSketch new_participants;
   // Few bands per cell in practice: a small vector beats a map.
   std::vector<std::pair<AgeBand, ParticipantSketch>> by_age;
+
+  // The participants whose event here was their first in the area within the horizon (a
+  // subset of `participants`, with those events' counts).
+  const ParticipantSketch& new_participants() const {
+    return new_is_participants_ ? participants : new_participants_;
+  }
+
+  // Adds one event of a participant: to `participants`, and also to new_participants() when
+  // `is_new`.
+  void AddParticipant(uint64_t hash, bool is_new) {
+    if (!is_new) SeparateNew();
+    participants.Add(hash);
+    if (is_new && !new_is_participants_) new_participants_.Add(hash);
+  }
 
   // Writes the sums (not the sketches, area, kind, start or width).
   void SumsToProto(v1::Cell* cell) const {
@@ -46,7 +59,11 @@ struct CellContents {
   void ToProto(v1::Cell* cell) const {
     SumsToProto(cell);
     participants.ToProto(cell->mutable_participants());
-    new_participants.ToProto(cell->mutable_new_participants());
+    if (new_is_participants_) {
+      *cell->mutable_new_participants() = cell->participants();
+    } else {
+      new_participants_.ToProto(cell->mutable_new_participants());
+    }
     for (const auto& [band, sketch] : by_age) {
       sketch.ToProto(&(*cell->mutable_participants_by_age())[std::string(AgeBandName(band))]);
     }
@@ -56,7 +73,12 @@ struct CellContents {
   // skipped, a malformed sketch is an error.
   absl::Status FromProto(const v1::Cell& cell) {
     if (absl::Status s = participants.FromProto(cell.participants()); !s.ok()) return s;
-    if (absl::Status s = new_participants.FromProto(cell.new_participants()); !s.ok()) return s;
+    new_is_participants_ = SameSketch(cell.new_participants(), cell.participants());
+    if (!new_is_participants_) {
+      if (absl::Status s = new_participants_.FromProto(cell.new_participants()); !s.ok()) {
+        return s;
+      }
+    }
     for (const auto& [name, proto] : cell.participants_by_age()) {
       const AgeBand band = ParseAgeBand(name);
       if (band == AgeBand::kNone) continue;
@@ -78,8 +100,13 @@ struct CellContents {
     CellContents own;
     CellContents& added = gain != nullptr ? *gain : own;
     if (absl::Status s = added.FromProto(cell); !s.ok()) return s;
-    participants.Merge(added.participants);
-    new_participants.Merge(added.new_participants);
+    if (new_is_participants_ && added.new_is_participants_) {
+      participants.Merge(added.participants);  // everyone new on both sides: still so
+    } else {
+      SeparateNew();
+      participants.Merge(added.participants);
+      new_participants_.Merge(added.new_participants());
+    }
     for (const auto& [band, sketch] : added.by_age) SketchOfBand(band).Merge(sketch);
     added.events -= events;
     added.attributed_events -= attributed_events;
@@ -111,11 +138,38 @@ struct CellContents {
 
   // Heap bytes of the sketches and the age-band list (the struct itself not included).
   size_t HeapBytes() const {
-    size_t bytes = participants.MemoryBytes() + new_participants.MemoryBytes();
+    size_t bytes = participants.MemoryBytes();
+    if (!new_is_participants_) bytes += new_participants_.MemoryBytes();
     bytes += by_age.capacity() * sizeof(by_age[0]);
     for (const auto& [band, sketch] : by_age) bytes += sketch.MemoryBytes();
     return bytes;
   }
+
+ private:
+  // Gives new_participants() a sketch of its own (a copy of `participants`) before the two
+  // part.
+  void SeparateNew() {
+    if (!new_is_participants_) return;
+    new_participants_ = participants;
+    new_is_participants_ = false;
+  }
+
+  // Whether two encoded sketches are the same sketch.
+  static bool SameSketch(const v1::ParticipantSketch& a, const v1::ParticipantSketch& b) {
+    auto same = [](const auto& x, const auto& y) {
+      return x.size() == y.size() && std::equal(x.begin(), x.end(), y.begin());
+    };
+    return a.total_count() == b.total_count() && a.precision() == b.precision() &&
+           same(a.hashes(), b.hashes()) && same(a.counts(), b.counts()) &&
+           a.registers() == b.registers() && same(a.heavy_hashes(), b.heavy_hashes()) &&
+           same(a.heavy_counts(), b.heavy_counts());
+  }
+
+  // While every participant event here was new (most cells of a replay, where everyone is
+  // seen for the first time), new_participants() is `participants` itself and this sketch
+  // stays empty: it held a copy of the same people (issue 8's week: 310 -> 276 MB of state).
+  bool new_is_participants_ = true;
+  ParticipantSketch new_participants_;
 };
 
 }  // namespace civicpulse::core

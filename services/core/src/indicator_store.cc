@@ -74,7 +74,7 @@ struct WindowPart {
 
   void AddCell(const StoredCell& c) {
     by_kind[c.kind].Merge(c.participants);
-    new_participants.Merge(c.new_participants);
+    new_participants.Merge(c.new_participants());
     for (const auto& [band, sketch] : c.by_age) by_age[static_cast<int>(band)].Merge(sketch);
     events_by_kind[c.kind] += c.events;
     events += c.events;

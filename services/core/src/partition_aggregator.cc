@@ -726,8 +726,7 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     c.recycled_grams += recycled_grams;
     if (!event.has_participant) continue;
     ++c.attributed_events;
-    c.participants.Add(participant);
-    if (is_new) c.new_participants.Add(participant);
+    c.AddParticipant(participant, is_new);
     if (c.journal != nullptr) c.journal->adds.push_back({participant, band, is_new});
     if (band != AgeBand::kNone) c.SketchOfBand(band).Add(participant);
   }
