@@ -1,7 +1,6 @@
 #include "civicpulse/core/event_id_filter.h"
 
 #include <algorithm>
-#include <limits>
 #include <vector>
 
 #include "civicpulse/core/participant_sketch.h"
@@ -61,15 +60,7 @@ void EventIdFilter::Expire(int64_t oldest_time_ms) {
   Sweep(cutoff);
 }
 
-void EventIdFilter::Sweep(int64_t cutoff_ms) {
-  int64_t oldest = std::numeric_limits<int64_t>::max();
-  seen_.EraseIf([cutoff_ms, &oldest](uint64_t, int64_t time) {
-    if (time < cutoff_ms) return true;
-    oldest = std::min(oldest, time);
-    return false;
-  });
-  oldest_ms_ = oldest;
-}
+void EventIdFilter::Sweep(int64_t cutoff_ms) { oldest_ms_ = seen_.EraseBelow(cutoff_ms); }
 
 void EventIdFilter::EvictOldest() {
   std::vector<int64_t> times;

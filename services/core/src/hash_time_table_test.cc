@@ -1,6 +1,7 @@
 #include "civicpulse/core/hash_time_table.h"
 
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <unordered_map>
 
@@ -47,6 +48,21 @@ TEST(HashTimeTableTest, InsertFindAndKeyZero) {
   t.EraseIf([](uint64_t key, int64_t) { return key == 0; });
   EXPECT_EQ(t.Find(0), nullptr);
   EXPECT_EQ(t.size(), 1u);
+}
+
+// EraseBelow keeps the values at or above its limit (key 0's too) and says the least kept.
+TEST(HashTimeTableTest, EraseBelowReturnsTheLeastValueKept) {
+  HashTimeTable t;
+  for (uint64_t key = 0; key < 1000; ++key) t.TryEmplace(key, static_cast<int64_t>(key) * 10);
+  EXPECT_EQ(t.EraseBelow(5000), 5000);
+  EXPECT_EQ(t.size(), 500u);
+  EXPECT_EQ(t.Find(499), nullptr);
+  EXPECT_EQ(*t.Find(500), 5000);
+  t.TryEmplace(0, 7000);  // key 0 lives apart
+  EXPECT_EQ(t.EraseBelow(6000), 6000);
+  EXPECT_EQ(*t.Find(0), 7000);
+  EXPECT_EQ(t.EraseBelow(100'000), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(t.size(), 0u);
 }
 
 // Random inserts and bulk erasures against a reference map, in tables small enough that

@@ -599,13 +599,7 @@ struct PartitionAggregator::State {
     const int64_t limit =
         watermark - options.grace_ms - options.new_participant_horizon_ms;
     if (limit <= last_seen_oldest) return;  // nobody was last seen before it
-    int64_t oldest = std::numeric_limits<int64_t>::max();
-    last_seen.EraseIf([limit, &oldest](uint64_t, int64_t time) {
-      if (time < limit) return true;
-      oldest = std::min(oldest, time);
-      return false;
-    });
-    last_seen_oldest = oldest;
+    last_seen_oldest = last_seen.EraseBelow(limit);
   }
 
   static v1::Cell* AddCell(std::vector<v1::Cell>* out) { return &out->emplace_back(); }

@@ -14,6 +14,7 @@
 // Thread-compatible. Does no I/O.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -94,6 +95,17 @@ class HashTimeTable {
     }
   }
 
+  // Erases every entry whose value is below `limit`; returns the least value kept (the
+  // largest int64_t when none is).
+  int64_t EraseBelow(int64_t limit) {
+    int64_t least = std::numeric_limits<int64_t>::max();
+    EraseIf([limit, &least](uint64_t, int64_t value) {
+      if (value < limit) return true;
+      least = std::min(least, value);
+      return false;
+    });
+    return least;
+  }
   // Calls f(key, value) for every entry.
   template <typename F>
   void ForEach(F f) const {
