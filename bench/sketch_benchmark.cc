@@ -89,7 +89,8 @@ BENCHMARK(BM_AddExact);
 
 // A cell's sketch filling up in the sorted-array form: fresh sketches, each given n distinct
 // people (an event each) and then a second event of each; items/s are events. n = 4 is a
-// busy 1-minute cell, 50 a 15-minute one, 120 an hour's just before it turns into a map.
+// busy 1-minute cell, 50 a 15-minute one, 120 and 400 the hourly cells of a dense day (the
+// array holds up to kArrayLimit, 512, before it turns into a map).
 void BM_AddIntoArray(benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   const std::vector<uint64_t> hashes = Hashes(4096);
