@@ -24,7 +24,6 @@ uint64_t EventIdFilter::Key(std::string_view event_id) {
 bool EventIdFilter::SeenBefore(uint64_t key, int64_t time_ms) {
   auto [seen_time, inserted] = seen_.TryEmplace(key, time_ms);
   if (inserted) {
-    oldest_ms_ = std::min(oldest_ms_, time_ms);
     if (journal_on_) journal_.emplace_back(key, time_ms);
     if (seen_.size() > max_entries_) EvictOldest();
     return false;
@@ -34,7 +33,7 @@ bool EventIdFilter::SeenBefore(uint64_t key, int64_t time_ms) {
   if (distance <= horizon_ms_) return true;
   // The earlier sighting is older than the horizon: a new event that reuses the id.
   *seen_time = time_ms;
-  oldest_ms_ = std::min(oldest_ms_, time_ms);
+  seen_.Lowered(time_ms);
   if (journal_on_) journal_.emplace_back(key, time_ms);
   return false;
 }
@@ -48,7 +47,7 @@ void EventIdFilter::TakeJournal(std::vector<std::pair<uint64_t, int64_t>>* out) 
 
 void EventIdFilter::Restore(uint64_t hash, int64_t time_ms) {
   *seen_.TryEmplace(hash, time_ms).first = time_ms;
-  oldest_ms_ = std::min(oldest_ms_, time_ms);
+  seen_.Lowered(time_ms);
   if (seen_.size() > max_entries_) EvictOldest();
 }
 
@@ -56,11 +55,10 @@ void EventIdFilter::Expire(int64_t oldest_time_ms) {
   const int64_t cutoff = oldest_time_ms - horizon_ms_;
   if (cutoff - swept_cutoff_ms_ < kSweepEveryMs) return;
   swept_cutoff_ms_ = cutoff;
-  if (cutoff <= oldest_ms_) return;  // nothing remembered is older
   Sweep(cutoff);
 }
 
-void EventIdFilter::Sweep(int64_t cutoff_ms) { oldest_ms_ = seen_.EraseBelow(cutoff_ms); }
+void EventIdFilter::Sweep(int64_t cutoff_ms) { seen_.EraseBelow(cutoff_ms); }
 
 void EventIdFilter::EvictOldest() {
   std::vector<int64_t> times;

@@ -50,18 +50,40 @@ TEST(HashTimeTableTest, InsertFindAndKeyZero) {
   EXPECT_EQ(t.size(), 1u);
 }
 
-// EraseBelow keeps the values at or above its limit (key 0's too) and says the least kept.
-TEST(HashTimeTableTest, EraseBelowReturnsTheLeastValueKept) {
+// EraseBelow keeps the values at or above its limit (key 0's too). It walks only when some
+// value may be below the limit: an insertion, or a value lowered through the pointer and
+// noted with Lowered(), makes it walk again.
+TEST(HashTimeTableTest, EraseBelowErasesWhatIsOlderWhateverLoweredIt) {
   HashTimeTable t;
   for (uint64_t key = 0; key < 1000; ++key) t.TryEmplace(key, static_cast<int64_t>(key) * 10);
-  EXPECT_EQ(t.EraseBelow(5000), 5000);
+  t.EraseBelow(5000);
   EXPECT_EQ(t.size(), 500u);
   EXPECT_EQ(t.Find(499), nullptr);
   EXPECT_EQ(*t.Find(500), 5000);
   t.TryEmplace(0, 7000);  // key 0 lives apart
-  EXPECT_EQ(t.EraseBelow(6000), 6000);
+  t.EraseBelow(6000);
+  EXPECT_EQ(t.size(), 401u);
   EXPECT_EQ(*t.Find(0), 7000);
-  EXPECT_EQ(t.EraseBelow(100'000), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(t.Find(599), nullptr);
+
+  t.EraseBelow(6000);  // nothing below: no walk, nothing changes
+  EXPECT_EQ(t.size(), 401u);
+  *t.TryEmplace(700, 0).first = 200;  // lowered through the pointer...
+  t.Lowered(200);                     // ...and said so
+  t.EraseBelow(6000);
+  EXPECT_EQ(t.size(), 400u);
+  EXPECT_EQ(t.Find(700), nullptr);
+  *t.TryEmplace(0, 0).first = 300;
+  t.Lowered(300);
+  t.EraseBelow(6000);
+  EXPECT_EQ(t.size(), 399u);
+  EXPECT_EQ(t.Find(0), nullptr);
+  t.TryEmplace(5, 100);  // inserted below
+  t.EraseBelow(6000);
+  EXPECT_EQ(t.size(), 399u);
+  EXPECT_EQ(t.Find(5), nullptr);
+
+  t.EraseBelow(100'000);
   EXPECT_EQ(t.size(), 0u);
 }
 

@@ -166,9 +166,6 @@ struct PartitionAggregator::State {
   size_t live_series = 0;
   // (area, participant) -> largest event time applied; the "new participant" memory.
   HashTimeTable last_seen;
-  // At most the earliest time in last_seen (exact after a sweep): SweepParticipants skips
-  // the walk when nothing can be old enough (a 90-day horizon: never, in a week's replay).
-  int64_t last_seen_oldest = std::numeric_limits<int64_t>::max();
   std::vector<DirtyCell> dirty;
   // Checkpoint tracking (EnableCheckpoints): cells and series changed since the last delta,
   // and the participant sightings recorded since.
@@ -598,8 +595,7 @@ struct PartitionAggregator::State {
   void SweepParticipants() {
     const int64_t limit =
         watermark - options.grace_ms - options.new_participant_horizon_ms;
-    if (limit <= last_seen_oldest) return;  // nobody was last seen before it
-    last_seen_oldest = last_seen.EraseBelow(limit);
+    last_seen.EraseBelow(limit);
   }
 
   static v1::Cell* AddCell(std::vector<v1::Cell>* out) { return &out->emplace_back(); }
@@ -698,7 +694,6 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     auto [seen, inserted] = s.last_seen.TryEmplace(key, t);
     if (inserted) {
       is_new = true;
-      s.last_seen_oldest = std::min(s.last_seen_oldest, t);
     } else {
       is_new = *seen < t - s.options.new_participant_horizon_ms;
       *seen = std::max(*seen, t);
@@ -1076,9 +1071,9 @@ absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_
     s.dedup.Restore(piece.event_id_hashes(i), piece.event_id_times_ms(i));
   }
   for (int i = 0; i < piece.participant_keys_size(); ++i) {
-    int64_t* time = s.last_seen.TryEmplace(piece.participant_keys(i), 0).first;
-    *time = std::max(*time, piece.participant_times_ms(i));
-    s.last_seen_oldest = std::min(s.last_seen_oldest, *time);
+    const int64_t seen = piece.participant_times_ms(i);
+    int64_t* time = s.last_seen.TryEmplace(piece.participant_keys(i), seen).first;
+    *time = std::max(*time, seen);
   }
   if (piece.has_scalars()) {
     const v1::PartitionScalars& sc = piece.scalars();

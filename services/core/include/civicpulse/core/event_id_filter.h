@@ -13,7 +13,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -68,10 +67,6 @@ class EventIdFilter {
   int64_t horizon_ms_;
   size_t max_entries_;
   int64_t swept_cutoff_ms_ = 0;
-  // At most the earliest time remembered (exact after a sweep): a sweep that could erase
-  // nothing is skipped. With a 7-day horizon, a day of history walked the whole table every
-  // hour of event time for nothing.
-  int64_t oldest_ms_ = std::numeric_limits<int64_t>::max();
   uint64_t evicted_ = 0;
   HashTimeTable seen_;  // id hash -> event time of first sighting
   bool journal_on_ = false;

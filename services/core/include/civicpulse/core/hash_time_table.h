@@ -41,11 +41,15 @@ class HashTimeTable {
   size_t MemoryBytes() const { return capacity_ * sizeof(Slot); }
 
   // Inserts (key, value) if the key is absent. Returns the value stored for the key (valid
-  // until the next insertion or erasure) and whether it was inserted.
+  // until the next insertion or erasure) and whether it was inserted. A caller that writes a
+  // lower value through the pointer says so with Lowered().
   std::pair<int64_t*, bool> TryEmplace(uint64_t key, int64_t value) {
     if (key == kEmpty) {
       const bool inserted = !has_zero_;
-      if (inserted) zero_value_ = value;
+      if (inserted) {
+        zero_value_ = value;
+        least_ = std::min(least_, value);
+      }
       has_zero_ = true;
       return {&zero_value_, inserted};
     }
@@ -56,6 +60,7 @@ class HashTimeTable {
       if (slot.key == kEmpty) {
         slot = {key, value};
         ++size_;
+        least_ = std::min(least_, value);
         return {&slot.value, true};
       }
     }
@@ -95,16 +100,21 @@ class HashTimeTable {
     }
   }
 
-  // Erases every entry whose value is below `limit`; returns the least value kept (the
-  // largest int64_t when none is).
-  int64_t EraseBelow(int64_t limit) {
+  // Notes that a value written through TryEmplace's pointer may be lower than any held.
+  void Lowered(int64_t value) { least_ = std::min(least_, value); }
+  // Erases every entry whose value is below `limit`. Walks the table only when some value
+  // may be below it (the owners sweep old times hourly, and with a horizon longer than the
+  // history held a walk would erase nothing: a day's or a week's replay walked both of the
+  // aggregator's tables every hour of event time for nothing).
+  void EraseBelow(int64_t limit) {
+    if (limit <= least_) return;
     int64_t least = std::numeric_limits<int64_t>::max();
     EraseIf([limit, &least](uint64_t, int64_t value) {
       if (value < limit) return true;
       least = std::min(least, value);
       return false;
     });
-    return least;
+    least_ = least;
   }
   // Calls f(key, value) for every entry.
   template <typename F>
@@ -185,6 +195,9 @@ class HashTimeTable {
   size_t capacity_ = 0;
   size_t size_ = 0;  // entries in slots_
   bool has_zero_ = false;
+  // At most the least value held (exact after EraseBelow walks; erasures only raise the
+  // least, so it stays a bound): lowered by insertions and Lowered().
+  int64_t least_ = std::numeric_limits<int64_t>::max();
   int64_t zero_value_ = 0;
 };
 
