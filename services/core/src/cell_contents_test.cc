@@ -98,5 +98,14 @@ TEST(CellContentsTest, MergeIncrementUnitesNewParticipants) {
   }
 }
 
+// CellContents::FromProto shares new_participants() when its encoding equals the
+// participants' (SameSketch compares each field of v1::ParticipantSketch by hand): a field
+// added to the message must be compared there too, or two sketches differing only in it would
+// be taken for one.
+TEST(CellContentsTest, SameSketchComparesEveryFieldOfTheEncoding) {
+  EXPECT_EQ(v1::ParticipantSketch::descriptor()->field_count(), 7)
+      << "compare the new field in CellContents::SameSketch, then update this count";
+}
+
 }  // namespace
 }  // namespace civicpulse::core
