@@ -142,6 +142,8 @@ time_aggregator() {  # label [aggregator flags...]
   aggregates_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
     awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="aggregates"/ {s += $2}
          END {printf "%d", s}')
+  # Everything it exported, for a look at where the time went (KEEP_WORK=1 keeps it).
+  curl -sf "http://127.0.0.1:$port/metrics" >"$dir/metrics-$label.txt" || true
   applied=$(counted "$port" applied)
   duplicate=$(counted "$port" duplicate)
   late=$(counted "$port" late)
