@@ -9,6 +9,7 @@
 //                       app does; items/s. BM_BaselineHashCount, BM_Apply, BM_ApplyAndPublish
 //                       and BM_DecodeAndApply each make exactly one pass over that day.
 //                       Target: >= 1M events/s on one core.
+//   BM_ApplyWeek        BM_Apply with the same 3M events spread over a week (a replay).
 //   BM_ApplyAndPublish  the same plus TakeCells + FillProgress every 100k events (snapshots
 //                       of changed cells, as on each flush).
 //   BM_DecodeAndApply/{json,protobuf}  EventCodec::Decode (full validation) of the encoded
@@ -217,8 +218,13 @@ constexpr int64_t kOnePass = 3'000'000;
 constexpr size_t kBatch = 10'000;
 BENCHMARK(BM_BaselineHashCount)->Iterations(kOnePass);
 
-void RunApply(benchmark::State& state, bool publish) {
-  const Stream& stream = ApplyStream();
+// The same number of events spread over a week (a replay or backfill): few events per cell.
+const Stream& WeekStream() {
+  static const Stream* stream = new Stream(3'000'000, 7 * kDayMs, 1);
+  return *stream;
+}
+
+void RunApply(benchmark::State& state, bool publish, const Stream& stream = ApplyStream()) {
   EngineOptions options;
   AreaCap areas(AreaCapOptions{});
   auto agg = std::make_unique<PartitionAggregator>(options, &areas);
@@ -253,6 +259,9 @@ void RunApply(benchmark::State& state, bool publish) {
 
 void BM_Apply(benchmark::State& state) { RunApply(state, false); }
 BENCHMARK(BM_Apply)->Iterations(kOnePass);
+
+void BM_ApplyWeek(benchmark::State& state) { RunApply(state, false, WeekStream()); }
+BENCHMARK(BM_ApplyWeek)->Iterations(kOnePass);
 
 void BM_ApplyAndPublish(benchmark::State& state) { RunApply(state, true); }
 BENCHMARK(BM_ApplyAndPublish)->Iterations(kOnePass);

@@ -144,6 +144,9 @@ struct PendingAddition {
 // sorted array instead of a search and a shift of its tail for each. (16 bytes each: 64 KB
 // a partition at most, and nothing while it is idle.)
 constexpr size_t kSettleEvery = 65536;
+// A cell with fewer held-back events than this takes them one by one: sorting and merging
+// a handful costs more than it saves.
+constexpr std::ptrdiff_t kSettleOneByOne = 8;
 
 // The pending buffer of the partitions this thread settled last (PartitionAggregator::Settle
 // hands its buffer here; Defer takes it): a thread going from partition to partition reuses
@@ -333,6 +336,16 @@ struct PartitionAggregator::State {
       const auto first = sorted.begin() + begin;
       const auto last = sorted.begin() + ends[slot];
       begin = ends[slot];
+      CellState& c = *pending_cells[slot];
+      c.pending_slot = kNotPending;
+      if (last - first < kSettleOneByOne) {  // most cells of a sparse stream
+        for (auto it = first; it != last; ++it) {
+          c.AddParticipant(it->hash, it->is_new);
+          if (it->band != AgeBand::kNone) c.SketchOfBand(it->band).Add(it->hash);
+          if (c.journal != nullptr) c.journal->adds.push_back({it->hash, it->band, it->is_new});
+        }
+        continue;
+      }
       std::sort(first, last, [](const PendingAddition& a, const PendingAddition& b) {
         return a.hash != b.hash ? a.hash < b.hash : a.band < b.band;
       });
@@ -356,8 +369,6 @@ struct PartitionAggregator::State {
         }
         ++bc.back();
       }
-      CellState& c = *pending_cells[slot];
-      c.pending_slot = kNotPending;
       c.AddParticipants(hashes.data(), counts.data(), new_counts.data(), hashes.size());
       for (int band = 0; band < kAgeBandCount; ++band) {
         if (band_hashes[band].empty()) continue;
