@@ -4,8 +4,7 @@
 //                       two absl::flat_hash_maps (the least a consumer that counts people
 //                       does); the other benchmarks' `vs_baseline` divides by its rate.
 //   BM_Apply            pre-decoded events (one day, 3M events, 200 areas, 1M participants)
-//                       into one partition's aggregator, with a Tick every 64k events and a
-//                       Settle every 10k (the router's, after each consumer batch) as the
+//                       into one partition's aggregator, with a Tick every 64k events as the
 //                       app does; items/s. BM_BaselineHashCount, BM_Apply, BM_ApplyAndPublish
 //                       and BM_DecodeAndApply each make exactly one pass over that day.
 //                       Target: >= 1M events/s on one core.
@@ -213,9 +212,6 @@ void BM_BaselineHashCount(benchmark::State& state) {
 // Every stream benchmark does exactly one pass over the 3M-event day, so that all of them
 // measure the same work (state grows during the pass; a partial pass would flatter).
 constexpr int64_t kOnePass = 3'000'000;
-// Records per consumer batch in the aggregator (ConsumerOptions::max_batch): after each, its
-// router settles the partitions it applied to (PartitionAggregator::Settle).
-constexpr size_t kBatch = 10'000;
 BENCHMARK(BM_BaselineHashCount)->Iterations(kOnePass);
 
 // The same number of events spread over a week (a replay or backfill): few events per cell.
@@ -244,7 +240,6 @@ void RunApply(benchmark::State& state, bool publish, const Stream& stream = Appl
     stream.Fill(i, id++, &e);
     benchmark::DoNotOptimize(agg->Apply(e, stream.time_ms[i]));
     ++i;
-    if (i % kBatch == 0) agg->Settle();  // as the aggregator's router does after a batch
     if ((i & 0xFFFF) == 0) agg->Tick(stream.time_ms[i - 1]);
     if (publish && i % 100'000 == 0) {
       cells.clear();
@@ -320,7 +315,6 @@ void BM_DecodeAndApply(benchmark::State& state, bool json) {
       ++rejected;
     }
     ++i;
-    if (i % kBatch == 0) agg->Settle();  // as the aggregator's router does after a batch
     if ((i & 0xFFFF) == 0) agg->Tick(stream.time_ms[i - 1]);
   }
   if (rejected != 0) state.SkipWithError("a benchmark record was rejected");
@@ -368,7 +362,6 @@ void BM_DecodeAheadAndApply(benchmark::State& state) {
     }
     if (i + kAhead < records.size()) decode(i + kAhead);
     ++i;
-    if (i % kBatch == 0) agg->Settle();  // as the aggregator's router does after a batch
     if ((i & 0xFFFF) == 0) agg->Tick(stream.time_ms[i - 1]);
   }
   if (rejected != 0) state.SkipWithError("a benchmark record was rejected");

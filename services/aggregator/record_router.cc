@@ -124,7 +124,6 @@ void RecordRouter::RunLane(Lane& lane) {
   auto leave_partition = [&] {
     if (current != nullptr) {
       counts.dedup_evicted += current->engine->outcome_counts().dedup_evicted - evicted_before;
-      lane.touched.push_back(current);
     }
   };
   for (size_t j = 0; j < n; ++j) {
@@ -157,10 +156,6 @@ void RecordRouter::RunLane(Lane& lane) {
     if (j + kAhead < n) decode(j + kAhead);
   }
   leave_partition();
-  // Each partition's held-back sketch additions go in at once now (their batch is as dense
-  // as this one allowed), and its buffer comes back to this thread for the next.
-  for (OwnedPartition* p : lane.touched) p->engine->Settle();
-  lane.touched.clear();
 }
 
 void RecordRouter::Route(const std::vector<kafka::ConsumerRecord>& batch, int64_t now_ms) {

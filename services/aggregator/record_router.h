@@ -86,7 +86,6 @@ class RecordRouter {
     std::array<absl::Status, kAhead> statuses;
     Counts counts;
     std::vector<std::pair<uint32_t, absl::Status>> invalid;  // (batch index, reason)
-    std::vector<OwnedPartition*> touched;  // the partitions it applied to (settled after)
   };
   // One partition of the batch being dealt.
   struct Share {

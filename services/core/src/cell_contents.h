@@ -45,28 +45,6 @@ struct CellContents {
     if (is_new && !new_is_participants_) new_participants_.Add(hash);
   }
 
-  // AddParticipant for a batch of events: n participants in strictly increasing hash order,
-  // with counts[i] events each, new_counts[i] of them new. The same contents as calling
-  // AddParticipant once per event, in any order.
-  void AddParticipants(const uint64_t* hashes, const uint32_t* counts, const uint32_t* new_counts,
-                       size_t n) {
-    bool all_new = true;
-    for (size_t i = 0; i < n; ++i) all_new &= new_counts[i] == counts[i];
-    if (!all_new) SeparateNew();
-    participants.AddSorted(hashes, counts, n);
-    if (new_is_participants_) return;
-    thread_local std::vector<uint64_t> new_hashes;
-    thread_local std::vector<uint32_t> new_events;
-    new_hashes.clear();
-    new_events.clear();
-    for (size_t i = 0; i < n; ++i) {
-      if (new_counts[i] == 0) continue;
-      new_hashes.push_back(hashes[i]);
-      new_events.push_back(new_counts[i]);
-    }
-    new_participants_.AddSorted(new_hashes.data(), new_events.data(), new_hashes.size());
-  }
-
   // Writes the sums (not the sketches, area, kind, start or width).
   void SumsToProto(v1::Cell* cell) const {
     cell->set_events(events);

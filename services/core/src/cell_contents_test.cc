@@ -1,10 +1,8 @@
 #include "cell_contents.h"
 
 #include <cstdint>
-#include <map>
 #include <random>
 #include <string>
-#include <vector>
 
 #include "civicpulse/core/participant_sketch.h"
 #include "civicpulse/v1/aggregate.pb.h"
@@ -54,45 +52,6 @@ TEST(CellContentsTest, NewParticipantsFollowEveryEventAcrossTheSwitch) {
     for (const int all_new : {0, 1, 30, 2000, 1 << 30}) {
       const Fed fed = Feed(people * 31 + all_new, 3000, people, all_new);
       fed.ExpectSame(std::to_string(people) + " people, " + std::to_string(all_new) + " new");
-    }
-  }
-}
-
-// AddParticipants (a batch, grouped by participant) leaves the cell that one AddParticipant
-// per event leaves: whether every event of the batch was new, none or some, and whether the
-// cell shared new_participants() before.
-TEST(CellContentsTest, AddParticipantsEqualsOneAddParticipantPerEvent) {
-  std::mt19937_64 rng(5);
-  for (const int people : {1, 3, 40, 900}) {
-    for (const int new_percent : {0, 50, 100}) {
-      Fed fed;
-      CellContents batched;
-      for (int round = 0; round < 6; ++round) {
-        // One batch: events in random order, each new with the given chance.
-        std::map<uint64_t, std::pair<uint32_t, uint32_t>> batch;  // hash -> (events, new)
-        for (int i = 0; i < 50; ++i) {
-          const uint64_t hash = HashParticipant("p-" + std::to_string(rng() % people));
-          const bool is_new = static_cast<int>(rng() % 100) < new_percent;
-          fed.Add(hash, is_new);
-          ++batch[hash].first;
-          batch[hash].second += is_new ? 1 : 0;
-        }
-        std::vector<uint64_t> hashes;
-        std::vector<uint32_t> counts, new_counts;
-        for (const auto& [hash, c] : batch) {
-          hashes.push_back(hash);
-          counts.push_back(c.first);
-          new_counts.push_back(c.second);
-        }
-        batched.AddParticipants(hashes.data(), counts.data(), new_counts.data(), hashes.size());
-        const std::string where = std::to_string(people) + " people, " +
-                                  std::to_string(new_percent) + "% new, batch " +
-                                  std::to_string(round);
-        EXPECT_EQ(Bytes(batched.participants), Bytes(fed.cell.participants)) << where;
-        EXPECT_EQ(Bytes(batched.new_participants()), Bytes(fed.cell.new_participants())) << where;
-        EXPECT_EQ(batched.HeapBytes(), fed.cell.HeapBytes()) << where;
-      }
-      fed.ExpectSame(std::to_string(people) + " people");
     }
   }
 }

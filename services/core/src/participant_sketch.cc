@@ -482,87 +482,6 @@ void ParticipantSketch::AddExact(uint64_t hash, uint32_t count) {
   ++size_;
 }
 
-bool ParticipantSketch::MergeIntoArray(const uint64_t* add_hashes, const uint32_t* add_counts,
-                                       size_t n) {
-  if (capacity_ == kRep || n > kArrayLimit) return false;
-  // What is held, as an array (the one participant of kOne in a local).
-  uint64_t one_hash = data_.hash;
-  uint16_t one_count = 0;
-  const uint64_t* held_hashes = &one_hash;
-  const uint16_t* held_counts = &one_count;
-  uint32_t held = 0;
-  if (capacity_ == kOne) {
-    if (size_ > kMaxArrayCount) return false;
-    one_count = static_cast<uint16_t>(size_);
-    held = 1;
-  } else if (capacity_ != kEmpty) {
-    held_hashes = hashes();
-    held_counts = counts();
-    held = size_;
-  }
-  // The union's size, and whether every count fits.
-  uint32_t merged = 0;
-  {
-    uint32_t i = 0;
-    size_t j = 0;
-    while (i < held || j < n) {
-      uint64_t count;
-      if (j == n || (i < held && held_hashes[i] < add_hashes[j])) {
-        ++i;
-        count = 0;
-      } else if (i == held || add_hashes[j] < held_hashes[i]) {
-        count = add_counts[j++];
-      } else {
-        count = uint64_t{held_counts[i++]} + add_counts[j++];
-      }
-      if (count > kMaxArrayCount) return false;
-      ++merged;
-    }
-  }
-  if (merged < 2 || merged > kArrayLimit) return false;
-  // The capacity n calls of AddExact would have grown to.
-  uint32_t capacity = capacity_ == kEmpty || capacity_ == kOne ? 4 : capacity_;
-  while (capacity < merged) capacity = GrowCapacity(capacity);
-  if (capacity_ == kEmpty || capacity_ == kOne) {
-    data_.block = Reallocate(nullptr, capacity);
-    size_ = held;
-    capacity_ = capacity;
-    if (held == 1) {
-      hashes()[0] = one_hash;
-      counts()[0] = one_count;
-    }
-  } else if (capacity != capacity_) {
-    const uint32_t old_capacity = capacity_;
-    capacity_ = capacity;
-    data_.block = Reallocate(data_.block, capacity_);
-    std::memmove(data_.block + capacity_ * sizeof(uint64_t),
-                 data_.block + old_capacity * sizeof(uint64_t), size_ * sizeof(uint16_t));
-  }
-  // Merged from the back, in place: the write position never passes an unread one.
-  uint64_t* h = hashes();
-  uint16_t* c = counts();
-  int64_t i = static_cast<int64_t>(size_) - 1;
-  int64_t j = static_cast<int64_t>(n) - 1;
-  for (int64_t k = static_cast<int64_t>(merged) - 1; k >= 0; --k) {
-    if (j < 0 || (i >= 0 && h[i] > add_hashes[j])) {
-      h[k] = h[i];
-      c[k] = c[i];
-      --i;
-    } else if (i < 0 || add_hashes[j] > h[i]) {
-      h[k] = add_hashes[j];
-      c[k] = static_cast<uint16_t>(add_counts[j]);
-      --j;
-    } else {
-      h[k] = h[i];
-      c[k] = static_cast<uint16_t>(c[i] + add_counts[j]);
-      --i;
-      --j;
-    }
-  }
-  size_ = merged;
-  return true;
-}
-
 ParticipantSketch::Rep& ParticipantSketch::ToRep() {
   if (capacity_ == kRep) return *data_.rep;
   auto* rep = new Rep;
@@ -637,14 +556,6 @@ void ParticipantSketch::Add(uint64_t participant_hash, uint32_t events) {
   }
   r.counts[participant_hash] += events;
   if (r.counts.size() > kExactLimit) r.Densify();
-}
-
-void ParticipantSketch::AddSorted(const uint64_t* hashes, const uint32_t* counts, size_t n) {
-  if (n > 1 && MergeIntoArray(hashes, counts, n)) {
-    for (size_t i = 0; i < n; ++i) total_ += counts[i];
-    return;
-  }
-  for (size_t i = 0; i < n; ++i) Add(hashes[i], counts[i]);
 }
 
 void ParticipantSketch::Merge(const ParticipantSketch& other) {

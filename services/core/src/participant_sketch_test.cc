@@ -390,59 +390,6 @@ TEST(ParticipantSketchExactFormsTest, MergeOfEveryPairOfFormsMatchesAReferenceMa
   }
 }
 
-// AddSorted leaves the sketch n calls of Add would: the same participants and counts, in
-// the same form with the same capacity (MemoryBytes), from every form and across each
-// change of form (one person to the array, the array's growth, the hash map past
-// kArrayLimit, counts past 16 bits, dense past kExactLimit).
-TEST(ParticipantSketchExactFormsTest, AddSortedEqualsOneAddPerParticipant) {
-  std::mt19937_64 rng(23);
-  const size_t limit = ParticipantSketch::kArrayLimit;
-  for (const size_t held : {size_t{0}, size_t{1}, size_t{2}, size_t{4}, size_t{5}, size_t{67},
-                            limit - 1, limit, size_t{700}, size_t{3000}}) {
-    for (const size_t batch : {size_t{1}, size_t{2}, size_t{3}, size_t{9}, size_t{64}, limit - 2,
-                               limit + 1, size_t{2500}}) {
-      for (const uint32_t big : {0u, 65535u, 70000u}) {
-        // Held people are 0..held-1; the batch draws from twice as many, so about half of it
-        // is already held (sorted, distinct hashes: the contract).
-        // (Built alike, not copied: a copy holds no slack.)
-        ParticipantSketch one_by_one, sorted;
-        for (size_t i = 0; i < held; ++i) {
-          one_by_one.Add(H(static_cast<int>(i)), 1 + i % 3);
-          sorted.Add(H(static_cast<int>(i)), 1 + i % 3);
-        }
-        std::map<uint64_t, uint32_t> adds;
-        while (adds.size() < batch) {
-          adds[H(static_cast<int>(rng() % (2 * std::max(held, batch))))] =
-              static_cast<uint32_t>(rng() % 4);
-        }
-        if (big != 0) adds.begin()->second = big;
-        std::vector<uint64_t> hashes;
-        std::vector<uint32_t> counts;
-        for (const auto& [hash, count] : adds) {
-          hashes.push_back(hash);
-          counts.push_back(count);
-          one_by_one.Add(hash, count);
-        }
-        sorted.AddSorted(hashes.data(), counts.data(), hashes.size());
-        const std::string where = std::to_string(held) + " held, " + std::to_string(batch) +
-                                  " added, big " + std::to_string(big);
-        v1::ParticipantSketch a, b;
-        one_by_one.ToProto(&a);
-        sorted.ToProto(&b);
-        EXPECT_EQ(b.SerializeAsString(), a.SerializeAsString()) << where;
-        if (one_by_one.exact()) {  // (a dense sample's slack depends on the thread's past)
-          EXPECT_EQ(sorted.MemoryBytes(), one_by_one.MemoryBytes()) << where;
-        }
-        EXPECT_EQ(sorted.total_events(), one_by_one.total_events()) << where;
-        // And it goes on as one: a further Add lands where it would have.
-        one_by_one.Add(H(-7), 2);
-        sorted.Add(H(-7), 2);
-        EXPECT_EQ(sorted.Estimate(), one_by_one.Estimate()) << where;
-      }
-    }
-  }
-}
-
 TEST(ParticipantSketchExactFormsTest, TotalWithoutParticipantsSurvivesMergeAndWire) {
   // Unattributed totals (a decoded sketch may carry a total and nobody).
   v1::ParticipantSketch proto;

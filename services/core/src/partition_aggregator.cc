@@ -89,14 +89,10 @@ struct CellJournal {
   }
 };
 
-constexpr uint32_t kNotPending = std::numeric_limits<uint32_t>::max();
-
 // Everything applied for one (area, kind) in one bucket of one resolution.
 struct CellState : CellContents {
   bool dirty = false;
   bool checkpoint_dirty = false;  // changed since the last checkpoint delta
-  // Its index in State::pending_cells while participant events wait for it there.
-  uint32_t pending_slot = kNotPending;
   std::unique_ptr<CellJournal> journal;  // null for a small cell (carried whole)
 
   size_t MemoryBytes() const {
@@ -129,29 +125,6 @@ struct Series {
   // Sealed hours (start ms -> figures) for the seasonal baseline, kBaselineHistoryMs back.
   HourlyFigures hours;
 };
-
-// A participant's event applied to a cell whose sketches have not taken it yet (see
-// State::Settle).
-struct PendingAddition {
-  uint64_t hash;
-  uint32_t cell;  // index in State::pending_cells
-  AgeBand band;
-  bool is_new;
-};
-
-// Participant events held back per partition before its cells' sketches take them at once.
-// A dense stream's hourly cell gets hundreds of events in that while: one pass over its
-// sorted array instead of a search and a shift of its tail for each. (16 bytes each: 64 KB
-// a partition at most, and nothing while it is idle.)
-constexpr size_t kSettleEvery = 65536;
-// A cell with fewer held-back events than this takes them one by one: sorting and merging
-// a handful costs more than it saves.
-constexpr std::ptrdiff_t kSettleOneByOne = 8;
-
-// The pending buffer of the partitions this thread settled last (PartitionAggregator::Settle
-// hands its buffer here; Defer takes it): a thread going from partition to partition reuses
-// one buffer instead of allocating one for each.
-thread_local std::vector<PendingAddition> spare_pending;
 
 // A sealed hour of one series, waiting to be published or checkpointed.
 struct SealedHour {
@@ -207,10 +180,6 @@ struct PartitionAggregator::State {
   std::vector<SealedHour> sealed_to_publish;
   std::vector<SealedHour> sealed_to_checkpoint;
   std::vector<const ParticipantSketch*> union_scratch;  // SealHour's, kept for its capacity
-  // The participant events applied whose sketches have not taken them yet, and the cells
-  // they are for: everything that reads sketches (or drops cells) settles them first.
-  std::vector<PendingAddition> pending;
-  std::vector<CellState*> pending_cells;
 
   int64_t watermark = 0;
   int64_t max_event = 0;
@@ -298,94 +267,6 @@ struct PartitionAggregator::State {
       checkpoint_cells.push_back({index, static_cast<uint8_t>(r), start});
     }
     return *cell;
-  }
-
-  // Holds back a participant's event for cell `c`'s sketches (its sums are counted already).
-  void Defer(CellState& c, uint64_t hash, AgeBand band, bool is_new) {
-    if (pending.capacity() == 0) pending.swap(spare_pending);
-    if (c.pending_slot == kNotPending) {
-      c.pending_slot = static_cast<uint32_t>(pending_cells.size());
-      pending_cells.push_back(&c);
-    }
-    pending.push_back({hash, c.pending_slot, band, is_new});
-  }
-
-  // Adds the pending participant events to their cells' sketches (and journals): grouped by
-  // cell (a counting sort), then by participant, so that each sketch takes its batch in one
-  // AddSorted. The same contents as adding each event as it came.
-  void Settle() {
-    if (pending.empty()) return;
-    thread_local std::vector<PendingAddition> sorted;
-    thread_local std::vector<uint32_t> ends;
-    thread_local std::vector<uint64_t> hashes;
-    thread_local std::vector<uint32_t> counts, new_counts;
-    thread_local std::array<std::vector<uint64_t>, kAgeBandCount> band_hashes;
-    thread_local std::array<std::vector<uint32_t>, kAgeBandCount> band_counts;
-    ends.assign(pending_cells.size(), 0);
-    for (const PendingAddition& a : pending) ++ends[a.cell];
-    uint32_t total = 0;
-    for (uint32_t& e : ends) {  // each cell's start, then (after the scatter) its end
-      const uint32_t n = e;
-      e = total;
-      total += n;
-    }
-    sorted.resize(pending.size());
-    for (const PendingAddition& a : pending) sorted[ends[a.cell]++] = a;
-    uint32_t begin = 0;
-    for (uint32_t slot = 0; slot < pending_cells.size(); ++slot) {
-      const auto first = sorted.begin() + begin;
-      const auto last = sorted.begin() + ends[slot];
-      begin = ends[slot];
-      CellState& c = *pending_cells[slot];
-      c.pending_slot = kNotPending;
-      if (last - first < kSettleOneByOne) {  // most cells of a sparse stream
-        for (auto it = first; it != last; ++it) {
-          c.AddParticipant(it->hash, it->is_new);
-          if (it->band != AgeBand::kNone) c.SketchOfBand(it->band).Add(it->hash);
-          if (c.journal != nullptr) c.journal->adds.push_back({it->hash, it->band, it->is_new});
-        }
-        continue;
-      }
-      std::sort(first, last, [](const PendingAddition& a, const PendingAddition& b) {
-        return a.hash != b.hash ? a.hash < b.hash : a.band < b.band;
-      });
-      hashes.clear();
-      counts.clear();
-      new_counts.clear();
-      for (auto it = first; it != last; ++it) {
-        if (hashes.empty() || hashes.back() != it->hash) {
-          hashes.push_back(it->hash);
-          counts.push_back(0);
-          new_counts.push_back(0);
-        }
-        ++counts.back();
-        new_counts.back() += it->is_new ? 1 : 0;
-        if (it->band == AgeBand::kNone) continue;
-        std::vector<uint64_t>& bh = band_hashes[static_cast<int>(it->band)];
-        std::vector<uint32_t>& bc = band_counts[static_cast<int>(it->band)];
-        if (bh.empty() || bh.back() != it->hash) {
-          bh.push_back(it->hash);
-          bc.push_back(0);
-        }
-        ++bc.back();
-      }
-      c.AddParticipants(hashes.data(), counts.data(), new_counts.data(), hashes.size());
-      for (int band = 0; band < kAgeBandCount; ++band) {
-        if (band_hashes[band].empty()) continue;
-        c.SketchOfBand(static_cast<AgeBand>(band))
-            .AddSorted(band_hashes[band].data(), band_counts[band].data(),
-                       band_hashes[band].size());
-        band_hashes[band].clear();
-        band_counts[band].clear();
-      }
-      if (c.journal != nullptr) {
-        for (auto it = first; it != last; ++it) {
-          c.journal->adds.push_back({it->hash, it->band, it->is_new});
-        }
-      }
-    }
-    pending.clear();
-    pending_cells.clear();
   }
 
   // Restoring: the area keeps the (already folded) name it was checkpointed with.
@@ -703,7 +584,6 @@ struct PartitionAggregator::State {
   // change; TakeCells and TakeDelta leave out the cells evicted), so when it runs only
   // changes the memory held.
   void SealAndEvictCells() {
-    Settle();  // sealing reads sketches, evicting drops cells
     cells_evicted_at = watermark;
     SealHours();  // before EvictCells: sealing reads the 1-hour cells of the last 7 days
     EvictCells();
@@ -726,7 +606,6 @@ struct PartitionAggregator::State {
   template <typename Out>
   void TakeCells(Out* out, bool all) {
     State& s = *this;
-    s.Settle();
     // A cell that starts before W - L of its window can never be read again (W only moves
     // forward, and the exporter drops such cells itself), so it is not published: during a
     // replay most short cells open and close between two flushes.
@@ -836,9 +715,10 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     c.recycled_grams += recycled_grams;
     if (!event.has_participant) continue;
     ++c.attributed_events;
-    s.Defer(c, participant, band, is_new);
+    c.AddParticipant(participant, is_new);
+    if (c.journal != nullptr) c.journal->adds.push_back({participant, band, is_new});
+    if (band != AgeBand::kNone) c.SketchOfBand(band).Add(participant);
   }
-  if (s.pending.size() >= kSettleEvery) s.Settle();
 
   Series& series = *s.series[index];
   if (s.checkpoints && !series.checkpoint_dirty) {
@@ -856,14 +736,6 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
   return Outcome::kApplied;
 }
 
-void PartitionAggregator::Settle() {
-  State& s = *state_;
-  s.Settle();
-  if (s.pending.capacity() > spare_pending.capacity()) s.pending.swap(spare_pending);
-  std::vector<PendingAddition>().swap(s.pending);
-  std::vector<CellState*>().swap(s.pending_cells);
-}
-
 void PartitionAggregator::RecordInvalid() { ++state_->invalid; }
 
 OutcomeCounts PartitionAggregator::outcome_counts() const {
@@ -876,7 +748,6 @@ OutcomeCounts PartitionAggregator::outcome_counts() const {
 }
 
 void PartitionAggregator::Tick(int64_t now_ms) {
-  Settle();  // and an idle partition keeps no buffer
   State& s = *state_;
   if (s.watermark > 0 && s.last_record_wall != kNoTime &&
       now_ms - s.last_record_wall > s.options.idle_timeout_ms) {
@@ -941,7 +812,6 @@ void PartitionAggregator::FillProgress(v1::PartitionProgress* out) const {
 }
 
 size_t PartitionAggregator::MemoryBytes() const {
-  state_->Settle();  // the sketches as they will be (invisible otherwise: see Settle)
   const State& s = *state_;
   size_t bytes = sizeof(State);
   bytes += s.area_ids.capacity() * (sizeof(std::pair<std::string, uint32_t>) + 1);
@@ -961,8 +831,6 @@ size_t PartitionAggregator::MemoryBytes() const {
   }
   bytes += s.last_seen.MemoryBytes();
   bytes += s.dirty.capacity() * sizeof(DirtyCell);
-  bytes += s.pending.capacity() * sizeof(PendingAddition) +
-           s.pending_cells.capacity() * sizeof(CellState*);
   bytes += s.dedup.MemoryBytes();
   return bytes;
 }
@@ -1074,7 +942,6 @@ void PartitionAggregator::WriteSnapshot(size_t max_piece_bytes,
 template <typename Pieces>
 void PartitionAggregator::TakeDeltaInto(size_t max_piece_bytes, Pieces* out) {
   State& s = *state_;
-  s.Settle();
   PieceSplitter<Pieces> pieces(max_piece_bytes, out);
   s.WriteScalars(pieces.first()->mutable_scalars());
   for (const DirtyCell& ref : s.checkpoint_cells) {
@@ -1109,7 +976,6 @@ void PartitionAggregator::TakeDeltaInto(size_t max_piece_bytes, Pieces* out) {
 template <typename Pieces>
 void PartitionAggregator::WriteSnapshotInto(size_t max_piece_bytes, Pieces* out) {
   State& s = *state_;
-  s.Settle();
   PieceSplitter<Pieces> pieces(max_piece_bytes, out);
   s.WriteScalars(pieces.first()->mutable_scalars());
   for (const auto& series : s.series) {
@@ -1147,7 +1013,6 @@ void PartitionAggregator::WriteSnapshotInto(size_t max_piece_bytes, Pieces* out)
 
 absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_t now_ms) {
   State& s = *state_;
-  s.Settle();  // a whole cell replaces the one pending events point to
   if (piece.event_id_hashes_size() != piece.event_id_times_ms_size() ||
       piece.participant_keys_size() != piece.participant_times_ms_size()) {
     return absl::DataLossError("checkpoint piece: id and time lists differ in length");

@@ -1,7 +1,5 @@
 #include "civicpulse/core/partition_aggregator.h"
 
-#include <algorithm>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -9,8 +7,6 @@
 #include "civicpulse/v1/aggregate.pb.h"
 #include "civicpulse/v1/checkpoint.pb.h"
 #include "gmock/gmock.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "gtest/gtest.h"
 
 namespace civicpulse::core {
@@ -101,129 +97,6 @@ TEST_F(PartitionAggregatorTest, PrefetchChangesNothing) {
   for (size_t i = 0; i < cells.size(); ++i) {
     EXPECT_EQ(cells[i].SerializeAsString(), own[i].SerializeAsString()) << i;
   }
-}
-
-// The same message's bytes, map fields in key order (a cell's age bands may be added in
-// another order without being another cell).
-template <typename Message>
-std::string Canonical(const Message& message) {
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  message.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return out;
-}
-
-template <typename Message>
-std::vector<std::string> Canonical(const std::vector<Message>& messages) {
-  std::vector<std::string> out;
-  for (const Message& m : messages) out.push_back(Canonical(m));
-  return out;
-}
-
-// What a snapshot holds, in an order of its own: its cells (and the rest) come in each cell
-// map's iteration order, which differs from one engine to another.
-std::vector<std::string> SnapshotContents(const std::vector<v1::StatePiece>& pieces) {
-  std::vector<std::string> out;
-  for (const v1::StatePiece& piece : pieces) {
-    if (piece.has_scalars()) out.push_back(Canonical(piece.scalars()));
-    for (const v1::Cell& cell : piece.cells()) out.push_back(Canonical(cell));
-    for (const v1::AreaKindTotals& totals : piece.totals()) out.push_back(Canonical(totals));
-    for (const v1::HourlyHistory& history : piece.history()) out.push_back(Canonical(history));
-    for (int i = 0; i < piece.event_id_hashes_size(); ++i) {
-      out.push_back("id " + std::to_string(piece.event_id_hashes(i)) + " " +
-                    std::to_string(piece.event_id_times_ms(i)));
-    }
-    for (int i = 0; i < piece.participant_keys_size(); ++i) {
-      out.push_back("seen " + std::to_string(piece.participant_keys(i)) + " " +
-                    std::to_string(piece.participant_times_ms(i)));
-    }
-  }
-  std::sort(out.begin(), out.end());
-  return out;
-}
-
-// Apply holds back sketch additions until something reads the cells (or 65,536 of them
-// wait): an engine that settles after every event, one that never settles itself, and one
-// settled at random publish, checkpoint, snapshot and restore the same cells, with journals
-// (large cells travel as increments), new and returning people, age bands, and stretches of
-// 30,000 events between two reads (past the held-back limit).
-TEST(PartitionAggregatorSettleTest, HoldingBackSketchAdditionsIsInvisible) {
-  EngineOptions options;
-  options.new_participant_horizon_ms = 6 * kHourMs;  // some people return as new
-  AreaCap areas_a(AreaCapOptions{}), areas_b(AreaCapOptions{}), areas_c(AreaCapOptions{});
-  PartitionAggregator eager(options, &areas_a), lazy(options, &areas_b),
-      sometimes(options, &areas_c);
-  std::vector<PartitionAggregator*> engines = {&eager, &lazy, &sometimes};
-  for (PartitionAggregator* agg : engines) {
-    agg->EnableCheckpoints();
-    agg->EnableIncrementalPublishing();
-  }
-  std::mt19937_64 rng(3);
-  int64_t t = kT0;
-  int id = 0;
-  bool cells_first = true;  // alternately: each read must settle by itself
-  for (const int stretch : {1, 7, 300, 30000, 2000, 30000, 50}) {
-    for (int i = 0; i < stretch; ++i) {
-      t += static_cast<int64_t>(rng() % 4000);
-      const int who = static_cast<int>(rng() % 3000);
-      Event e =
-          MakeEvent("e-" + std::to_string(id++), t - static_cast<int64_t>(rng() % 60000),
-                    rng() % 10 == 0 ? "" : "p-" + std::to_string(who),
-                    "W0" + std::to_string(rng() % 3), static_cast<Kind>(1 + rng() % kKindCount));
-      e.age_band = static_cast<AgeBand>(who % kAgeBandCount);           // kNone for some
-      if (rng() % 50 == 0) e.event_id = "e-" + std::to_string(id / 2);  // a duplicate
-      const Outcome outcome = eager.Apply(e, t);
-      eager.Settle();
-      EXPECT_EQ(lazy.Apply(e, t), outcome);
-      EXPECT_EQ(sometimes.Apply(e, t), outcome);
-      if (rng() % 500 == 0) sometimes.Settle();
-    }
-    std::vector<std::vector<std::string>> cells, deltas;
-    for (PartitionAggregator* agg : engines) {
-      std::vector<v1::Cell> taken;
-      std::vector<v1::StatePiece> pieces;
-      if (cells_first) agg->TakeCells(&taken);
-      agg->TakeDelta(/*max_piece_bytes=*/1 << 20, &pieces);
-      if (!cells_first) agg->TakeCells(&taken);
-      cells.push_back(Canonical(taken));
-      deltas.push_back(Canonical(pieces));
-      agg->Tick(t);
-    }
-    cells_first = !cells_first;
-    EXPECT_FALSE(cells[0].empty()) << stretch;
-    EXPECT_EQ(cells[1], cells[0]) << "after " << stretch;
-    EXPECT_EQ(cells[2], cells[0]) << "after " << stretch;
-    EXPECT_EQ(deltas[1], deltas[0]) << "after " << stretch;
-    EXPECT_EQ(deltas[2], deltas[0]) << "after " << stretch;
-  }
-  // Events held back (by `sometimes`) when a snapshot or a full publish is asked for.
-  for (int i = 0; i < 100; ++i) {
-    const Event e = MakeEvent("late-" + std::to_string(i), t, "p-" + std::to_string(i));
-    for (PartitionAggregator* agg : engines) agg->Apply(e, t);
-  }
-  // Settled, an engine has handed its buffer back (up to 1 MiB) and holds about what one
-  // that never waited holds (not exactly: new_participants() parts from participants as a
-  // copy without slack at the batch's start instead of its first returning person's event).
-  eager.Settle();
-  lazy.Settle();
-  const double eager_bytes = static_cast<double>(eager.MemoryBytes());
-  EXPECT_NEAR(static_cast<double>(lazy.MemoryBytes()), eager_bytes, eager_bytes / 200);
-  std::vector<std::vector<std::string>> snapshots, all_cells;
-  for (PartitionAggregator* agg : engines) {
-    std::vector<v1::StatePiece> pieces;
-    agg->WriteSnapshot(/*max_piece_bytes=*/1 << 20, &pieces);
-    snapshots.push_back(SnapshotContents(pieces));
-    std::vector<v1::Cell> taken;
-    agg->TakeCells(&taken, /*all=*/true);
-    all_cells.push_back(Canonical(taken));
-  }
-  EXPECT_EQ(snapshots[1], snapshots[0]);
-  EXPECT_EQ(snapshots[2], snapshots[0]);
-  EXPECT_EQ(all_cells[1], all_cells[0]);
-  EXPECT_EQ(all_cells[2], all_cells[0]);
 }
 
 // A replay moves hours of event time between two Ticks (one per flush): Apply itself evicts

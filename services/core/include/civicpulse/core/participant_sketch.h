@@ -52,11 +52,6 @@ class ParticipantSketch {
 
   // Records `events` events by the participant with this hash.
   void Add(uint64_t participant_hash, uint32_t events = 1);
-  // Records counts[i] events by hashes[i], for n participants given in strictly increasing
-  // hash order: the same sketch as n calls of Add, in one pass over the array form (one
-  // reallocation, each held participant moved once) where n calls would each search it and
-  // shift its tail.
-  void AddSorted(const uint64_t* hashes, const uint32_t* counts, size_t n);
   // Set union (counts of the same participant add up).
   void Merge(const ParticipantSketch& other);
 
@@ -106,10 +101,6 @@ class ParticipantSketch {
   // Adds `count` to the participant's count (not to total_), changing form as it grows;
   // never turns dense. REQUIRES: !dense().
   void AddExact(uint64_t hash, uint32_t count);
-  // AddSorted into the array form (or from empty or one participant), when the union stays
-  // an array that n calls of AddExact would have left: at least two and at most kArrayLimit
-  // people, every count within the array's. Returns false, changing nothing, otherwise.
-  bool MergeIntoArray(const uint64_t* add_hashes, const uint32_t* add_counts, size_t n);
   // Moves the exact participants into a hash map Rep (if not one already) and returns it.
   Rep& ToRep();
   void Release();

@@ -70,13 +70,6 @@ class PartitionAggregator {
   // in the event-id and new-participant memories) and changes nothing: a caller with a batch
   // calls it a few events ahead of Apply, so that those misses overlap other work.
   void Prefetch(const Event& event) const;
-  // Apply counts an event at once but holds back what its participant adds to the cells'
-  // sketches, for up to 65,536 sketch additions (1 MiB), so that each sketch takes many in
-  // one pass; whatever reads or drops cells adds them first, so results never show the
-  // difference. Settle adds them now and returns the buffer to this thread: a caller that
-  // applies a batch across partitions calls it for each partition when done with the batch,
-  // so that only the partitions in hand hold buffers.
-  void Settle();
   // Counts a record that failed decoding (it is never applied).
   void RecordInvalid();
   // Advances the watermark by wall-clock time when idle past idle_timeout, and evicts cells
@@ -134,8 +127,7 @@ class PartitionAggregator {
   // unusable and the caller starts over.
   absl::Status ApplyPiece(const v1::StatePiece& piece, int64_t now_ms);
 
-  // Approximate heap bytes held (cells, sketches, participant and event-id memory), with the
-  // held-back participant events added first (see Settle: const only in what it tells).
+  // Approximate heap bytes held (cells, sketches, participant and event-id memory).
   size_t MemoryBytes() const;
   // Live cells (all resolutions) and (area, kind) series, for tests and diagnostics.
   size_t cell_count() const;
