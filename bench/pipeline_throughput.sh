@@ -78,6 +78,11 @@ metric() {  # port name: the value of an unlabelled metric
     awk -v m="$2" '$1 == m {printf "%d", $2}'
 }
 
+checkpoint_bytes() {  # metrics-file log: civicpulse_aggregator_checkpoint_bytes_total of a log
+  awk -v l="$2" '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && index($0, "log=\"" l "\"") {
+      s += $2 } END {printf "%d", s}' "$1"
+}
+
 # utime+stime of a process in seconds.
 cpu_seconds() {
   awk -v hz="$(getconf CLK_TCK)" '{print ($14 + $15) / hz}' "/proc/$1/stat"
@@ -136,14 +141,12 @@ time_aggregator() {  # label [aggregator flags...]
   # before reading what was written (the rate above is already timed).
   sleep 1.5
   published=$(metric "$port" civicpulse_aggregator_published_records_total)
-  changelog_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
-    awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="changelog"/ {s += $2}
-         END {printf "%d", s}')
-  aggregates_bytes=$(curl -sf "http://127.0.0.1:$port/metrics" |
-    awk '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && /log="aggregates"/ {s += $2}
-         END {printf "%d", s}')
-  # Everything it exported, for a look at where the time went (KEEP_WORK=1 keeps it).
-  curl -sf "http://127.0.0.1:$port/metrics" >"$dir/metrics-$label.txt" || true
+  # Everything it exported, read once: the checkpoint bytes below, and kept for a look at
+  # where the time went (KEEP_WORK=1 keeps the work directory).
+  local metrics="$dir/metrics-$label.txt"
+  curl -sf "http://127.0.0.1:$port/metrics" >"$metrics"
+  changelog_bytes=$(checkpoint_bytes "$metrics" changelog)
+  aggregates_bytes=$(checkpoint_bytes "$metrics" aggregates)
   applied=$(counted "$port" applied)
   duplicate=$(counted "$port" duplicate)
   late=$(counted "$port" late)
