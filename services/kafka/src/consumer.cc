@@ -360,6 +360,36 @@ class RdKafkaConsumer final : public Consumer {
     batch_.clear();
   }
 
+  // A rebalance callback runs inside rd_kafka_consumer_poll, so the Poll() in progress may
+  // already hold records of the partitions it takes away. Those records are the listener's no
+  // more: OnRevoked commits what it applied, without them, and the partition's next owner
+  // reads them from there. And if the same partition comes straight back (a lost assignment
+  // rejoins at once), reading restarts where OnAssigned says: records collected before it,
+  // handed out after it, would follow a gap and make the re-read ones look like duplicates.
+  // (librdkafka drops what its own queue holds for them: it pauses the partitions first.)
+  void DropCollected(const rd_kafka_topic_partition_list_t* partitions) {
+    if (batch_.empty()) return;
+    auto going = [partitions](const ConsumerRecord& r) {
+      for (int i = 0; i < partitions->cnt; ++i) {
+        const rd_kafka_topic_partition_t& tp = partitions->elems[i];
+        if (tp.partition == r.partition && r.topic == tp.topic) return true;
+      }
+      return false;
+    };
+    size_t kept = 0;
+    for (size_t i = 0; i < batch_.size(); ++i) {  // messages_[i] is batch_[i]'s message
+      if (going(batch_[i])) {
+        rd_kafka_message_destroy(messages_[i]);
+        continue;
+      }
+      batch_[kept] = batch_[i];
+      messages_[kept] = messages_[i];
+      ++kept;
+    }
+    batch_.resize(kept);
+    messages_.resize(kept);
+  }
+
   void AddTransientError(std::string error) {
     if (transient_errors_.size() >= 16) transient_errors_.erase(transient_errors_.begin());
     transient_errors_.push_back(std::move(error));
@@ -401,6 +431,7 @@ class RdKafkaConsumer final : public Consumer {
       return;
     }
     // Revocation: the listener flushes and commits first. A lost assignment: it must not.
+    self->DropCollected(partitions);
     if (self->options_.listener != nullptr) {
       if (rd_kafka_assignment_lost(handle)) {
         self->options_.listener->OnLost(ToVector(partitions));

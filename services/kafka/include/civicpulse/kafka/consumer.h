@@ -1,7 +1,9 @@
 // Consumer: a Kafka consumer, either a consumer-group member (cooperative-sticky
 // assignment, manual commits) or a manual assignment of every partition of its topics.
 //
-// Poll() hands out a batch of records whose views stay valid until the next Poll().
+// Poll() hands out a batch of records whose views stay valid until the next Poll(). A batch
+// holds no record of a partition revoked or lost during that Poll() unless the record was
+// read after the partition was assigned again.
 // Offsets are committed only by explicit Commit(), so a caller commits after the state the
 // offsets cover is durable. Assignment changes are reported to the RebalanceListener from
 // inside Poll(), on the polling thread.
