@@ -273,6 +273,36 @@ TEST_F(PartitionAggregatorTest, TakeCellsReturnsOnlyChangedCellsUnlessAll) {
   EXPECT_TRUE(Take().empty());
 }
 
+// The changed-cell lists keep cell starts in 32 bits of minutes: the oldest time the decoder
+// accepts (year 0000) and a time centuries ahead both come back exactly, in the aggregates
+// and in the changelog's delta.
+TEST(PartitionAggregatorExtremeTimesTest, CellsAtTheEdgesOfAcceptedTimesArePublishedAndLogged) {
+  constexpr int64_t kYear0000 = -62'167'219'200'000;  // 0000-01-01T00:00:00Z
+  constexpr int64_t kYear2900 = 29'000'000'000'000;   // a receiving clock's far future
+  for (const int64_t t : {kYear0000 + 59 * kMinuteMs + 1, kYear2900 + 30 * 1000}) {
+    EngineOptions options;
+    AreaCap areas{AreaCapOptions{}};
+    PartitionAggregator agg(options, &areas);
+    agg.EnableCheckpoints();
+    ASSERT_EQ(agg.Apply(MakeEvent("a", t), kT0), Outcome::kApplied);
+    std::vector<v1::Cell> cells;
+    agg.TakeCells(&cells, /*all=*/false);
+    std::vector<v1::StatePiece> pieces;
+    agg.TakeDelta(/*max_piece_bytes=*/1 << 20, &pieces);
+    std::vector<int64_t> logged;
+    for (const v1::StatePiece& piece : pieces) {
+      for (const v1::Cell& c : piece.cells()) logged.push_back(c.start_unix_seconds() * 1000);
+    }
+    std::vector<int64_t> published;
+    for (const v1::Cell& c : cells) published.push_back(c.start_unix_seconds() * 1000);
+    std::vector<int64_t> want;
+    for (const WindowSpec& w : kWindows)
+      want.push_back(t - (t % w.cell_ms + w.cell_ms) % w.cell_ms);
+    EXPECT_THAT(published, ::testing::UnorderedElementsAreArray(want)) << t;
+    EXPECT_THAT(logged, ::testing::UnorderedElementsAreArray(want)) << t;
+  }
+}
+
 TEST_F(PartitionAggregatorTest, CellsNoWindowCanReadAreNotPublished) {
   // As in a replay: a's 1-minute cell closes before the next flush.
   Apply(MakeEvent("a", kT0));
