@@ -165,6 +165,7 @@ def main():
         m = parse_metrics(scrape(exporter_port))
         if not exact(m):
             print("indicators drifted after recovery: events_total %s" % total_events(m))
+            explain(m, events, stack, aggregator_ports)
             return 1
         print("recovery: %d events, %d participants exact after kill -9, rebalance and "
               "exporter restart: OK" % (len(events), people))

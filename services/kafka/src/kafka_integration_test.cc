@@ -157,10 +157,13 @@ class RestartingListener : public RebalanceListener {
 TEST_F(KafkaTest, AfterALostAssignmentReadingRestartsWhereOnAssignedSays) {
   auto producer = Producer::Create(config_);
   ASSERT_TRUE(producer.ok());
-  static const std::string value(20, 'x');
+  // A ProducerRecord's key and value are views: they must outlive ProduceAndWait.
+  const std::string value(20, 'x');
+  std::vector<std::string> keys;
+  for (int k = 0; k < 64; ++k) keys.push_back("k" + std::to_string(k));
   std::vector<ProducerRecord> records;
   for (int i = 0; i < 40000; ++i) {
-    records.push_back({.topic = "t", .key = "k" + std::to_string(i % 64), .value = value});
+    records.push_back({.topic = "t", .key = keys[i % 64], .value = value});
   }
   ASSERT_TRUE((*producer)->ProduceAndWait(records, absl::Seconds(30)).ok());
 
