@@ -66,21 +66,24 @@ trap cleanup EXIT
 
 now() { date +%s.%N; }
 
+scrape() {  # port: the aggregator's /metrics (empty when it does not answer)
+  curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null
+}
+
+# The readers below take an exposition on stdin: a live scrape, or the one kept at the end.
 # Sum of civicpulse_aggregator_events_total over outcomes, or a given outcome.
-counted() {  # port [outcome]
-  curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null |
-    awk -v o="${2:-}" '/^civicpulse_aggregator_events_total\{/ {
-        if (o == "" || index($0, "outcome=\"" o "\"")) s += $2 } END {printf "%d", s}'
+counted() {  # [outcome]
+  awk -v o="${1:-}" '/^civicpulse_aggregator_events_total\{/ {
+      if (o == "" || index($0, "outcome=\"" o "\"")) s += $2 } END {printf "%d", s}'
 }
 
-metric() {  # port name: the value of an unlabelled metric
-  curl -sf "http://127.0.0.1:$1/metrics" 2>/dev/null |
-    awk -v m="$2" '$1 == m {printf "%d", $2}'
+metric() {  # name: the value of an unlabelled metric
+  awk -v m="$1" '$1 == m {printf "%d", $2}'
 }
 
-checkpoint_bytes() {  # metrics-file log: civicpulse_aggregator_checkpoint_bytes_total of a log
-  awk -v l="$2" '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && index($0, "log=\"" l "\"") {
-      s += $2 } END {printf "%d", s}' "$1"
+checkpoint_bytes() {  # log: civicpulse_aggregator_checkpoint_bytes_total of a log
+  awk -v l="$1" '/^civicpulse_aggregator_checkpoint_bytes_total\{/ && index($0, "log=\"" l "\"") {
+      s += $2 } END {printf "%d", s}'
 }
 
 # utime+stime of a process in seconds.
@@ -114,7 +117,7 @@ time_aggregator() {  # label [aggregator flags...]
   local c=0 last=0 last_change=$SECONDS
   start="" first=0 cpu_start=0 broker_cpu_start=0
   while :; do
-    c=$(counted "$port" || echo 0)
+    c=$(scrape "$port" | counted || echo 0)
     c=${c:-0}
     if [[ -z $start && $c -gt 0 ]]; then
       start=$(now)
@@ -140,17 +143,17 @@ time_aggregator() {  # label [aggregator flags...]
   # The records counted so far may not be published yet: wait past the next flush (1 s)
   # before reading what was written (the rate above is already timed).
   sleep 1.5
-  published=$(metric "$port" civicpulse_aggregator_published_records_total)
-  # Everything it exported, read once: the checkpoint bytes below, and kept for a look at
-  # where the time went (KEEP_WORK=1 keeps the work directory).
+  # Everything it exported, read once for the figures below, and kept for a look at where
+  # the time went (KEEP_WORK=1 keeps the work directory).
   local metrics="$dir/metrics-$label.txt"
-  curl -sf "http://127.0.0.1:$port/metrics" >"$metrics"
-  changelog_bytes=$(checkpoint_bytes "$metrics" changelog)
-  aggregates_bytes=$(checkpoint_bytes "$metrics" aggregates)
-  applied=$(counted "$port" applied)
-  duplicate=$(counted "$port" duplicate)
-  late=$(counted "$port" late)
-  invalid=$(counted "$port" invalid)
+  scrape "$port" >"$metrics"
+  published=$(metric civicpulse_aggregator_published_records_total <"$metrics")
+  changelog_bytes=$(checkpoint_bytes changelog <"$metrics")
+  aggregates_bytes=$(checkpoint_bytes aggregates <"$metrics")
+  applied=$(counted applied <"$metrics")
+  duplicate=$(counted duplicate <"$metrics")
+  late=$(counted late <"$metrics")
+  invalid=$(counted invalid <"$metrics")
   kill "$agg"
   wait "$agg" 2>/dev/null || true
 }
