@@ -22,18 +22,17 @@ uint64_t EventIdFilter::Key(std::string_view event_id) {
 }
 
 bool EventIdFilter::SeenBefore(uint64_t key, int64_t time_ms) {
-  auto [seen_time, inserted] = seen_.TryEmplace(key, time_ms);
+  auto [seen, inserted] = seen_.TryEmplace(key, time_ms);
   if (inserted) {
     if (journal_on_) journal_.emplace_back(key, time_ms);
     if (seen_.size() > max_entries_) EvictOldest();
     return false;
   }
-  const int64_t distance =
-      time_ms >= *seen_time ? time_ms - *seen_time : *seen_time - time_ms;
+  const int64_t seen_time = seen.get();
+  const int64_t distance = time_ms >= seen_time ? time_ms - seen_time : seen_time - time_ms;
   if (distance <= horizon_ms_) return true;
   // The earlier sighting is older than the horizon: a new event that reuses the id.
-  *seen_time = time_ms;
-  seen_.Lowered(time_ms);
+  seen.set(time_ms);
   if (journal_on_) journal_.emplace_back(key, time_ms);
   return false;
 }
@@ -46,8 +45,7 @@ void EventIdFilter::TakeJournal(std::vector<std::pair<uint64_t, int64_t>>* out) 
 }
 
 void EventIdFilter::Restore(uint64_t hash, int64_t time_ms) {
-  *seen_.TryEmplace(hash, time_ms).first = time_ms;
-  seen_.Lowered(time_ms);
+  seen_.TryEmplace(hash, time_ms).first.set(time_ms);
   if (seen_.size() > max_entries_) EvictOldest();
 }
 

@@ -710,13 +710,19 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
   if (event.has_participant) {
     const uint64_t key = participant ^ s.area_salts[area_id];
     auto [seen, inserted] = s.last_seen.TryEmplace(key, t);
+    int64_t last = t;
     if (inserted) {
       is_new = true;
     } else {
-      is_new = *seen < t - s.options.new_participant_horizon_ms;
-      *seen = std::max(*seen, t);
+      const int64_t before = seen.get();
+      is_new = before < t - s.options.new_participant_horizon_ms;
+      if (before < t) {
+        seen.set(t);
+      } else {
+        last = before;
+      }
     }
-    if (s.checkpoints) s.checkpoint_sightings.emplace_back(key, *seen);
+    if (s.checkpoints) s.checkpoint_sightings.emplace_back(key, last);
   }
   const bool collective = event.mode == Mode::kCollective;
   const double volunteer_seconds =
@@ -1091,8 +1097,8 @@ absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_
   }
   for (int i = 0; i < piece.participant_keys_size(); ++i) {
     const int64_t seen = piece.participant_times_ms(i);
-    int64_t* time = s.last_seen.TryEmplace(piece.participant_keys(i), seen).first;
-    *time = std::max(*time, seen);
+    auto [time, inserted] = s.last_seen.TryEmplace(piece.participant_keys(i), seen);
+    if (!inserted && time.get() < seen) time.set(seen);
   }
   if (piece.has_scalars()) {
     const v1::PartitionScalars& sc = piece.scalars();

@@ -1,12 +1,14 @@
 // EventIdFilter: remembers the event ids one partition has applied, so that the same
 // event_id within `horizon` of event time is applied once.
 //
-// Exact up to 64-bit hash collisions: ids are kept as stable 64-bit hashes with the event
-// time of their first sighting, so a false "duplicate" needs two distinct ids with the same
-// hash (probability about n^2 / 2^65; 1e-7 for 2 million ids). Memory is bounded by
-// `max_entries` (20 bytes each at most: a HashTimeTable): past that, the oldest quarter (by event time) is
-// forgotten, so a duplicate of a forgotten id would be applied again; `evicted()` counts
-// such forced evictions. Ids whose time fell out of the horizon are dropped by Expire.
+// Exact up to hash collisions: ids are kept as stable hashes (56 bits of them, in a
+// HashTimeTable) with the event time of their first sighting, so a false "duplicate" needs
+// two distinct ids whose hashes agree in those bits (probability about n^2 / 2^57 for n ids
+// held at once: 3e-5 for 2 million, 1e-9 for a partition's typical 12,000). Memory is
+// bounded by `max_entries` (15 bytes each: 12-byte slots, 80% full at the bound): past
+// that, the oldest quarter (by event time) is forgotten, so a duplicate of a forgotten id
+// would be applied again; `evicted()` counts such forced evictions. Ids whose time fell out
+// of the horizon are dropped by Expire.
 //
 // Thread-compatible. Does no I/O.
 #pragma once
