@@ -191,8 +191,21 @@ void AggregatorApp::CheckpointAndCommit(const std::vector<OwnedPartition*>& part
                                         bool force) {
   BeginWork("checkpointing and committing");
   absl::Cleanup done = [this] { EndWork(); };
-  absl::StatusOr<std::vector<kafka::TopicPartition>> offsets =
-      checkpointer_->Run(partitions, NowMs(), force);
+  // The cycle started last time was acknowledged while records were applied (or is waited
+  // for now). A regular cycle commits what it covers and starts the next one, which the next
+  // call finishes; before partitions go, and at shutdown, a whole cycle runs and what it
+  // covers is committed.
+  absl::StatusOr<std::vector<kafka::TopicPartition>> offsets = checkpointer_->Finish();
+  if (force) {
+    if (!offsets.ok()) {
+      ReportError("checkpointing (offsets not committed; retrying)", offsets.status());
+    }
+    offsets = checkpointer_->Run(partitions, NowMs(), force);
+  } else if (absl::Status started = checkpointer_->Start(partitions, NowMs());
+             !started.ok() && offsets.ok()) {
+    ReportError("checkpointing (offsets not committed; retrying)", started);
+    return;
+  }
   if (!offsets.ok()) {
     ReportError("checkpointing (offsets not committed; retrying)", offsets.status());
     return;
@@ -219,11 +232,23 @@ void AggregatorApp::CheckpointAndCommit(const std::vector<OwnedPartition*>& part
   Checkpointer::MarkCommitted(*offsets, owned_.get());
 }
 
+void AggregatorApp::FinishCycle() {
+  if (!checkpointer_->pending()) return;
+  BeginWork("waiting for the last checkpoint cycle");
+  absl::Cleanup done = [this] { EndWork(); };
+  if (absl::StatusOr<std::vector<kafka::TopicPartition>> s = checkpointer_->Finish(); !s.ok()) {
+    ReportError("checkpointing (offsets not committed; retrying)", s.status());
+  }
+}
+
 void AggregatorApp::OnAssigned(std::vector<kafka::TopicPartition>* partitions) {
   last_rebalance_ = absl::Now();
   std::vector<int32_t> numbers;
   for (const kafka::TopicPartition& tp : *partitions) {
-    if (tp.topic == config_.topic) numbers.push_back(tp.partition);
+    if (tp.topic != config_.topic) continue;
+    numbers.push_back(tp.partition);
+    // Assigning replaces a partition still held (the cycle in flight may point at it).
+    if (owned_->Owns(tp.partition)) FinishCycle();
   }
   if (numbers.empty()) return;
   const absl::Time start = absl::Now();
@@ -310,7 +335,9 @@ void AggregatorApp::OnRevoked(const std::vector<kafka::TopicPartition>& partitio
 void AggregatorApp::OnLost(const std::vector<kafka::TopicPartition>& partitions) {
   last_rebalance_ = absl::Now();
   // Another member may own them already: writing now would be a zombie's write (readers
-  // would fence it anyway; not writing at all is cleaner).
+  // would fence it anyway; not writing at all is cleaner). A cycle still in flight may hold
+  // them: it ends first (what it covers is committed by a later cycle, if still owned).
+  FinishCycle();
   std::vector<int32_t> numbers;
   for (const kafka::TopicPartition& tp : partitions) {
     if (tp.topic == config_.topic && owned_->Owns(tp.partition)) {

@@ -1,11 +1,11 @@
 // AggregatorApp: civicpulse-aggregator, wired. A consumer-group member on the events topic
 // whose loop reads Consume (RecordRouter: decode, apply or dead-letter), then every flush
-// interval Checkpoint (Checkpointer: aggregates, dead letters and the state changelog,
-// acknowledged) and Commit (at most every 5 s: see CheckpointAndCommit). Newly assigned
-// partitions are restored from the changelog (StateRestorer) before any of their records is
-// read; revoked ones are checkpointed before they go; lost ones (this member was thrown out
-// of the group) are dropped without a word.
-// Serves /metrics and /healthz. The guarantee and its failure cases: docs/delivery.md.
+// interval Checkpoint (Checkpointer: aggregates, dead letters and the state changelog, whose
+// acknowledgement the next interval's cycle collects) and Commit (at most every 5 s: see
+// CheckpointAndCommit). Newly assigned partitions are restored from the changelog (StateRestorer)
+// before any of their records is read; revoked ones are checkpointed before they go; lost ones
+// (this member was thrown out of the group) are dropped without a word. Serves /metrics and
+// /healthz. The guarantee and its failure cases: docs/delivery.md.
 //
 // Start() and Run() are called from one thread, which also receives the rebalance callbacks;
 // Stop() may be called from any thread.
@@ -52,10 +52,14 @@ class AggregatorApp final : public kafka::RebalanceListener {
   void OnLost(const std::vector<kafka::TopicPartition>& partitions) override;
 
  private:
-  // Checkpoints `partitions` and commits what that made durable.
-  // `force`: write the changelog of every partition given, whatever its checkpoint interval
-  // (before a revocation or shutdown).
+  // Finishes the checkpoint cycle started last time (Kafka acknowledged it while records
+  // were applied), commits what it made durable, and starts the next cycle for `partitions`.
+  // `force`: instead run a whole cycle now, writing the changelog of every partition given
+  // whatever its checkpoint interval, and commit what it covers (before a revocation or
+  // shutdown).
   void CheckpointAndCommit(const std::vector<OwnedPartition*>& partitions, bool force = false);
+  // Finishes the cycle in flight, if any (before a partition it holds is dropped or replaced).
+  void FinishCycle();
   void ReportError(const std::string& what, const absl::Status& status);
   void SetProblem(std::string problem);
   // Tracks librdkafka's transient errors and recovery from them (consume thread).

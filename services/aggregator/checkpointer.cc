@@ -193,12 +193,16 @@ void Checkpointer::GrantSnapshots(const std::vector<OwnedPartition*>& ready,
 
 absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
     const std::vector<OwnedPartition*>& partitions, int64_t now_ms, bool force) {
-  struct Written {
-    OwnedPartition* partition;
-    bool wrote = false;
-    bool snapshot = false;
-    size_t bytes = 0;
-  };
+  if (absl::Status s = Start(partitions, now_ms, force); !s.ok()) return s;
+  return Finish();
+}
+
+absl::Status Checkpointer::Start(const std::vector<OwnedPartition*>& partitions, int64_t now_ms,
+                                 bool force) {
+  if (cycle_ != nullptr) Finish().IgnoreError();  // its outcome is recorded either way
+  auto cycle = std::make_unique<Cycle>();
+  Cycle& c = *cycle;
+  c.now_ms = now_ms;
   // Nothing consumed since an assignment without a checkpoint: nothing to say yet.
   std::vector<OwnedPartition*> ready;
   for (OwnedPartition* p : partitions) {
@@ -206,12 +210,12 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
   }
 
   // 1. Aggregates and dead letters. With no dead letter to make durable first, and a
-  // changelog to write, both logs are acknowledged in one wait (after step 2): the order
+  // changelog to write, both logs are acknowledged in one wait (in Finish): the order
   // between them does not matter, since a restore rebuilds the aggregates from the changelog
   // and a lost aggregates batch is followed by a snapshot. A dead letter must be durable
   // before a changelog covers its record, so with one pending the aggregates and dead
-  // letters are acknowledged first.
-  const absl::Time publish_start = absl::Now();
+  // letters are acknowledged first, here.
+  c.publish_start = absl::Now();
   GrantSnapshots(ready, &OwnedPartition::aggregates, aggregates_delta_bytes_, now_ms,
                  /*changelog=*/false, force);
   if (options_.changelog) {
@@ -219,111 +223,105 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
                    /*changelog=*/true, force);
   }
   aggregates_delta_bytes_ = changelog_delta_bytes_ = 0;
-  bool one_wait = options_.changelog && dead_letters_->pending() == 0;
-  std::vector<Written> published;
+  c.one_wait = options_.changelog && dead_letters_->pending() == 0;
   absl::Status status;
   for (OwnedPartition* p : ready) {
     p->engine->Tick(now_ms);
-    Written& w = published.emplace_back(Written{p});
+    Written& w = c.published.emplace_back(Written{.partition = p, .offset = p->next_offset});
     if (absl::Status s = Publish(p, now_ms, &w.wrote, &w.bytes, &w.snapshot);
         !s.ok() && status.ok()) {
       status = s;
     }
+    w.watermark = p->engine->watermark_ms();
   }
   if (absl::Status s = dead_letters_->Produce(producer_); !s.ok() && status.ok()) status = s;
-  // What a failed wait for the aggregates and dead letters leaves to do, and what a
-  // successful one settles.
-  auto publish_failed = [&] {
-    dead_letters_->Retry();
-    for (Written& w : published) {
-      if (w.wrote) w.partition->aggregates.snapshot_due = true;
-    }
-    metrics_->publish_failures.Increment();
-  };
-  auto published_durably = [&] {
-    dead_letters_->Acknowledge();
-    for (Written& w : published) {
-      if (!w.wrote) continue;
-      w.partition->aggregates.Wrote(w.snapshot, w.bytes, now_ms);
-      if (!w.snapshot) aggregates_delta_bytes_ += w.bytes;
-      w.partition->published_offset = w.partition->next_offset;
-      w.partition->published_watermark = w.partition->engine->watermark_ms();
-      metrics_->Checkpoint("aggregates", w.snapshot).Increment(static_cast<double>(w.bytes));
-    }
-  };
-  if (!one_wait || !status.ok()) {
-    one_wait = false;
+  if (!c.one_wait || !status.ok()) {
+    c.one_wait = false;
     if (absl::Status s = producer_->Flush(options_.flush_timeout); !s.ok() && status.ok()) {
       status = s;
     }
-  }
-  if (!one_wait) {
     if (!ready.empty()) {
-      metrics_->publish_step_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - publish_start));
+      metrics_->publish_step_seconds.Observe(absl::ToDoubleSeconds(absl::Now() - c.publish_start));
     }
     if (!status.ok()) {
-      publish_failed();
+      PublishFailed(c);
       return status;
     }
-    published_durably();
+    PublishedDurably(c);
+  }
+  if (!options_.changelog) {  // what Finish commits is settled already
+    cycle_ = std::move(cycle);
+    return absl::OkStatus();
   }
 
+  // 2. The changelog, covering what was consumed; Finish waits for it.
+  c.checkpoint_start = absl::Now();
+  for (OwnedPartition* p : ready) {
+    Written& w = c.checkpointed.emplace_back(Written{.partition = p, .offset = p->next_offset});
+    if (absl::Status s = WriteChangelog(p, now_ms, force, &w.wrote, &w.bytes, &w.snapshot);
+        !s.ok() && c.status.ok()) {
+      c.status = s;
+    }
+  }
+  c.produced = absl::Now();
+  cycle_ = std::move(cycle);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Finish() {
+  std::vector<kafka::TopicPartition> offsets;
+  if (cycle_ == nullptr) return offsets;
+  std::unique_ptr<Cycle> cycle = std::move(cycle_);
+  Cycle& c = *cycle;
   if (!options_.changelog) {
-    std::vector<kafka::TopicPartition> offsets;
-    for (OwnedPartition* p : ready) {
+    for (const Written& w : c.published) {
+      OwnedPartition* p = w.partition;
       if (p->published_offset > p->committed_offset) {
         offsets.push_back({options_.topic, p->number, p->published_offset});
       }
     }
     return offsets;
   }
-
-  // 2. The changelog, covering what was consumed.
-  const absl::Time checkpoint_start = absl::Now();
-  std::vector<Written> checkpointed;
-  for (OwnedPartition* p : ready) {
-    Written& w = checkpointed.emplace_back(Written{p});
-    if (absl::Status s = WriteChangelog(p, now_ms, force, &w.wrote, &w.bytes, &w.snapshot);
-        !s.ok() && status.ok()) {
-      status = s;
-    }
-  }
+  absl::Status status = c.status;
+  const absl::Time wait_start = absl::Now();
   if (absl::Status s = producer_->Flush(options_.flush_timeout); !s.ok() && status.ok()) {
     status = s;
   }
-  // With one wait, it counts in the checkpoint step when a changelog batch was written, and
-  // in the publish step otherwise.
-  const absl::Time waited = absl::Now();
-  const bool wrote_changelog = std::any_of(checkpointed.begin(), checkpointed.end(),
+  // What each step held the consume loop for: its producing in Start, and this wait (with one
+  // wait, it counts in the checkpoint step when a changelog batch was written, and in the
+  // publish step otherwise).
+  const absl::Duration waited = absl::Now() - wait_start;
+  const bool wrote_changelog = std::any_of(c.checkpointed.begin(), c.checkpointed.end(),
                                            [](const Written& w) { return w.wrote; });
-  if (one_wait && !ready.empty()) {
+  if (c.one_wait && !c.published.empty()) {
     metrics_->publish_step_seconds.Observe(
-        absl::ToDoubleSeconds((wrote_changelog ? checkpoint_start : waited) - publish_start));
+        absl::ToDoubleSeconds(wrote_changelog ? c.checkpoint_start - c.publish_start
+                                              : c.produced - c.publish_start + waited));
   }
   if (wrote_changelog) {
-    metrics_->checkpoint_step_seconds.Observe(absl::ToDoubleSeconds(waited - checkpoint_start));
+    metrics_->checkpoint_step_seconds.Observe(
+        absl::ToDoubleSeconds(c.produced - c.checkpoint_start + waited));
   }
   if (!status.ok()) {
     // The deltas taken are lost with the batch: only a snapshot can follow.
-    for (Written& w : checkpointed) {
+    for (Written& w : c.checkpointed) {
       if (w.wrote) w.partition->changelog.snapshot_due = true;
     }
-    if (one_wait) {
-      publish_failed();  // counts the failure
+    if (c.one_wait) {
+      PublishFailed(c);  // counts the failure
     } else {
       metrics_->publish_failures.Increment();
     }
     return status;
   }
-  if (one_wait) published_durably();
-  std::vector<kafka::TopicPartition> offsets;
-  for (Written& w : checkpointed) {
+  if (c.one_wait) PublishedDurably(c);
+  for (Written& w : c.checkpointed) {
     OwnedPartition* p = w.partition;
     if (w.wrote) {
-      p->changelog.Wrote(w.snapshot, w.bytes, now_ms);
+      p->changelog.Wrote(w.snapshot, w.bytes, c.now_ms);
       if (!w.snapshot) changelog_delta_bytes_ += w.bytes;
-      p->checkpointed_offset = p->next_offset;
-      p->checkpoint_due_ms = now_ms + absl::ToInt64Milliseconds(options_.checkpoint_interval);
+      p->checkpointed_offset = w.offset;
+      p->checkpoint_due_ms = c.now_ms + absl::ToInt64Milliseconds(options_.checkpoint_interval);
       metrics_->Checkpoint("changelog", w.snapshot).Increment(static_cast<double>(w.bytes));
     }
     if (p->checkpointed_offset > p->committed_offset) {
@@ -331,6 +329,26 @@ absl::StatusOr<std::vector<kafka::TopicPartition>> Checkpointer::Run(
     }
   }
   return offsets;
+}
+
+void Checkpointer::PublishFailed(Cycle& c) {
+  dead_letters_->Retry();
+  for (Written& w : c.published) {
+    if (w.wrote) w.partition->aggregates.snapshot_due = true;
+  }
+  metrics_->publish_failures.Increment();
+}
+
+void Checkpointer::PublishedDurably(Cycle& c) {
+  dead_letters_->Acknowledge();
+  for (Written& w : c.published) {
+    if (!w.wrote) continue;
+    w.partition->aggregates.Wrote(w.snapshot, w.bytes, c.now_ms);
+    if (!w.snapshot) aggregates_delta_bytes_ += w.bytes;
+    w.partition->published_offset = w.offset;
+    w.partition->published_watermark = w.watermark;
+    metrics_->Checkpoint("aggregates", w.snapshot).Increment(static_cast<double>(w.bytes));
+  }
 }
 
 void Checkpointer::MarkCommitted(const std::vector<kafka::TopicPartition>& offsets,

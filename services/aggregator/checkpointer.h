@@ -18,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -72,14 +73,53 @@ class Checkpointer {
 
   // Ticks `partitions` at `now_ms`, publishes and checkpoints them as above (the changelog
   // only for partitions whose checkpoint interval has passed, or all with `force`: before a
-  // revocation or shutdown). Returns the offsets now safe to commit (those past the last
-  // committed one); the caller commits them and reports it with MarkCommitted().
+  // revocation or shutdown), and waits for Kafka's acknowledgement. Returns the offsets now
+  // safe to commit (those past the last committed one); the caller commits them and reports
+  // it with MarkCommitted(). Start, then Finish.
   absl::StatusOr<std::vector<kafka::TopicPartition>> Run(
       const std::vector<OwnedPartition*>& partitions, int64_t now_ms, bool force = false);
+
+  // A cycle in two halves, so that the consume loop applies records while Kafka acknowledges
+  // a cycle's batches instead of standing still (with one wait, that wait was a quarter of a
+  // dense replay's wall time: bench/README.md). Start writes the cycle's batches (and waits
+  // there only when dead letters must be durable before the changelog, or without a
+  // changelog); Finish waits for Kafka's acknowledgement and returns what Run would. The
+  // cycle's records already carry their offsets, so what is consumed in between is covered
+  // by the next cycle only. Until Finish returns, every partition passed to Start must stay
+  // owned (call Finish before dropping one); a Start with a cycle pending finishes it first
+  // (its offsets are then committed by a later cycle).
+  absl::Status Start(const std::vector<OwnedPartition*>& partitions, int64_t now_ms,
+                     bool force = false);
+  // Ends the started cycle: OK and no offsets when none is pending.
+  absl::StatusOr<std::vector<kafka::TopicPartition>> Finish();
+  bool pending() const { return cycle_ != nullptr; }
+
   static void MarkCommitted(const std::vector<kafka::TopicPartition>& offsets,
                             OwnedPartitions* owned);
 
  private:
+  // What a cycle wrote for one partition, and the offset and watermark that covers.
+  struct Written {
+    OwnedPartition* partition;
+    bool wrote = false;
+    bool snapshot = false;
+    size_t bytes = 0;
+    int64_t offset = 0;
+    int64_t watermark = 0;
+  };
+  // A cycle between Start and Finish.
+  struct Cycle {
+    int64_t now_ms = 0;
+    bool one_wait = false;  // both logs acknowledged in Finish's one wait
+    absl::Status status;    // of producing the changelog batches
+    absl::Time publish_start, checkpoint_start, produced;
+    std::vector<Written> published, checkpointed;
+  };
+  // A failed wait for the aggregates and dead letters: what it leaves to do. A successful
+  // one: what it settles.
+  void PublishFailed(Cycle& c);
+  void PublishedDurably(Cycle& c);
+
   absl::Status Publish(OwnedPartition* p, int64_t now_ms, bool* wrote, size_t* bytes,
                        bool* snapshot);
   absl::Status WriteChangelog(OwnedPartition* p, int64_t now_ms, bool force, bool* wrote,
@@ -112,6 +152,7 @@ class Checkpointer {
   // Delta bytes each log wrote (acknowledged) in the last cycle.
   size_t aggregates_delta_bytes_ = 0;
   size_t changelog_delta_bytes_ = 0;
+  std::unique_ptr<Cycle> cycle_;  // started, not finished
   // Scratch reused across cycles.
   std::vector<v1::Cell*> cell_pointers_;
   std::vector<v1::StatePiece*> piece_pointers_;

@@ -324,6 +324,94 @@ TEST_F(CheckpointerTest, FailedFlushCommitsNothingResendsDeadLettersAndSnapshots
   EXPECT_EQ(aggregates[0].batch().batch(), 0);  // the failed batch number is reused
 }
 
+// A cycle in two halves: Start writes the batches without waiting, records consumed in
+// between are applied but not covered, and only Finish's wait makes the cycle's offsets
+// committable (never those of records consumed after its Start).
+TEST_F(CheckpointerTest, StartedCycleCoversWhatWasConsumedAtItsStartOnceFinished) {
+  Own(0);
+  Batch batch;
+  batch.Add(0, 0, "W01", Json("a", "W01", 10)).Add(0, 1, "W01", Json("b", "W01", 9));
+  router_.Route(batch.records(), kNowMs);
+  ASSERT_TRUE(checkpointer_.Start(owned_.All(), kNowMs).ok());
+  EXPECT_TRUE(checkpointer_.pending());
+  EXPECT_EQ(producer_.flushes, 0) << "Start does not wait";
+  EXPECT_FALSE(producer_.queued.empty());
+  // Consumed while Kafka acknowledges the cycle.
+  Batch more;
+  more.Add(0, 2, "W01", Json("c", "W01", 8, "p-2"));
+  router_.Route(more.records(), kNowMs);
+  EXPECT_EQ(owned_.Find(0)->next_offset, 3);
+  ASSERT_CHECKPOINTED(offsets, checkpointer_.Finish());
+  EXPECT_FALSE(checkpointer_.pending());
+  EXPECT_EQ(producer_.flushes, 1);
+  EXPECT_THAT(offsets, ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 0, 2}));
+  EXPECT_EQ(owned_.Find(0)->published_offset, 2);
+  EXPECT_EQ(owned_.Find(0)->checkpointed_offset, 2);
+  std::vector<v1::ChangelogRecord> changes = On<v1::ChangelogRecord>(kafka::kChangelogTopic);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].source_offset(), 2);
+  EXPECT_EQ(changes[0].state().event_id_hashes_size(), 2);
+  // Nothing pending: Finish says nothing and waits for nothing.
+  ASSERT_CHECKPOINTED(none, checkpointer_.Finish());
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(producer_.flushes, 1);
+
+  // The next cycle carries the record consumed in between, as a delta numbered on.
+  producer_.sent.clear();
+  ASSERT_TRUE(checkpointer_.Start(owned_.All(), kNowMs).ok());
+  ASSERT_CHECKPOINTED(next, checkpointer_.Finish());
+  EXPECT_THAT(next, ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 0, 3}));
+  changes = On<v1::ChangelogRecord>(kafka::kChangelogTopic);
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_FALSE(changes[0].batch().snapshot());
+  EXPECT_EQ(changes[0].batch().batch(), 1);
+  EXPECT_EQ(changes[0].source_offset(), 3);
+  EXPECT_EQ(changes[0].state().event_id_hashes_size(), 1);
+}
+
+// A started cycle whose acknowledgement fails commits nothing, and the cycle after it writes
+// snapshots on both logs, whether it was started after a Finish or finished the failed one
+// itself.
+TEST_F(CheckpointerTest, StartedCycleThatFailsLeavesSnapshotsToTheNext) {
+  for (const bool explicit_finish : {true, false}) {
+    producer_.sent.clear();
+    owned_.Drop(0);
+    Own(0);
+    Batch batch;
+    batch.Add(0, 0, "W01", Json("a", "W01", 10));
+    router_.Route(batch.records(), kNowMs);
+    ASSERT_TRUE(checkpointer_.Run(owned_.All(), kNowMs).ok());
+    Batch more;
+    more.Add(0, 1, "W01", Json("b", "W01", 9));
+    router_.Route(more.records(), kNowMs);
+    ASSERT_TRUE(checkpointer_.Start(owned_.All(), kNowMs).ok());
+    producer_.flush_results = {absl::DeadlineExceededError("slow")};
+    if (explicit_finish) {
+      EXPECT_FALSE(checkpointer_.Finish().ok());
+    } else {
+      // A Start with a cycle pending finishes it first (its failure recorded, not returned).
+      Batch third;
+      third.Add(0, 2, "W01", Json("c", "W01", 8));
+      router_.Route(third.records(), kNowMs);
+    }
+    EXPECT_EQ(owned_.Find(0)->checkpointed_offset, 1) << explicit_finish;
+    producer_.sent.clear();
+    producer_.queued.clear();
+    ASSERT_CHECKPOINTED(offsets, checkpointer_.Run(owned_.All(), kNowMs));
+    const int64_t consumed = explicit_finish ? 2 : 3;
+    EXPECT_THAT(offsets, ElementsAre(kafka::TopicPartition{kafka::kEventsTopic, 0, consumed}));
+    std::vector<v1::ChangelogRecord> changes = On<v1::ChangelogRecord>(kafka::kChangelogTopic);
+    ASSERT_EQ(changes.size(), 1u);
+    EXPECT_TRUE(changes[0].batch().snapshot()) << explicit_finish;
+    EXPECT_EQ(changes[0].batch().batch(), 1);  // the failed batch number is reused
+    EXPECT_EQ(changes[0].state().event_id_hashes_size(), consumed);
+    std::vector<v1::PartialAggregate> aggregates =
+        On<v1::PartialAggregate>(kafka::kAggregatesTopic);
+    ASSERT_FALSE(aggregates.empty());
+    EXPECT_TRUE(aggregates[0].batch().snapshot()) << explicit_finish;
+  }
+}
+
 TEST_F(CheckpointerTest, FailedChangelogWriteMakesTheNextOneASnapshot) {
   Own(0);
   Batch batch;
