@@ -162,6 +162,21 @@ TEST(HashTimeTableTest, TimesReadBackExactlyWithinThirtyYearsOfTheNewest) {
   }
 }
 
+// A floor that saturated at int64's minimum (a first time near it) moves up past zero in one
+// walk: a difference of floors that does not fit an int64 (UBSan's build checks it).
+TEST(HashTimeTableTest, FloorMovesFromInt64MinimumPastZero) {
+  constexpr int64_t kNow = 1'700'000'000'123;
+  HashTimeTable t;
+  t.TryEmplace(1, std::numeric_limits<int64_t>::min() + 5);
+  EXPECT_EQ(t.Find(1), std::numeric_limits<int64_t>::min() + 5);
+  t.TryEmplace(2, kNow);
+  EXPECT_EQ(t.Find(2), kNow);
+  EXPECT_LT(*t.Find(1), kNow - (int64_t{30} * 365 * 24 * 3600 * 1000));
+  t.EraseBelow(kNow);
+  EXPECT_EQ(t.Find(1), std::nullopt);
+  EXPECT_EQ(t.Find(2), kNow);
+}
+
 // Random inserts and bulk erasures against a reference map, in tables small enough that
 // runs wrap around the end, with keys crowded onto few homes and spread out.
 TEST(HashTimeTableTest, MatchesAReferenceMapThroughInsertsAndErasures) {

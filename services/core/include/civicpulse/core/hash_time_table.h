@@ -218,7 +218,8 @@ class HashTimeTable {
   // Moves the floor up to `floor`: every time held keeps its value, or becomes the new floor
   // when it was below it.
   void RaiseFloor(int64_t floor) {
-    const uint64_t by = static_cast<uint64_t>(floor - floor_);
+    // floor > floor_; their difference may not fit an int64 (a floor at int64's minimum).
+    const uint64_t by = static_cast<uint64_t>(floor) - static_cast<uint64_t>(floor_);
     for (size_t i = 0; i < capacity_; ++i) {
       Slot& slot = slots_[i];
       if (slot.key() == kEmpty) continue;
