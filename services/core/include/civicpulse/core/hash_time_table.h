@@ -10,13 +10,14 @@
 // - Keys equal in their low 56 bits are one key (for n random keys, a pair of them with
 //   probability about n^2 / 2^57: 3e-5 for 2 million). ForEach hands out those 56 bits, and
 //   every method takes a full key and uses only them, so a key read back means the same.
-// - A time is held as its distance in ms above a floor: 2^40 ms, about 34.8 years, of which
-//   30.5 lie below the largest time held so far. A time below the floor is held as the floor
-//   (read back as the floor itself: "at or before it"); a time above the top moves the floor
-//   up (a walk over the table, once per 4.4 years of event time at most). So every read is
-//   exact but a time more than 30 years older than the newest, read as the floor, and every
-//   owner's question ("older than t - horizon?", "within a horizon of t?") is answered
-//   exactly while its horizon and t are within 30 years of the newest time.
+// - A time is held as its distance in ms above a floor, in a span of 2^40 ms (about 34.8
+//   years) of which at least 30.5 lie below the largest time held so far. A time below the
+//   floor is held as the floor (read back as the floor itself: "at or before it"); a time
+//   above the top moves the floor up (a walk over the table, once per 4.4 years of event
+//   time at most). So a read is exact unless the time is more than 30 years older than the
+//   newest (it then reads as the floor), and an owner's question ("older than t - horizon?",
+//   "within a horizon of t?") is answered exactly while t and its horizon stay within 30
+//   years of the newest time.
 // Erasing shifts the following entries back (no tombstones), so lookups stay short after
 // many erasures. Each table places keys with its own salt: a table filled in another's
 // iteration order (a restore reads a snapshot written that way) would otherwise receive its
