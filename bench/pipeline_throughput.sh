@@ -36,12 +36,14 @@ AREAS=${AREAS:-2000}
 PARTICIPANTS=${PARTICIPANTS:-200000}
 HISTORY=${HISTORY:-7d}
 FORMATS=${FORMATS:-json protobuf}
+# 1: also time bench/python_peer.py (JSON only; needs `make bench-deps`: python3-confluent-kafka
+# and python3-prometheus-client for /usr/bin/python3).
 PYTHON_PEER=${PYTHON_PEER:-1}
 # 1: also time the aggregator with --no-checkpoints (no changelog) on the same topic, and print
 # checkpoint_cost = 1 - rate with checkpoints / rate without.
 CHECKPOINTS_OFF=${CHECKPOINTS_OFF:-1}
 # simulator (default), or kcat: issue 8's workload (uniform JSON events keyed by area, JSON only)
-PRODUCER=${PRODUCER:-simulator}  # also time bench/python_peer.py (JSON only)
+PRODUCER=${PRODUCER:-simulator}
 TOPIC=civicpulse.events.v1
 TIMEOUT_S=${TIMEOUT_S:-120}  # no progress for this long fails the run
 # Extra civicpulse-aggregator flags (word-split), e.g. AGGREGATOR_FLAGS="--decode-threads 0
