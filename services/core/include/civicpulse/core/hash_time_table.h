@@ -209,10 +209,12 @@ class HashTimeTable {
     if (!anchored_) {
       anchored_ = true;
       floor_ = SaturatingSub(value, kBelow);
-    } else if (SaturatingSub(value, floor_) > static_cast<int64_t>(kMaxOffset)) {
-      RaiseFloor(SaturatingSub(value, kBelow));
     }
-    const int64_t above = SaturatingSub(value, floor_);
+    int64_t above = SaturatingSub(value, floor_);
+    if (above > static_cast<int64_t>(kMaxOffset)) {
+      RaiseFloor(SaturatingSub(value, kBelow));
+      above = SaturatingSub(value, floor_);
+    }
     slot->set_offset(above <= 0 ? 0 : static_cast<uint64_t>(above));
   }
 
