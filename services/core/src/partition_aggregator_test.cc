@@ -1,6 +1,10 @@
 #include "civicpulse/core/partition_aggregator.h"
 
+#include <memory>
+#include <random>
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "civicpulse/core/participant_sketch.h"
@@ -383,6 +387,65 @@ TEST_F(PartitionAggregatorTest, EvictsCellsNoWindowCanReach) {
   ASSERT_EQ(Progress().totals_size(), 1);
   EXPECT_EQ(Progress().totals(0).events(), 6u);
   EXPECT_EQ(Progress().totals(0).last_event_unix_ms(), kT0 + 30 * kDayMs);
+}
+
+// Eviction keeps exactly the cells a window can still reach: checked against the cells every
+// applied event made, less those ending before W - window - grace, through steady progress,
+// jumps of days and of months, events back within the grace, a series left behind by
+// another, and a restore from a snapshot.
+TEST_F(PartitionAggregatorTest, EvictionKeepsExactlyTheCellsAWindowCanStillReach) {
+  PartitionAggregator* live = &agg_;
+  std::unique_ptr<PartitionAggregator> restored;
+  // Cells made by applied events: (area, resolution, start).
+  std::set<std::tuple<std::string, int, int64_t>> made;
+  auto expected = [&made, this](int64_t watermark) {
+    size_t n = 0;
+    for (const auto& [area, r, start] : made) {
+      n += start + kWindows[r].cell_ms >=
+                   watermark - kWindows[r].length_ms - options_.grace_ms
+               ? 1
+               : 0;
+    }
+    return n;
+  };
+  std::mt19937_64 rng(7);
+  int64_t t = kT0;
+  for (int i = 0; i < 3000; ++i) {
+    const uint64_t draw = rng() % 1000;
+    if (draw == 0) {
+      t += 45 * kDayMs + 7 * kMinuteMs;  // past every window: the map is walked
+    } else if (draw < 4) {
+      t += 3 * kDayMs + 11 * kMinuteMs;
+    } else {
+      t += static_cast<int64_t>(rng() % (20 * kMinuteMs));
+    }
+    // Now and then an event up to 70 minutes back: applied within the grace, or late.
+    const int64_t at = rng() % 7 == 0 ? t - static_cast<int64_t>(rng() % (70 * kMinuteMs)) : t;
+    // W02 stops at the half: its cells are left for the evictions to reach.
+    const std::string area = i < 1500 && i % 3 == 0 ? "W02" : "W01";
+    if (live->Apply(MakeEvent("e" + std::to_string(i), at, "p-" + std::to_string(i % 50), area),
+                    kT0) == Outcome::kApplied) {
+      for (int r = 0; r < kWindowCount; ++r) {
+        const int64_t width = kWindows[r].cell_ms;
+        made.emplace(area, r, at / width * width);
+      }
+    }
+    if (i % 10 == 9) {
+      live->Tick(kT0);
+      ASSERT_EQ(live->cell_count(), expected(live->watermark_ms())) << "after event " << i;
+    }
+    if (i == 1700) {  // the rest runs on a restored copy
+      std::vector<v1::StatePiece> pieces;
+      live->WriteSnapshot(/*max_piece_bytes=*/1 << 20, &pieces);
+      restored = std::make_unique<PartitionAggregator>(options_, &areas_);
+      for (const v1::StatePiece& piece : pieces) {
+        ASSERT_TRUE(restored->ApplyPiece(piece, kT0).ok());
+      }
+      live = restored.get();
+      ASSERT_EQ(live->cell_count(), agg_.cell_count());
+    }
+  }
+  EXPECT_LT(live->cell_count(), 400u);  // evictions did happen
 }
 
 TEST_F(PartitionAggregatorTest, TotalsCountCoproductionTypes) {
