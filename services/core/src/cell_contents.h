@@ -60,7 +60,7 @@ struct CellContents {
     SumsToProto(cell);
     participants.ToProto(cell->mutable_participants());
     if (new_is_participants_) {
-      *cell->mutable_new_participants() = cell->participants();
+      cell->set_new_are_participants(true);
     } else {
       new_participants_.ToProto(cell->mutable_new_participants());
     }
@@ -73,7 +73,8 @@ struct CellContents {
   // skipped, a malformed sketch is an error.
   absl::Status FromProto(const v1::Cell& cell) {
     if (absl::Status s = participants.FromProto(cell.participants()); !s.ok()) return s;
-    new_is_participants_ = SameSketch(cell.new_participants(), cell.participants());
+    new_is_participants_ =
+        cell.new_are_participants() || SameSketch(cell.new_participants(), cell.participants());
     if (!new_is_participants_) {
       if (absl::Status s = new_participants_.FromProto(cell.new_participants()); !s.ok()) {
         return s;

@@ -76,6 +76,37 @@ TEST(CellContentsTest, ProtoRoundTripKeepsNewParticipants) {
   }
 }
 
+// A cell whose participants were all new is written with new_are_participants and without
+// the copy; one with a returning participant writes its new participants and no flag.
+TEST(CellContentsTest, AllNewCellLeavesTheCopyOut) {
+  for (const int all_new : {0, 50, 1 << 30}) {
+    const Fed fed = Feed(7, 200, 60, all_new);
+    v1::Cell proto;
+    fed.cell.ToProto(&proto);
+    const bool shared = all_new == 1 << 30;
+    EXPECT_EQ(proto.new_are_participants(), shared) << all_new;
+    EXPECT_EQ(proto.has_new_participants(), !shared) << all_new;
+  }
+}
+
+// A cell written before new_are_participants existed carries an equal copy: read the same
+// (shared), and written back in the shorter form.
+TEST(CellContentsTest, ReadsTheCopyOlderWritersSent) {
+  const Fed fed = Feed(7, 200, 60, 1 << 30);
+  v1::Cell proto;
+  fed.cell.ToProto(&proto);
+  proto.set_new_are_participants(false);
+  *proto.mutable_new_participants() = proto.participants();
+  CellContents read;
+  ASSERT_TRUE(read.FromProto(proto).ok());
+  EXPECT_EQ(Bytes(read.new_participants()), Bytes(fed.all));
+  EXPECT_LT(read.HeapBytes(), 2 * fed.all.MemoryBytes());  // shared
+  v1::Cell again;
+  read.ToProto(&again);
+  EXPECT_TRUE(again.new_are_participants());
+  EXPECT_FALSE(again.has_new_participants());
+}
+
 // An increment merged onto a cell: the union of both sides' sketches, each side shared or
 // not.
 TEST(CellContentsTest, MergeIncrementUnitesNewParticipants) {

@@ -396,7 +396,13 @@ struct PartitionAggregator::State {
       }
     }
     all->set_total_count(total);
-    fresh->set_total_count(total_new);
+    if (total_new == total) {
+      // Every event added was a first sighting: the new participants are the participants.
+      cell->clear_new_participants();
+      cell->set_new_are_participants(true);
+    } else {
+      fresh->set_total_count(total_new);
+    }
     return true;
   }
 

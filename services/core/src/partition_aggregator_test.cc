@@ -39,6 +39,12 @@ double Distinct(const v1::ParticipantSketch& proto) {
   return sketch.Estimate();
 }
 
+// A cell's new participants, as a reader takes them: `participants` when the writer marked
+// them the same (new_are_participants) and left the copy out.
+const v1::ParticipantSketch& NewParticipants(const v1::Cell& cell) {
+  return cell.new_are_participants() ? cell.participants() : cell.new_participants();
+}
+
 class PartitionAggregatorTest : public ::testing::Test {
  protected:
   PartitionAggregatorTest() : areas_(AreaCapOptions{}), agg_(options_, &areas_) {}
@@ -243,7 +249,7 @@ TEST_F(PartitionAggregatorTest, EventUpdatesOneCellOfEachResolution) {
       EXPECT_EQ(c.events(), 1u);
       EXPECT_EQ(c.attributed_events(), 1u);
       EXPECT_EQ(Distinct(c.participants()), 1);
-      EXPECT_EQ(Distinct(c.new_participants()), 1);
+      EXPECT_EQ(Distinct(NewParticipants(c)), 1);
       if (c.kind() == v1::KIND_VOLUNTEER_SHIFT) {
         EXPECT_DOUBLE_EQ(c.volunteer_seconds(), 3.5 * 3600);
         EXPECT_DOUBLE_EQ(c.recycled_grams(), 0);
@@ -329,7 +335,7 @@ TEST_F(PartitionAggregatorTest, AnonymousEventsCountButAreNotParticipants) {
   EXPECT_EQ(c.events(), 2u);
   EXPECT_EQ(c.attributed_events(), 1u);
   EXPECT_EQ(Distinct(c.participants()), 1);
-  EXPECT_EQ(Distinct(c.new_participants()), 1);
+  EXPECT_EQ(Distinct(NewParticipants(c)), 1);
 }
 
 TEST_F(PartitionAggregatorTest, NewParticipantsUseA90DayHorizonPerArea) {
@@ -338,27 +344,53 @@ TEST_F(PartitionAggregatorTest, NewParticipantsUseA90DayHorizonPerArea) {
   Take();
   // The same person in another area is new there.
   Apply(MakeEvent("b", kT0 + kMinuteMs, "p-1", "W02"));
-  EXPECT_EQ(Distinct(Find(Take(), 60, kT0 + kMinuteMs, "W02").new_participants()), 1);
+  EXPECT_EQ(Distinct(NewParticipants(Find(Take(), 60, kT0 + kMinuteMs, "W02"))), 1);
   // Seen 89 days ago in W01: not new.
   Apply(MakeEvent("c", kT0 + 89 * day, "p-1"));
   agg_.Tick(kT0 + 89 * day);
-  EXPECT_EQ(Distinct(Find(Take(), 60, kT0 + 89 * day).new_participants()), 0);
+  EXPECT_EQ(Distinct(NewParticipants(Find(Take(), 60, kT0 + 89 * day))), 0);
   // Last seen 89 days before; 90 days exactly after that is still "seen within 90 days".
   Apply(MakeEvent("d", kT0 + 179 * day, "p-1"));
-  EXPECT_EQ(Distinct(Find(Take(), 60, kT0 + 179 * day).new_participants()), 0);
+  EXPECT_EQ(Distinct(NewParticipants(Find(Take(), 60, kT0 + 179 * day))), 0);
   // 90 days and 1 ms after the last sighting: new again, even though the entry may have
   // been swept meanwhile.
   agg_.Tick(kT0 + 269 * day);
   Apply(MakeEvent("e", kT0 + 269 * day + 1, "p-1"));
-  EXPECT_EQ(Distinct(Find(Take(), 60, kT0 + 269 * day).new_participants()), 1);
+  EXPECT_EQ(Distinct(NewParticipants(Find(Take(), 60, kT0 + 269 * day))), 1);
+}
+
+// A large cell's increment whose events were all first sightings says so
+// (new_are_participants) instead of repeating its participants; one with a returning
+// participant writes the new ones.
+TEST_F(PartitionAggregatorTest, IncrementOfFirstSightingsLeavesTheCopyOut) {
+  agg_.EnableIncrementalPublishing();
+  for (int i = 0; i < 40; ++i)
+    Apply(MakeEvent("a" + std::to_string(i), kT0, "p-" + std::to_string(i)));
+  Take();
+  for (int i = 40; i < 45; ++i)
+    Apply(MakeEvent("a" + std::to_string(i), kT0, "p-" + std::to_string(i)));
+  const std::vector<v1::Cell> first = Take();
+  const v1::Cell& fresh = Find(first, 60, kT0);
+  ASSERT_TRUE(fresh.increment());
+  EXPECT_EQ(Distinct(fresh.participants()), 5);
+  EXPECT_TRUE(fresh.new_are_participants());
+  EXPECT_FALSE(fresh.has_new_participants());
+  Apply(MakeEvent("b1", kT0, "p-1"));   // seen in this cell already
+  Apply(MakeEvent("b2", kT0, "p-50"));  // new
+  const std::vector<v1::Cell> second = Take();
+  const v1::Cell& mixed = Find(second, 60, kT0);
+  ASSERT_TRUE(mixed.increment());
+  EXPECT_EQ(Distinct(mixed.participants()), 2);
+  EXPECT_FALSE(mixed.new_are_participants());
+  EXPECT_EQ(Distinct(mixed.new_participants()), 1);
 }
 
 TEST_F(PartitionAggregatorTest, OutOfOrderSightingIsNotNewAgain) {
   Apply(MakeEvent("a", kT0, "p-1"));
   Apply(MakeEvent("b", kT0 - 2 * kMinuteMs, "p-1"));  // earlier, arriving later
   const std::vector<v1::Cell> cells = Take();
-  EXPECT_EQ(Distinct(Find(cells, 60, kT0).new_participants()), 1);
-  EXPECT_EQ(Distinct(Find(cells, 60, kT0 - 2 * kMinuteMs).new_participants()), 0);
+  EXPECT_EQ(Distinct(NewParticipants(Find(cells, 60, kT0))), 1);
+  EXPECT_EQ(Distinct(NewParticipants(Find(cells, 60, kT0 - 2 * kMinuteMs))), 0);
 }
 
 TEST_F(PartitionAggregatorTest, EvictsCellsNoWindowCanReach) {
@@ -401,10 +433,8 @@ TEST_F(PartitionAggregatorTest, EvictionKeepsExactlyTheCellsAWindowCanStillReach
   auto expected = [&made, this](int64_t watermark) {
     size_t n = 0;
     for (const auto& [area, r, start] : made) {
-      n += start + kWindows[r].cell_ms >=
-                   watermark - kWindows[r].length_ms - options_.grace_ms
-               ? 1
-               : 0;
+      n += start + kWindows[r].cell_ms >= watermark - kWindows[r].length_ms - options_.grace_ms ? 1
+                                                                                                : 0;
     }
     return n;
   };
