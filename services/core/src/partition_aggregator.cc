@@ -352,14 +352,18 @@ struct PartitionAggregator::State {
       return a.hash != b.hash ? a.hash < b.hash : a.band < b.band;
     });
     size_t distinct = 0;
+    bool all_new = true;
     for (size_t i = 0; i < sorted.size(); ++i) {
       distinct += i == 0 || sorted[i].hash != sorted[i - 1].hash ? 1 : 0;
+      all_new = all_new && sorted[i].is_new;
     }
     if (distinct > ParticipantSketch::kExactLimit) return false;
     cell->set_increment(true);
     c.SumsToProto(cell);
     v1::ParticipantSketch* all = cell->mutable_participants();
-    v1::ParticipantSketch* fresh = cell->mutable_new_participants();
+    // Every event added a first sighting: the new participants are the participants.
+    v1::ParticipantSketch* fresh = all_new ? nullptr : cell->mutable_new_participants();
+    cell->set_new_are_participants(all_new);
     all->mutable_hashes()->Reserve(static_cast<int>(distinct));
     all->mutable_counts()->Reserve(static_cast<int>(distinct));
     std::array<v1::ParticipantSketch*, kAgeBandCount> bands = {};
@@ -389,20 +393,14 @@ struct PartitionAggregator::State {
       all->add_hashes(hash);
       all->add_counts(count);
       total += count;
-      if (new_count > 0) {
+      if (fresh != nullptr && new_count > 0) {
         fresh->add_hashes(hash);
         fresh->add_counts(new_count);
         total_new += new_count;
       }
     }
     all->set_total_count(total);
-    if (total_new == total) {
-      // Every event added was a first sighting: the new participants are the participants.
-      cell->clear_new_participants();
-      cell->set_new_are_participants(true);
-    } else {
-      fresh->set_total_count(total_new);
-    }
+    if (fresh != nullptr) fresh->set_total_count(total_new);
     return true;
   }
 
