@@ -183,6 +183,16 @@ absl::Status CheckOccurredAt(int64_t occurred_at_ms, int64_t now_ms, int64_t max
     return RejectionError(kReasonInvalidTimestamp, kOccurredAt,
                           Cat(kOccurredAt, ": outside years 0001..9999"));
   }
+  // The engine's event time starts after the Unix epoch: a watermark or an event time of 0
+  // or less reads as "none yet" there and in the exporter, so such an event would be applied
+  // and then never show in an indicator. None is a participation event this service watches.
+  if (occurred_at_ms <= 0) {
+    char buf[32];
+    const size_t len = FormatRfc3339To(occurred_at_ms, buf);
+    return RejectionError(
+        kReasonInvalidTimestamp, kOccurredAt,
+        Cat(kOccurredAt, ": ", std::string_view(buf, len), " is not after 1970-01-01T00:00:00Z"));
+  }
   // Unsigned difference: exact for any now_ms, where a signed one could overflow.
   const uint64_t ahead = static_cast<uint64_t>(occurred_at_ms) - static_cast<uint64_t>(now_ms);
   if (occurred_at_ms > now_ms &&

@@ -1014,6 +1014,34 @@ TEST_F(EventCodecTest, ValidateRejections) {
       IsRejection(kReasonInvalidValue, "coproduction"));
 }
 
+// Event time starts after the Unix epoch: the engine and the exporter read a time of 0 or
+// less as "none yet" (an event applied there would never show in an indicator). The rule
+// holds for every way in: JSON, protobuf, and events built by the ingest (Validate).
+TEST_F(EventCodecTest, TimesAtOrBeforeTheEpochAreInvalidTimestamp) {
+  for (const char* text :
+       {"1970-01-01T00:00:00Z", "1969-12-31T23:59:59.999Z", "1970-01-01T01:00:00+01:00",
+        "1066-10-14T09:00:00Z", "0001-01-01T00:00:00Z"}) {
+    const absl::Status status = DecodeJson(JsonWith({{"occurred_at", Cat("\"", text, "\"")}}));
+    EXPECT_THAT(status, IsRejection(kReasonInvalidTimestamp, "occurred_at")) << text;
+    EXPECT_THAT(status.message(), HasSubstr("not after 1970-01-01T00:00:00Z")) << text;
+  }
+  ASSERT_TRUE(DecodeJson(JsonWith({{"occurred_at", R"("1970-01-01T00:00:00.001Z")"}})).ok());
+  EXPECT_EQ(event_.occurred_at_ms, 1);
+
+  civicpulse::v1::Event proto = ProtoShift();
+  proto.mutable_occurred_at()->set_seconds(-1);
+  EXPECT_THAT(DecodeProto(proto), IsRejection(kReasonInvalidTimestamp, "occurred_at"));
+  proto.mutable_occurred_at()->set_seconds(0);
+  EXPECT_THAT(DecodeProto(proto), IsRejection(kReasonInvalidTimestamp, "occurred_at"));
+  proto.mutable_occurred_at()->set_nanos(1'000'000);
+  EXPECT_TRUE(DecodeProto(proto).ok());
+
+  ASSERT_TRUE(DecodeJson(kWatchReport).ok());
+  Event old = event_;
+  old.occurred_at_ms = -3'600'000;
+  EXPECT_THAT(codec_.Validate(old, kNow), IsRejection(kReasonInvalidTimestamp, "occurred_at"));
+}
+
 TEST_F(EventCodecTest, FutureCheckDoesNotOverflowOnExtremeClocks) {
   Event e = FullEvent();
   EXPECT_THAT(codec_.Validate(e, INT64_MIN), IsRejection(kReasonFutureTimestamp, "occurred_at"));

@@ -84,7 +84,8 @@ class EventCodec {
 
   // Validates an Event built by other means (Open311, CSV) with the same rules as Decode:
   // required fields non-empty (participant only when has_participant), enums in range,
-  // kind-specific ranges, occurred_at representable and not in the future. It changes
+  // kind-specific ranges, occurred_at representable, after 1970-01-01T00:00:00Z (the
+  // engine reads a time of 0 or less as "none yet") and not in the future. It changes
   // nothing: builders get the defaults of a kind from Event::SetKind.
   absl::Status Validate(const Event& event, int64_t now_ms) const;
 
