@@ -15,6 +15,9 @@ namespace {
 
 using Reference = std::unordered_map<uint64_t, int64_t>;
 
+// The bits of a key a table holds (and ForEach hands out): the low 56.
+constexpr uint64_t kHeldBits = (uint64_t{1} << 56) - 1;
+
 void ExpectSame(const HashTimeTable& table, const Reference& ref) {
   ASSERT_EQ(table.size(), ref.size());
   for (const auto& [key, value] : ref) {
@@ -98,9 +101,8 @@ TEST(HashTimeTableTest, KeysAreTheirLowFiftySixBits) {
   EXPECT_TRUE(t.TryEmplace(key ^ (uint64_t{1} << 55), 3).second);
   std::vector<uint64_t> keys;
   t.ForEach([&keys](uint64_t k, int64_t) { keys.push_back(k); });
-  EXPECT_THAT(keys, ::testing::UnorderedElementsAre(
-                        key & ((uint64_t{1} << 56) - 1),
-                        (key ^ (uint64_t{1} << 55)) & ((uint64_t{1} << 56) - 1)));
+  EXPECT_THAT(keys, ::testing::UnorderedElementsAre(key & kHeldBits,
+                                                    (key ^ (uint64_t{1} << 55)) & kHeldBits));
   for (uint64_t k : keys) EXPECT_TRUE(t.Find(k).has_value());
   EXPECT_EQ(t.Find(key), 1);
   // A key whose low 56 bits are zero is key 0.
@@ -129,7 +131,7 @@ TEST(HashTimeTableTest, TimesReadBackExactlyWithinThirtyYearsOfTheNewest) {
       const int64_t value = base - static_cast<int64_t>(rng() % (26 * kYearMs)) +
                             static_cast<int64_t>(rng() % (4 * kYearMs));
       t.TryEmplace(key * 0x9E3779B97F4A7C15ULL, value);
-      exact[key * 0x9E3779B97F4A7C15ULL & ((uint64_t{1} << 56) - 1)] = value;
+      exact[key * 0x9E3779B97F4A7C15ULL & kHeldBits] = value;
       ++key;
     }
     ExpectSame(t, exact);
@@ -140,7 +142,7 @@ TEST(HashTimeTableTest, TimesReadBackExactlyWithinThirtyYearsOfTheNewest) {
       auto [value, inserted] = t.TryEmplace(key * 0x9E3779B97F4A7C15ULL, base);
       ASSERT_TRUE(inserted);
       value.set(newest);  // raised through a value: the same walk as an insertion's
-      exact[key * 0x9E3779B97F4A7C15ULL & ((uint64_t{1} << 56) - 1)] = newest;
+      exact[key * 0x9E3779B97F4A7C15ULL & kHeldBits] = newest;
       ++key;
       t.ForEach([&](uint64_t k, int64_t v) {
         const int64_t want = exact.at(k);
