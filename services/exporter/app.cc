@@ -156,6 +156,10 @@ absl::Status ExporterApp::Run() {
         reported_rejected_ = rejected;
       }
     }
+    if (const uint64_t wakeups = consumer_->fetch_wakeups(); wakeups > reported_fetch_wakeups_) {
+      metrics_.fetch_wakeups.Increment(static_cast<double>(wakeups - reported_fetch_wakeups_));
+      reported_fetch_wakeups_ = wakeups;
+    }
     const absl::Time now = absl::Now();
     if (now >= next_merge || (unmerged && caught_up && now >= early_merge)) {
       Merge();

@@ -60,6 +60,7 @@ class ExporterApp {
   core::BatchReader<v1::PartialAggregate>::Batch batch_;
   core::BatchReaderStats reported_;  // batches_.stats() already added to the metrics
   uint64_t reported_rejected_ = 0;   // store_.rejected_records() already added
+  uint64_t reported_fetch_wakeups_ = 0;  // consumer_->fetch_wakeups() already counted
   std::unique_ptr<kafka::Consumer> consumer_;
   runtime::HttpServer http_;
   std::atomic<bool> stop_{false};

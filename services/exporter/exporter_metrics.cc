@@ -34,6 +34,13 @@ ExporterMetrics::ExporterMetrics(prometheus::Registry& registry)
                                  "unaligned cell, bad sketch, inconsistent history)")
                            .Register(registry)
                            .Add({})),
+      fetch_wakeups(prometheus::BuildCounter()
+                        .Name("civicpulse_exporter_fetch_wakeups_total")
+                        .Help("Times librdkafka's fetchers were woken because the merge loop "
+                              "had drained the consumer's queue to half (librdkafka before "
+                              "2.1 would wait up to a second)")
+                        .Register(registry)
+                        .Add({})),
       last_merge_timestamp_seconds(
           prometheus::BuildGauge()
               .Name("civicpulse_exporter_last_merge_timestamp_seconds")

@@ -19,6 +19,7 @@ struct ExporterMetrics {
   prometheus::Counter& fenced_records;   // civicpulse_exporter_fenced_records_total
   prometheus::Counter& incomplete_records;  // civicpulse_exporter_incomplete_records_total
   prometheus::Counter& rejected_records;    // civicpulse_exporter_rejected_records_total
+  prometheus::Counter& fetch_wakeups;       // civicpulse_exporter_fetch_wakeups_total
   prometheus::Gauge& last_merge_timestamp_seconds;
   prometheus::Gauge& merge_duration_seconds;
 };

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <cstddef>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -12,6 +13,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "broker_stats.h"
 #include "client_conf.h"
@@ -164,6 +166,7 @@ class RdKafkaConsumer final : public Consumer {
   absl::StatusOr<const std::vector<ConsumerRecord>*> Poll(absl::Duration timeout) override {
     ReleaseBatch();
     int wait_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+    size_t batch_bytes = 0;
     while (static_cast<int>(batch_.size()) < options_.max_batch) {
       rd_kafka_message_t* message = rd_kafka_consumer_poll(handle_, wait_ms);
       wait_ms = 0;
@@ -193,6 +196,11 @@ class RdKafkaConsumer final : public Consumer {
           std::string_view(static_cast<const char*>(message->payload), message->len);
       record.native = message;
       batch_.push_back(record);
+      batch_bytes += message->key_len + message->len;
+    }
+    if (!batch_.empty()) {
+      mean_record_bytes_.store(std::max<size_t>(1, batch_bytes / batch_.size()),
+                               std::memory_order_relaxed);
     }
     return &batch_;
   }
@@ -298,11 +306,12 @@ class RdKafkaConsumer final : public Consumer {
   void RunFetchWaker() {
     rd_kafka_queue_t* queue = rd_kafka_queue_get_consumer(handle_);
     if (queue == nullptr) return;  // not a consumer with a queue of its own: nothing to watch
-    internal::FetchWakePolicy policy;
+    internal::FetchWakePolicy policy(WakeOptions());
     std::unique_lock<std::mutex> lock(waker_mu_);
     while (!waker_cv_.wait_for(lock, absl::ToChronoMilliseconds(kFetchWakerSample),
                                [this] { return waker_stop_; })) {
-      if (!policy.Sample(rd_kafka_queue_length(queue), absl::Now())) continue;
+      const size_t mean_bytes = mean_record_bytes_.load(std::memory_order_relaxed);
+      if (!policy.Sample(rd_kafka_queue_length(queue), mean_bytes, absl::Now())) continue;
       rd_kafka_topic_partition_list_t* list = nullptr;
       if (rd_kafka_assignment(handle_, &list) != RD_KAFKA_RESP_ERR_NO_ERROR) continue;
       if (list->cnt > 0) {
@@ -316,6 +325,27 @@ class RdKafkaConsumer final : public Consumer {
       policy.Woke(rd_kafka_queue_length(queue), absl::Now());
     }
     rd_kafka_queue_destroy(queue);
+  }
+
+  // The waker's sense of a full queue: an eighth of the bounds this consumer runs with
+  // (queued.min.messages, queued.max.messages.kbytes: the defaults of Init, or -X).
+  internal::FetchWakePolicy::Options WakeOptions() const {
+    internal::FetchWakePolicy::Options options;
+    const rd_kafka_conf_t* conf = rd_kafka_conf(handle_);
+    auto setting = [conf](const char* name, size_t fallback) {
+      char value[64];
+      size_t size = sizeof(value);
+      size_t parsed = 0;
+      if (rd_kafka_conf_get(conf, name, value, &size) != RD_KAFKA_CONF_OK ||
+          !absl::SimpleAtoi(value, &parsed)) {
+        return fallback;
+      }
+      return parsed;
+    };
+    options.min_peak_records = setting("queued.min.messages", options.min_peak_records * 8) / 8;
+    options.min_peak_bytes =
+        setting("queued.max.messages.kbytes", options.min_peak_bytes * 8 / 1024) * 1024 / 8;
+    return options;
   }
 
   void StopFetchWaker() {
@@ -454,6 +484,9 @@ class RdKafkaConsumer final : public Consumer {
   std::vector<ConsumerRecord> batch_;
   std::vector<std::string> transient_errors_;
   std::atomic<uint64_t> fetch_wakeups_{0};
+  // Mean size (key and value) of the records of the last non-empty batch: the waker's
+  // measure of the bytes its queue holds. Written by Poll, read by the waker.
+  std::atomic<size_t> mean_record_bytes_{0};
   std::mutex waker_mu_;
   std::condition_variable waker_cv_;
   bool waker_stop_ = false;  // guarded by waker_mu_

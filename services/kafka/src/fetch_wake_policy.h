@@ -10,9 +10,14 @@
 // the queue has drained to half of what it last held, a small queue keeps up instead.
 //
 // The policy wakes when the queue has fallen below half of its recent peak (the most it
-// held since the last wake-up, or within `peak_memory`), that peak was at least `min_peak`
-// records (a consumer that keeps up holds next to nothing and never needs one), and the
+// held since the last wake-up, or within `peak_memory`), that peak came near one of the
+// queue's bounds (at least `min_peak_records` records, or `min_peak_bytes` at the records'
+// mean size: a consumer that keeps up holds next to nothing and never needs one), and the
 // last wake-up is at least `min_interval` ago (a wake-up is a request to each broker).
+// Both bounds count: the exporter's records are aggregates of 100-500 KB, so its queue
+// fills its bytes with a few dozen records, and a peak counted in records alone never
+// looked full (each fetch then waited up to a second: bench/README.md, "Freshness: the
+// exporter's fetcher").
 //
 // Pure: time is passed in. Thread-compatible.
 #pragma once
@@ -26,7 +31,10 @@ namespace civicpulse::kafka::internal {
 class FetchWakePolicy {
  public:
   struct Options {
-    size_t min_peak = 1000;
+    // An eighth of the consumer's defaults (queued.min.messages 1,000,000 and
+    // queued.max.messages.kbytes 8192); the consumer sets them from its own settings.
+    size_t min_peak_records = 125'000;
+    size_t min_peak_bytes = size_t{1} << 20;
     absl::Duration min_interval = absl::Milliseconds(50);
     absl::Duration peak_memory = absl::Seconds(2);
   };
@@ -34,9 +42,10 @@ class FetchWakePolicy {
   FetchWakePolicy() : FetchWakePolicy(Options{}) {}
   explicit FetchWakePolicy(const Options& options) : options_(options) {}
 
-  // Records that the queue holds `queued` records at `now`; true when the fetcher should be
-  // woken now (the caller then wakes it and calls Woke).
-  bool Sample(size_t queued, absl::Time now);
+  // Records that the queue holds `queued` records of `mean_record_bytes` on average at
+  // `now`; true when the fetcher should be woken now (the caller then wakes it and calls
+  // Woke).
+  bool Sample(size_t queued, size_t mean_record_bytes, absl::Time now);
   // Records a wake-up at `now`, after which the queue held `queued` records.
   void Woke(size_t queued, absl::Time now);
 

@@ -312,6 +312,46 @@ TEST_F(KafkaTest, FetchWakerWakesTheFetcherOfADrainedQueueAndLosesNothing) {
   EXPECT_GT((*consumer)->fetch_wakeups(), 0u);
 }
 
+// The same with records of the exporter's size (aggregates of 100-500 KB): a queue of
+// 2 MiB holds ten of them, which the waker once never took for a full queue (it counted
+// records only), so each fetch waited for librdkafka's own wake-up.
+TEST_F(KafkaTest, FetchWakerWakesTheFetcherOfAQueueOfFewLargeRecords) {
+  constexpr int kRecords = 80;  // 4 MB a partition: the embedded broker keeps 5
+  auto producer = Producer::Create(config_);
+  ASSERT_TRUE(producer.ok());
+  const std::string padding(200 * 1024, 'x');
+  std::vector<std::string> values(kRecords);
+  std::vector<ProducerRecord> records;
+  for (int i = 0; i < kRecords; ++i) {
+    values[i] = std::to_string(i) + ":" + padding;
+    records.push_back({.topic = "t", .value = values[i], .partition = i % 4});
+  }
+  ASSERT_TRUE((*producer)->ProduceAndWait(records, absl::Seconds(30)).ok());
+
+  ClientConfig small_queue = config_;
+  small_queue.properties = {{"queued.max.messages.kbytes", "2048"},
+                            {"max.partition.fetch.bytes", "1048576"}};
+  auto consumer = Consumer::Create(small_queue, {.topics = {"t"}, .max_batch = 2});
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  std::vector<int> seen(kRecords, 0);
+  int received = 0;
+  for (int polls = 0; polls < 1000 && received < kRecords; ++polls) {
+    auto batch = (*consumer)->Poll(absl::Milliseconds(100));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    for (const ConsumerRecord& r : **batch) {
+      const int i = std::stoi(std::string(r.value.substr(0, r.value.find(':'))));
+      ASSERT_GE(i, 0);
+      ASSERT_LT(i, kRecords);
+      ++seen[i];
+      ++received;
+    }
+    if (!(*batch)->empty()) absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(received, kRecords) << "wake-ups: " << (*consumer)->fetch_wakeups();
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), kRecords) << "a record lost or doubled";
+  EXPECT_GT((*consumer)->fetch_wakeups(), 0u);
+}
+
 TEST_F(KafkaTest, UnreachableClusterFailsFastWithUnavailable) {
   ClientConfig nowhere{.brokers = "127.0.0.1:1"};
   auto producer = Producer::Create(nowhere, {}, absl::Milliseconds(500));
