@@ -13,7 +13,9 @@ since it includes up to one scrape interval, as a Prometheus scrape would.
 
     /usr/bin/python3 bench/freshness.py --bin-dir build/bin [--rate 50000 --duration 60]
 
-Prints the distribution (p50, p90, p99, max) and whether the producer kept the rate.
+Prints the distribution (p50, p90, p99, max) from the acknowledgement and from the produce
+call, whether the producer kept the rate, and how long its final flush took (a queue in front
+of the broker); --timeline adds the three counts second by second.
 Debian's python3-confluent-kafka (installed for /usr/bin/python3).
 """
 import argparse
@@ -102,6 +104,9 @@ def main():
     ap.add_argument("--flush-interval", default=None)
     ap.add_argument("--merge-interval", default=None)
     ap.add_argument("--checkpoint-interval", default=None)
+    ap.add_argument("--timeline", action="store_true",
+                    help="print, second by second, the events handed over, acknowledged and "
+                         "visible")
     args = ap.parse_args()
 
     stack = Stack(args.bin_dir, partitions=args.partitions)
@@ -136,22 +141,28 @@ def main():
 
         rng = random.Random(1)
         areas = ["W%03d" % i for i in range(args.areas)]
-        kinds = ["watch_report", "volunteer_shift", "recycling"]
+        # The event's text is formatted from templates, with occurred_at read once per tick
+        # of the loop below (2 ms): json.dumps and strftime for every event held the producer
+        # under the rate on a 2-core machine, and the events it could not hand over in time
+        # were counted as the pipeline's latency.
+        templates = [
+            ('{"event_id":"f-%d","kind":"watch_report","participant":"p-%06d","area":"%s",'
+             '"occurred_at":"%s"}'),
+            ('{"event_id":"f-%d","kind":"volunteer_shift","participant":"p-%06d","area":"%s",'
+             '"occurred_at":"%s","hours":2}'),
+            ('{"event_id":"f-%d","kind":"recycling","participant":"p-%06d","area":"%s",'
+             '"occurred_at":"%s","weight_kg":1.5}'),
+        ]
 
-        def event(i):
+        def now_rfc3339():
+            return (datetime.datetime.now(datetime.timezone.utc)
+                    .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z")
+
+        def event(i, occurred_at):
             area = areas[rng.randrange(len(areas))]
-            kind = kinds[i % 3]
-            e = {"event_id": "f-%d" % i, "kind": kind,
-                 "participant": "p-%06d" % rng.randrange(200000), "area": area,
-                 "occurred_at": datetime.datetime.now(datetime.timezone.utc)
-                 .strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"}
-            if kind == "volunteer_shift":
-                e["hours"] = 2
-            elif kind == "recycling":
-                e["weight_kg"] = 1.5
-            return area, json.dumps(e, separators=(",", ":"))
+            return area, templates[i % 3] % (i, rng.randrange(200000), area, occurred_at)
 
-        producer.produce(TOPIC, key=b"W000", value=event(0)[1].encode(), on_delivery=on_ack)
+        producer.produce(TOPIC, key=b"W000", value=event(0, now_rfc3339())[1].encode(), on_delivery=on_ack)
         producer.flush(30)
         deadline = time.time() + 120
         def visible():
@@ -180,16 +191,35 @@ def main():
 
         t = threading.Thread(target=scraper, daemon=True)
         t.start()
+        applied = []  # (read time, the aggregator's records by every outcome), --timeline only
+
+        def aggregator_scraper():
+            while not stop.is_set():
+                try:
+                    text = scrape(agg_port)
+                except OSError:
+                    text = ""
+                read_at = time.time()
+                total = sum(float(line.rpartition(" ")[2]) for line in text.splitlines()
+                            if line.startswith("civicpulse_aggregator_events_total{"))
+                applied.append((read_at, total))
+                time.sleep(args.scrape)
+
+        if args.timeline:
+            t2 = threading.Thread(target=aggregator_scraper, daemon=True)
+            t2.start()
         bytes_before = checkpoint_bytes(agg_port)
         start = time.time()
         produced = 0
+        handed = []  # (time of the produce call, events handed over) every STEP events
         while True:
             now = time.time()
             if now - start >= args.duration:
                 break
             due = int((now - start) * args.rate)
+            occurred_at = now_rfc3339()
             while produced < due:
-                area, value = event(produced + 1)
+                area, value = event(produced + 1, occurred_at)
                 try:
                     producer.produce(TOPIC, key=area.encode(), value=value.encode(),
                                      on_delivery=on_ack)
@@ -197,8 +227,14 @@ def main():
                     producer.poll(0.01)
                     continue
                 produced += 1
+                if produced % step == 0:
+                    handed.append((time.time(), produced))
+                    # Serve the delivery reports while catching up, so that an
+                    # acknowledgement is timed when it arrives and not at the end of a burst.
+                    producer.poll(0)
             producer.poll(0)
             time.sleep(0.002)
+        loop_end = time.time()
         producer.flush(60)
         elapsed = time.time() - start
         achieved = produced / elapsed
@@ -207,6 +243,8 @@ def main():
             time.sleep(0.2)
         stop.set()
         t.join()
+        if args.timeline:
+            t2.join()
         # What the aggregator wrote to its two logs while the rate was held (issue 7, item 6).
         bytes_after = checkpoint_bytes(agg_port)
         written = {k: (bytes_after[k] - bytes_before[k]) / elapsed for k in bytes_after}
@@ -219,24 +257,48 @@ def main():
         for c in counts:
             best = max(best, c)
             running.append(best)
-        lat = []
-        slow = []  # (latency, seconds into the run)
-        for ack_time, k in acked:
-            i = bisect.bisect_left(running, k)
-            if i < len(times):
-                lat.append(times[i] - ack_time)
-                slow.append((times[i] - ack_time, ack_time - start))
+
+        def latencies(marks):
+            """[(latency, seconds into the run)] of each (time, count) mark that became
+            visible: the first scrape whose count reached it, less the mark's time."""
+            out = []
+            for mark_time, k in marks:
+                i = bisect.bisect_left(running, k)
+                if i < len(times):
+                    out.append((times[i] - mark_time, mark_time - start))
+            return out
+
+        slow = latencies(acked)
+        lat = [x[0] for x in slow]
+        from_call = [x[0] for x in latencies(handed)]
         missing = len(acked) - len(lat)
         if not lat:
             print("no event became visible", file=sys.stderr)
             return 1
         print("freshness rate=%d achieved=%.0f duration=%.0fs events=%d samples=%d "
-              "not_visible=%d p50=%.2fs p90=%.2fs p99=%.2fs max=%.2fs "
+              "not_visible=%d p50=%.2fs p90=%.2fs p99=%.2fs max=%.2fs flush=%.1fs "
               "changelog_bytes_per_s=%.0f aggregates_bytes_per_s=%.0f load=%s" % (
                   args.rate, achieved, args.duration, produced, len(lat), missing,
                   percentile(lat, 0.5), percentile(lat, 0.9), percentile(lat, 0.99), max(lat),
-                  written["changelog"], written["aggregates"],
+                  start + elapsed - loop_end, written["changelog"], written["aggregates"],
                   open("/proc/loadavg").read().split()[0]))
+        # The same from the produce call: adds the producer's batching (linger.ms) and any
+        # queue in front of the broker.
+        if from_call:
+            print("from the produce call: p50=%.2fs p90=%.2fs p99=%.2fs max=%.2fs" % (
+                percentile(from_call, 0.5), percentile(from_call, 0.9),
+                percentile(from_call, 0.99), max(from_call)))
+        if args.timeline:
+            def at(marks, t):
+                i = bisect.bisect_right([m[0] for m in marks], t)
+                return int(marks[i - 1][1]) if i else 0
+            base_applied = applied[0][1] if applied else 0
+            applied = [(a, c - base_applied) for a, c in applied]
+            print("second handed acknowledged consumed visible")
+            for sec in range(int(elapsed) + 2):
+                t = start + sec
+                print("%d %d %d %d %d" % (sec, at(handed, t), at(acked, t), at(applied, t),
+                                          at(seen, t)))
         # When the slowest hundredth of the samples were produced: a burst or a rhythm.
         slow.sort(reverse=True)
         gaps = sorted(b - a for a, b in zip(times, times[1:]))
