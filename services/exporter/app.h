@@ -4,8 +4,8 @@
 // replaces the source partition's state, so a restart rebuilds exactly the same indicators
 // from whatever the topic retains), applies them to an IndicatorStore, and recomputes the
 // indicators (incrementally: core/indicator_store.h) once it has read all the new
-// aggregates there are (no sooner than --min-merge-interval and 4 merge durations after the
-// last merge, at least every --merge-interval), names them
+// aggregates there are (no sooner than --min-merge-interval and 4 times the CPU time of the
+// last merge after it, at least every --merge-interval), names them
 // (IndicatorMetrics) and swaps them, serialized once, into the IndicatorCollector that
 // /metrics serves.
 //
@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "civicpulse/core/batch_reader.h"
 #include "civicpulse/core/indicator_store.h"
 #include "civicpulse/kafka/consumer.h"
@@ -46,7 +47,8 @@ class ExporterApp {
 
  private:
   bool Stopping() const;
-  void Merge();
+  // Recomputes the indicators and swaps them in; returns the CPU time that took.
+  absl::Duration Merge();
   runtime::Health health() const;
   void SetProblem(std::string problem);
 

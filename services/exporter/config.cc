@@ -29,7 +29,7 @@ void ExporterConfig::AddFlags(CLI::App* app) {
   app->add_option("--min-merge-interval", min_merge_interval,
                   "New aggregates are merged as soon as the exporter has read all there are, "
                   "but no sooner than this after the previous recompute (at most "
-                  "--merge-interval), nor than 4 times that recompute's duration")
+                  "--merge-interval), nor than 4 times that recompute's CPU time")
       ->capture_default_str();
   app->add_option("--baseline-weeks", baseline_weeks,
                   "Previous weeks the seasonal expectation considers (1..8)")
