@@ -23,7 +23,7 @@ constexpr int kMergeCostFactor = 4;
 // CPU time this thread has used. A merge's cost is measured in it, not in wall time: on a
 // busy machine a merge waits for a core, and 4 times that wait held the next merge back by
 // a second and more while new aggregates waited (bench/README.md, "Freshness: the
-// exporter's fetcher").
+// harness's producer, and the exporter's fetcher").
 absl::Duration ThreadCpuTime() {
   timespec ts{};
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);

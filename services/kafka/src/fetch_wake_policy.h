@@ -17,7 +17,7 @@
 // Both bounds count: the exporter's records are aggregates of 100-500 KB, so its queue
 // fills its bytes with a few dozen records, and a peak counted in records alone never
 // looked full (each fetch then waited up to a second: bench/README.md, "Freshness: the
-// exporter's fetcher").
+// harness's producer, and the exporter's fetcher").
 //
 // Pure: time is passed in. Thread-compatible.
 #pragma once
