@@ -274,82 +274,74 @@ TEST_F(KafkaTest, QueryWatermarksOfManyPartitionsAtOnce) {
 // A consumer slower than the fetcher, with a queue far smaller than what it reads: librdkafka
 // 2.0 stops fetching whenever the queue is full and, unwoken, waits up to a second each time.
 // The fetch waker wakes it as the queue drains; every record still arrives once.
-TEST_F(KafkaTest, FetchWakerWakesTheFetcherOfADrainedQueueAndLosesNothing) {
-  constexpr int kRecords = 20'000;
-  auto producer = Producer::Create(config_);
+struct SlowReader {
+  int records;
+  size_t value_bytes;
+  std::string queue_kbytes;           // queued.max.messages.kbytes
+  std::string partition_fetch_bytes;  // max.partition.fetch.bytes
+  int max_batch;
+  absl::Duration pause;  // after each non-empty batch: slower than the fetcher
+  int max_polls;
+};
+
+void ReadsEveryRecordOnceAndWakesTheFetcher(const ClientConfig& config, const SlowReader& r) {
+  auto producer = Producer::Create(config);
   ASSERT_TRUE(producer.ok());
-  const std::string padding(180, 'x');
-  std::vector<std::string> values(kRecords);
+  const std::string padding(r.value_bytes, 'x');
+  std::vector<std::string> values(r.records);
   std::vector<ProducerRecord> records;
-  for (int i = 0; i < kRecords; ++i) {
+  for (int i = 0; i < r.records; ++i) {
     values[i] = std::to_string(i) + ":" + padding;
     records.push_back({.topic = "t", .value = values[i], .partition = i % 4});
   }
   ASSERT_TRUE((*producer)->ProduceAndWait(records, absl::Seconds(30)).ok());
 
-  ClientConfig small_queue = config_;
-  small_queue.properties = {{"queued.max.messages.kbytes", "512"},  // ~2,600 records
-                            {"max.partition.fetch.bytes", "65536"}};
-  auto consumer = Consumer::Create(small_queue, {.topics = {"t"}, .max_batch = 100});
+  ClientConfig small_queue = config;
+  small_queue.properties = {{"queued.max.messages.kbytes", r.queue_kbytes},
+                            {"max.partition.fetch.bytes", r.partition_fetch_bytes}};
+  auto consumer = Consumer::Create(small_queue, {.topics = {"t"}, .max_batch = r.max_batch});
   ASSERT_TRUE(consumer.ok()) << consumer.status();
-  std::vector<int> seen(kRecords, 0);
+  std::vector<int> seen(r.records, 0);
   int received = 0;
-  for (int polls = 0; polls < 5000 && received < kRecords; ++polls) {
+  for (int polls = 0; polls < r.max_polls && received < r.records; ++polls) {
     auto batch = (*consumer)->Poll(absl::Milliseconds(100));
     ASSERT_TRUE(batch.ok()) << batch.status();
-    for (const ConsumerRecord& r : **batch) {
-      const int i = std::stoi(std::string(r.value.substr(0, r.value.find(':'))));
+    for (const ConsumerRecord& record : **batch) {
+      const int i = std::stoi(std::string(record.value.substr(0, record.value.find(':'))));
       ASSERT_GE(i, 0);
-      ASSERT_LT(i, kRecords);
+      ASSERT_LT(i, r.records);
       ++seen[i];
       ++received;
     }
-    // Slower than the fetcher, so that the queue fills and the fetcher stops.
-    if (!(*batch)->empty()) absl::SleepFor(absl::Milliseconds(2));
+    if (!(*batch)->empty()) absl::SleepFor(r.pause);
   }
-  EXPECT_EQ(received, kRecords);
-  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), kRecords) << "a record lost or doubled";
+  EXPECT_EQ(received, r.records) << "wake-ups: " << (*consumer)->fetch_wakeups();
+  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), r.records) << "a record lost or doubled";
   EXPECT_GT((*consumer)->fetch_wakeups(), 0u);
+}
+
+TEST_F(KafkaTest, FetchWakerWakesTheFetcherOfADrainedQueueAndLosesNothing) {
+  ReadsEveryRecordOnceAndWakesTheFetcher(config_, {.records = 20'000,
+                                                   .value_bytes = 180,
+                                                   .queue_kbytes = "512",  // ~2,600 records
+                                                   .partition_fetch_bytes = "65536",
+                                                   .max_batch = 100,
+                                                   .pause = absl::Milliseconds(2),
+                                                   .max_polls = 5000});
 }
 
 // The same with records of the exporter's size (aggregates of 100-500 KB): a queue of
 // 2 MiB holds ten of them, which the waker once never took for a full queue (it counted
 // records only), so each fetch waited for librdkafka's own wake-up.
 TEST_F(KafkaTest, FetchWakerWakesTheFetcherOfAQueueOfFewLargeRecords) {
-  constexpr int kRecords = 80;  // 4 MB a partition: the embedded broker keeps 5
-  auto producer = Producer::Create(config_);
-  ASSERT_TRUE(producer.ok());
-  const std::string padding(200 * 1024, 'x');
-  std::vector<std::string> values(kRecords);
-  std::vector<ProducerRecord> records;
-  for (int i = 0; i < kRecords; ++i) {
-    values[i] = std::to_string(i) + ":" + padding;
-    records.push_back({.topic = "t", .value = values[i], .partition = i % 4});
-  }
-  ASSERT_TRUE((*producer)->ProduceAndWait(records, absl::Seconds(30)).ok());
-
-  ClientConfig small_queue = config_;
-  small_queue.properties = {{"queued.max.messages.kbytes", "2048"},
-                            {"max.partition.fetch.bytes", "1048576"}};
-  auto consumer = Consumer::Create(small_queue, {.topics = {"t"}, .max_batch = 2});
-  ASSERT_TRUE(consumer.ok()) << consumer.status();
-  std::vector<int> seen(kRecords, 0);
-  int received = 0;
-  for (int polls = 0; polls < 1000 && received < kRecords; ++polls) {
-    auto batch = (*consumer)->Poll(absl::Milliseconds(100));
-    ASSERT_TRUE(batch.ok()) << batch.status();
-    for (const ConsumerRecord& r : **batch) {
-      const int i = std::stoi(std::string(r.value.substr(0, r.value.find(':'))));
-      ASSERT_GE(i, 0);
-      ASSERT_LT(i, kRecords);
-      ++seen[i];
-      ++received;
-    }
-    if (!(*batch)->empty()) absl::SleepFor(absl::Milliseconds(5));
-  }
-  EXPECT_EQ(received, kRecords) << "wake-ups: " << (*consumer)->fetch_wakeups();
-  EXPECT_EQ(std::count(seen.begin(), seen.end(), 1), kRecords) << "a record lost or doubled";
-  EXPECT_GT((*consumer)->fetch_wakeups(), 0u);
+  ReadsEveryRecordOnceAndWakesTheFetcher(
+      config_, {.records = 80,  // 4 MB a partition: the embedded broker keeps 5
+                .value_bytes = 200 * 1024,
+                .queue_kbytes = "2048",
+                .partition_fetch_bytes = "1048576",
+                .max_batch = 2,
+                .pause = absl::Milliseconds(5),
+                .max_polls = 1000});
 }
 
 TEST_F(KafkaTest, UnreachableClusterFailsFastWithUnavailable) {
