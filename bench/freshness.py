@@ -15,13 +15,13 @@ since it includes up to one scrape interval, as a Prometheus scrape would.
 
 Prints the distribution (p50, p90, p99, max) from the acknowledgement and from the produce
 call, whether the producer kept the rate, and how long its final flush took (a queue in front
-of the broker); --timeline adds the three counts second by second.
+of the broker); --timeline adds, second by second, the events handed over, acknowledged,
+consumed by the aggregator and visible.
 Debian's python3-confluent-kafka (installed for /usr/bin/python3).
 """
 import argparse
 import bisect
 import datetime
-import json
 import os
 import random
 import sys
@@ -105,8 +105,8 @@ def main():
     ap.add_argument("--merge-interval", default=None)
     ap.add_argument("--checkpoint-interval", default=None)
     ap.add_argument("--timeline", action="store_true",
-                    help="print, second by second, the events handed over, acknowledged and "
-                         "visible")
+                    help="print, second by second, the events handed over, acknowledged, "
+                         "consumed by the aggregator and visible")
     args = ap.parse_args()
 
     stack = Stack(args.bin_dir, partitions=args.partitions)
@@ -162,7 +162,8 @@ def main():
             area = areas[rng.randrange(len(areas))]
             return area, templates[i % 3] % (i, rng.randrange(200000), area, occurred_at)
 
-        producer.produce(TOPIC, key=b"W000", value=event(0, now_rfc3339())[1].encode(), on_delivery=on_ack)
+        producer.produce(TOPIC, key=b"W000", value=event(0, now_rfc3339())[1].encode(),
+                         on_delivery=on_ack)
         producer.flush(30)
         deadline = time.time() + 120
         def visible():
