@@ -36,8 +36,8 @@ from confluent_kafka import Producer  # noqa: E402
 TOPIC = "civicpulse.events.v1"
 
 
-def events_total(port):
-    """(when /metrics was read, civicpulse_events_total summed over the (area, kind) series);
+def family_sum(port, family, keep=lambda labels: True):
+    """(when /metrics was read, the samples of `family` whose labels `keep` accepts, summed);
     None if unreachable. The time is taken before parsing, and only the lines of that family
     are parsed: the Python parse of a large /metrics is not the pipeline's latency, and a slow
     parse would stretch the time between two reads (and so the latency measured)."""
@@ -48,13 +48,18 @@ def events_total(port):
     read_at = time.time()
     total = 0.0
     for line in text.splitlines():
-        if not line.startswith("civicpulse_events_total{"):
+        if not line.startswith(family + "{"):
             continue
         labels, _, value = line.rpartition(" ")
-        if 'area="all"' in labels or 'kind="all"' in labels:
-            continue
-        total += float(value)
+        if keep(labels):
+            total += float(value)
     return read_at, total
+
+
+def events_total(port):
+    """civicpulse_events_total over the (area, kind) series, as family_sum."""
+    return family_sum(port, "civicpulse_events_total",
+                      lambda labels: 'area="all"' not in labels and 'kind="all"' not in labels)
 
 
 def checkpoint_bytes(port):
@@ -196,14 +201,9 @@ def main():
 
         def aggregator_scraper():
             while not stop.is_set():
-                try:
-                    text = scrape(agg_port)
-                except OSError:
-                    text = ""
-                read_at = time.time()
-                total = sum(float(line.rpartition(" ")[2]) for line in text.splitlines()
-                            if line.startswith("civicpulse_aggregator_events_total{"))
-                applied.append((read_at, total))
+                v = family_sum(agg_port, "civicpulse_aggregator_events_total")
+                if v is not None:
+                    applied.append(v)
                 time.sleep(args.scrape)
 
         if args.timeline:

@@ -187,21 +187,17 @@ absl::Status CheckOccurredAt(int64_t occurred_at_ms, int64_t now_ms, int64_t max
   // or less reads as "none yet" there and in the exporter, so such an event would be applied
   // and then never show in an indicator. None is a participation event this service watches.
   if (occurred_at_ms <= 0) {
-    char buf[32];
-    const size_t len = FormatRfc3339To(occurred_at_ms, buf);
-    return RejectionError(
-        kReasonInvalidTimestamp, kOccurredAt,
-        Cat(kOccurredAt, ": ", std::string_view(buf, len), " is not after 1970-01-01T00:00:00Z"));
+    return RejectionError(kReasonInvalidTimestamp, kOccurredAt,
+                          Cat(kOccurredAt, ": ", FormatRfc3339(occurred_at_ms),
+                              " is not after 1970-01-01T00:00:00Z"));
   }
   // Unsigned difference: exact for any now_ms, where a signed one could overflow.
   const uint64_t ahead = static_cast<uint64_t>(occurred_at_ms) - static_cast<uint64_t>(now_ms);
   if (occurred_at_ms > now_ms &&
       ahead > static_cast<uint64_t>(std::max<int64_t>(0, max_future_ms))) {
-    char buf[32];
-    const size_t len = FormatRfc3339To(occurred_at_ms, buf);
     return RejectionError(
         kReasonFutureTimestamp, kOccurredAt,
-        Cat(kOccurredAt, ": ", std::string_view(buf, len), " is ", ahead / 1000,
+        Cat(kOccurredAt, ": ", FormatRfc3339(occurred_at_ms), " is ", ahead / 1000,
             " s ahead of the receiving clock (at most ", max_future_ms / 1000, " s allowed)"));
   }
   return absl::OkStatus();

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -328,23 +329,27 @@ class RdKafkaConsumer final : public Consumer {
   }
 
   // The waker's sense of a full queue: an eighth of the bounds this consumer runs with
-  // (queued.min.messages, queued.max.messages.kbytes: the defaults of Init, or -X).
+  // (queued.min.messages, queued.max.messages.kbytes: the defaults of Init, or -X); the
+  // policy's own defaults if one cannot be read.
   internal::FetchWakePolicy::Options WakeOptions() const {
     internal::FetchWakePolicy::Options options;
     const rd_kafka_conf_t* conf = rd_kafka_conf(handle_);
-    auto setting = [conf](const char* name, size_t fallback) {
+    auto setting = [conf](const char* name) -> std::optional<size_t> {
       char value[64];
       size_t size = sizeof(value);
       size_t parsed = 0;
       if (rd_kafka_conf_get(conf, name, value, &size) != RD_KAFKA_CONF_OK ||
           !absl::SimpleAtoi(value, &parsed)) {
-        return fallback;
+        return std::nullopt;
       }
       return parsed;
     };
-    options.min_peak_records = setting("queued.min.messages", options.min_peak_records * 8) / 8;
-    options.min_peak_bytes =
-        setting("queued.max.messages.kbytes", options.min_peak_bytes * 8 / 1024) * 1024 / 8;
+    if (std::optional<size_t> records = setting("queued.min.messages")) {
+      options.min_peak_records = *records / 8;
+    }
+    if (std::optional<size_t> kbytes = setting("queued.max.messages.kbytes")) {
+      options.min_peak_bytes = *kbytes * 1024 / 8;
+    }
     return options;
   }
 
