@@ -615,6 +615,37 @@ TEST_F(EventCodecTest, InvalidUtf8) {
   EXPECT_EQ(event_.area, "Zürich-Süd ✓ 🚲");
 }
 
+// The value's bytes are checked 16 at a time (NUL, non-ASCII, backslash) and strings are
+// scanned 16 at a time: what breaks a value, or must survive its parse, is found at every
+// offset from a 16-byte boundary, in the middle of the value and in its tail.
+TEST_F(EventCodecTest, BytesAreCheckedAtEveryOffset) {
+  for (size_t pad = 0; pad < 48; ++pad) {
+    const std::string a(pad, 'a');
+    auto category = [&](std::string_view text) {
+      return JsonWith({{"category", Cat("\"", a, text, "\"")}});
+    };
+    auto tail = [&](std::string_view text) { return Shift(Cat("\"z\":\"", a, text, "\"")); };
+    for (const std::string& value :
+         {category(std::string_view("x\0y", 3)), tail(std::string_view("x\0y", 3))}) {
+      EXPECT_THAT(DecodeJson(value), IsRejection(kReasonInvalidJson, "")) << pad;
+      EXPECT_THAT(RejectionOf(DecodeJson(value)).detail, HasSubstr("contains a NUL byte")) << pad;
+    }
+    EXPECT_THAT(DecodeJson(category("x\xFFy")), IsRejection(kReasonInvalidUtf8, "")) << pad;
+    EXPECT_THAT(DecodeJson(tail("x\xC3y")), IsRejection(kReasonInvalidUtf8, "")) << pad;
+    EXPECT_THAT(DecodeJson(JsonWith({{"participant", Cat("\"", a, R"(\udc00")")}})),
+                IsRejection(kReasonInvalidJson, "participant"))
+        << pad;
+
+    ASSERT_TRUE(DecodeJson(category("Süd-✓")).ok()) << pad;
+    EXPECT_EQ(event_.category, Cat(a, "Süd-✓"));
+    ASSERT_TRUE(DecodeJson(category(R"(q\"b\\c\nd\u00fc)")).ok()) << pad;
+    EXPECT_EQ(event_.category, Cat(a, "q\"b\\c\nd\xC3\xBC"));
+    ASSERT_TRUE(DecodeJson(JsonWith({{"participant", Cat("\"", a, R"(\ud83d\udeb2")")}})).ok())
+        << pad;
+    EXPECT_EQ(event_.participant, Cat(a, "\xF0\x9F\x9A\xB2"));
+  }
+}
+
 TEST_F(EventCodecTest, NestingDepth) {
   auto nested = [](int depth) {
     // The event object is level 1; `depth - 1` more levels in an unknown field.
