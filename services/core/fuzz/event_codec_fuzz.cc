@@ -1,13 +1,17 @@
 // Fuzzes EventCodec::Decode with arbitrary record values as JSON, as protobuf and with
 // auto-detection. Beyond "never crashes" it checks properties that must hold for any input:
 // a rejection always carries a known reason code; an accepted event passes Validate and
-// survives EncodeProtobuf -> Decode and EncodeJson -> Decode unchanged.
+// survives EncodeProtobuf -> Decode and EncodeJson -> Decode unchanged; and ReadJsonObject
+// reads every value to the same members and status with its flat fast path as with RapidJSON
+// alone.
+#include <array>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <string_view>
 
+#include "../src/json_members.h"
 #include "civicpulse/core/event.h"
 #include "civicpulse/core/event_codec.h"
 #include "google/protobuf/stubs/logging.h"
@@ -37,6 +41,42 @@ bool IsKnownReason(std::string_view reason) {
   return false;
 }
 
+// Members named as an event's, for ReadJsonObject's two paths.
+struct Fields {
+  static constexpr int kCount = 6;
+  static constexpr std::array<std::string_view, kCount> kNames = {
+      "event_id", "kind", "participant", "hours", "public_body", "age_band"};
+  static int Find(std::string_view key) {
+    for (int i = 0; i < kCount; ++i) {
+      if (kNames[i] == key) return i;
+    }
+    return kCount;
+  }
+};
+
+// ReadJsonObject with and without its flat fast path: the same status, root and members.
+void CheckFlatFastPath(std::string_view input) {
+  using civicpulse::core::JsonMembers;
+  using civicpulse::core::ReadJsonObject;
+  static std::string& fast_buffer = *new std::string();
+  static std::string& slow_buffer = *new std::string();
+  static rapidjson::Reader& reader = *new rapidjson::Reader();
+  JsonMembers<Fields> fast(16, true), slow(16, true);
+  const absl::Status fast_status =
+      ReadJsonObject(input, {.flat_fast_path = true}, &fast_buffer, &reader, &fast);
+  const absl::Status slow_status =
+      ReadJsonObject(input, {.flat_fast_path = false}, &slow_buffer, &reader, &slow);
+  if (fast_status != slow_status) Fail("flat fast path: another status", input);
+  if (!fast_status.ok()) return;
+  if (fast.root() != slow.root()) Fail("flat fast path: another root", input);
+  for (int i = 0; i < Fields::kCount; ++i) {
+    if (fast[i].type != slow[i].type || fast[i].boolean != slow[i].boolean ||
+        fast[i].text != slow[i].text) {
+      Fail("flat fast path: another member", input);
+    }
+  }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerInitialize(int*, char***) {
@@ -51,6 +91,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static EventCodec& codec = *new EventCodec();
   static Event& event = *new Event();
   const std::string_view input(reinterpret_cast<const char*>(data), size);
+  CheckFlatFastPath(input);
 
   for (Encoding encoding : {Encoding::kJson, Encoding::kProtobuf, Encoding::kAuto}) {
     const absl::Status status = codec.Decode(input, encoding, kNowMs, &event);

