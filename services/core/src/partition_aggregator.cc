@@ -23,6 +23,7 @@ namespace civicpulse::core {
 namespace {
 
 constexpr int64_t kNoTime = std::numeric_limits<int64_t>::min();
+constexpr int64_t kNoCells = std::numeric_limits<int64_t>::max();
 
 // How far event time must move before the participant memory is swept again: expiry is
 // invisible to the results (see Sweep), so it only bounds memory and may lag.
@@ -115,6 +116,12 @@ struct Series {
   std::string area;
   Kind kind;
   std::array<CellMap, kWindowCount> cells;
+  // Per resolution, at most the earliest start in `cells` (kNoCells: none since the last
+  // eviction walk), so that EvictCells walks only a map holding something old enough: a
+  // week's replay keeps days of 1-hour cells that no hourly eviction can touch, and walked
+  // them all every hour of event time (`make bench`'s default week, 2,000 areas: EvictCells
+  // 6.8% -> 4.7% of the aggregator's samples; what is left is destroying the cells).
+  std::array<int64_t, kWindowCount> least_start = {kNoCells, kNoCells, kNoCells};
   // The cell last written per resolution: consecutive events mostly hit the same bucket.
   std::array<int64_t, kWindowCount> cached_start = {kNoTime, kNoTime, kNoTime};
   std::array<CellState*, kWindowCount> cached = {nullptr, nullptr, nullptr};
@@ -269,7 +276,10 @@ struct PartitionAggregator::State {
       cell = s.cached[r];
     } else {
       std::unique_ptr<CellState>& slot = s.cells[r][start];
-      if (slot == nullptr) slot = std::make_unique<CellState>();
+      if (slot == nullptr) {
+        slot = std::make_unique<CellState>();
+        s.least_start[r] = std::min(s.least_start[r], start);
+      }
       cell = slot.get();
       s.cached_start[r] = start;
       s.cached[r] = cell;
@@ -577,16 +587,21 @@ struct PartitionAggregator::State {
       for (int r = 0; r < kWindowCount; ++r) {
         const int64_t width = kWindows[r].cell_ms;
         const int64_t limit = watermark - kWindows[r].length_ms - options.grace_ms;
+        // A cell is evicted when start + width < limit.
+        if (s->least_start[r] >= limit - width) continue;
         CellMap& cells = s->cells[r];
         bool erased = false;
+        int64_t least = kNoCells;
         for (auto it = cells.begin(); it != cells.end();) {
           if (it->first + width < limit) {
             cells.erase(it++);
             erased = true;
           } else {
+            least = std::min(least, it->first);
             ++it;
           }
         }
+        s->least_start[r] = least;
         if (erased) {
           s->cached_start[r] = kNoTime;
           s->cached[r] = nullptr;
@@ -1055,7 +1070,9 @@ absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_
     const uint32_t index =
         s.SeriesIndex(s.RestoredAreaId(proto.area()), static_cast<Kind>(k + 1));
     Series& series = *s.series[index];
-    std::unique_ptr<CellState>& slot = series.cells[r][proto.start_unix_seconds() * 1000];
+    const int64_t start = proto.start_unix_seconds() * 1000;
+    std::unique_ptr<CellState>& slot = series.cells[r][start];
+    series.least_start[r] = std::min(series.least_start[r], start);
     if (proto.increment()) {
       // Onto the cell the batches before left (a cell they never had starts empty).
       if (slot == nullptr) slot = std::make_unique<CellState>();
