@@ -62,6 +62,9 @@ struct JsonMember {
   JsonType type = JsonType::kAbsent;
   bool boolean = false;
   std::string_view text;
+
+  // The same type, boolean and text (by content).
+  friend bool operator==(const JsonMember&, const JsonMember&) = default;
 };
 
 // Absent and null are the same to every decoder: an optional member left out.
