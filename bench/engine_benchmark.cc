@@ -327,7 +327,7 @@ BENCHMARK_CAPTURE(BM_DecodeAndApply, json, true)->Iterations(kOnePass);
 BENCHMARK_CAPTURE(BM_DecodeAndApply, protobuf, false)->Iterations(kOnePass);
 
 // BM_DecodeAndApply/json as the aggregator's RecordRouter does it: each record decoded
-// kAhead records before it is applied, and PartitionAggregator::Prefetch called on it then.
+// kAhead records before it is applied and prepared then (PartitionAggregator::Prepare).
 void BM_DecodeAheadAndApply(benchmark::State& state) {
   constexpr size_t kAhead = 8;
   const Stream& stream = ApplyStream();
@@ -339,9 +339,10 @@ void BM_DecodeAheadAndApply(benchmark::State& state) {
   EventCodec codec;
   std::array<Event, kAhead> ring;
   std::array<bool, kAhead> ok{};
+  std::array<PartitionAggregator::Prepared, kAhead> prepared;
   auto decode = [&](size_t i) {
     ok[i % kAhead] = codec.Decode(records[i], Encoding::kAuto, decode_now_ms, &ring[i % kAhead]).ok();
-    if (ok[i % kAhead]) agg->Prefetch(ring[i % kAhead]);
+    if (ok[i % kAhead]) prepared[i % kAhead] = agg->Prepare(ring[i % kAhead]);
   };
   int64_t rejected = 0;
   size_t i = 0;
@@ -356,7 +357,8 @@ void BM_DecodeAheadAndApply(benchmark::State& state) {
       state.ResumeTiming();
     }
     if (ok[i % kAhead]) {
-      benchmark::DoNotOptimize(agg->Apply(ring[i % kAhead], stream.time_ms[i]));
+      benchmark::DoNotOptimize(
+          agg->Apply(ring[i % kAhead], prepared[i % kAhead], stream.time_ms[i]));
     } else {
       ++rejected;
     }

@@ -113,7 +113,7 @@ void RecordRouter::RunLane(Lane& lane) {
     core::Event& event = lane.events[j % kAhead];
     absl::Status& status = lane.statuses[j % kAhead];
     status = DecodeRecord(lane.codec, batch[item.index], now_ms_, &event);
-    if (status.ok()) item.owner->engine->Prefetch(event);
+    if (status.ok()) lane.prepared[j % kAhead] = item.owner->engine->Prepare(event);
   };
   for (size_t j = 0; j < std::min(kAhead, n); ++j) decode(j);
   Counts& counts = lane.counts;
@@ -143,8 +143,9 @@ void RecordRouter::RunLane(Lane& lane) {
       }
       absl::Status& status = lane.statuses[j % kAhead];
       if (status.ok()) {
-        ++counts
-              .outcomes[static_cast<int>(current->engine->Apply(lane.events[j % kAhead], now_ms_))];
+        const core::Outcome outcome =
+            current->engine->Apply(lane.events[j % kAhead], lane.prepared[j % kAhead], now_ms_);
+        ++counts.outcomes[static_cast<int>(outcome)];
       } else {
         current->engine->RecordInvalid();
         ++counts.invalid;

@@ -14,9 +14,9 @@
 // calling thread (a hand-over costs a wake-up; at a trickle there is nothing to share).
 //
 // Within a lane each record is decoded kAhead records before it is applied, and its engine is
-// told then to prefetch what it will touch (PartitionAggregator::Prefetch): the event-id and
-// new-participant memories are large tables read at random, and their cache misses overlap
-// the work on the records before (1.2x on engine_benchmark BM_DecodeAheadAndApply). Dead
+// asked then to prepare it (PartitionAggregator::Prepare: its keys worked out, and what Apply
+// will touch prefetched): the event-id and new-participant memories are large tables read at
+// random, and their cache misses overlap the work on the records before. Dead
 // letters are queued and outcomes counted on the calling thread once the lanes are done, in
 // the batch's order.
 //
@@ -84,6 +84,7 @@ class RecordRouter {
     core::EventCodec codec;
     std::array<core::Event, kAhead> events;  // ring: item j decoded into events[j % kAhead]
     std::array<absl::Status, kAhead> statuses;
+    std::array<core::PartitionAggregator::Prepared, kAhead> prepared;
     Counts counts;
     std::vector<std::pair<uint32_t, absl::Status>> invalid;  // (batch index, reason)
   };

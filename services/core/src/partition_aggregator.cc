@@ -15,6 +15,7 @@
 #include "civicpulse/core/event_id_filter.h"
 #include "civicpulse/core/hash_time_table.h"
 #include "civicpulse/core/participant_sketch.h"
+#include "civicpulse/core/prefetch.h"
 #include "civicpulse/core/seasonal_baseline.h"
 #include "civicpulse/v1/aggregate.pb.h"
 #include "civicpulse/v1/checkpoint.pb.h"
@@ -218,22 +219,30 @@ struct PartitionAggregator::State {
   uint64_t late = 0;
   uint64_t invalid = 0;
 
-  // The event's keys in the event-id and new-participant memories (participant 0 without
-  // one), with the loads of both slots started: they are large tables read at random. The
-  // area's salt comes from a read-only look-up; a new area has no slot yet.
-  struct Keys {
-    uint64_t id;
-    uint64_t participant;
-  };
-  Keys PrefetchKeys(const Event& event) const {
-    const Keys keys{.id = EventIdFilter::Key(event.event_id),
-                    .participant = event.has_participant ? HashParticipant(event.participant) : 0};
-    dedup.Prefetch(keys.id);
-    if (event.has_participant) {
-      auto known = area_ids.find(absl::string_view(event.area.data(), event.area.size()));
-      if (known != area_ids.end()) last_seen.Prefetch(keys.participant ^ area_salts[known->second]);
+  // PartitionAggregator::Prepare. The area's salt comes from a read-only look-up; a new area
+  // has no slot nor cells yet. Only the series object is read here (a few hundred bytes for
+  // each area and kind, mostly in cache); the cells are prefetched, not read, so that a
+  // caller far ahead of Apply waits on nothing.
+  PartitionAggregator::Prepared Prepare(const Event& event) const {
+    PartitionAggregator::Prepared p;
+    p.id_key = EventIdFilter::Key(event.event_id);
+    if (event.has_participant) p.participant = HashParticipant(event.participant);
+    dedup.Prefetch(p.id_key);
+    auto known = area_ids.find(absl::string_view(event.area.data(), event.area.size()));
+    if (known == area_ids.end()) return p;
+    p.area_id = known->second;
+    if (event.has_participant) last_seen.Prefetch(p.participant ^ area_salts[p.area_id]);
+    const int k = static_cast<int>(event.kind) - 1;
+    if (k < 0 || k >= kKindCount) return p;
+    const uint32_t index = p.area_id * kKindCount + static_cast<uint32_t>(k);
+    if (index >= series.size() || series[index] == nullptr) return p;
+    const Series& s = *series[index];
+    for (int r = 0; r < kWindowCount; ++r) {
+      if (s.cached_start[r] == FloorTo(event.occurred_at_ms, kWindows[r].cell_ms)) {
+        PrefetchForRead(s.cached[r]);
+      }
     }
-    return keys;
+    return p;
   }
 
   uint32_t AreaId(std::string_view raw) {
@@ -699,9 +708,15 @@ PartitionAggregator::PartitionAggregator(const EngineOptions& options, AreaCapOp
 
 PartitionAggregator::~PartitionAggregator() = default;
 
-void PartitionAggregator::Prefetch(const Event& event) const { state_->PrefetchKeys(event); }
+PartitionAggregator::Prepared PartitionAggregator::Prepare(const Event& event) const {
+  return state_->Prepare(event);
+}
 
 Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
+  return Apply(event, state_->Prepare(event), now_ms);
+}
+
+Outcome PartitionAggregator::Apply(const Event& event, const Prepared& prepared, int64_t now_ms) {
   State& s = *state_;
   s.last_record_wall = now_ms;
   const int64_t t = event.occurred_at_ms;
@@ -711,10 +726,8 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
     ++s.late;
     return Outcome::kLate;
   }
-  // Both loads start before waiting on either (a new area is only added once the event turns
-  // out not to be a duplicate).
-  const auto [id_key, participant] = s.PrefetchKeys(event);
-  if (s.dedup.SeenBefore(id_key, t)) {
+  const uint64_t participant = prepared.participant;
+  if (s.dedup.SeenBefore(prepared.id_key, t)) {
     ++s.duplicate;
     return Outcome::kDuplicate;
   }
@@ -722,7 +735,9 @@ Outcome PartitionAggregator::Apply(const Event& event, int64_t now_ms) {
   const int64_t hour = FloorTo(t, kHourMs);
   if (s.history_start == 0 || hour < s.history_start) s.history_start = hour;
 
-  const uint32_t area_id = s.AreaId(event.area);
+  // A new area is only added once the event turns out not to be a duplicate.
+  const uint32_t area_id =
+      prepared.area_id != Prepared::kNoArea ? prepared.area_id : s.AreaId(event.area);
   const uint32_t index = s.SeriesIndex(area_id, event.kind);
 
   bool is_new = false;

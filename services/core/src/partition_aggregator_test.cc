@@ -82,21 +82,32 @@ class PartitionAggregatorTest : public ::testing::Test {
   PartitionAggregator agg_;
 };
 
-// Prefetch only warms caches: an engine that is told to prefetch every event (early, as the
-// router does, and for areas it has not seen yet) ends in exactly the same state.
-TEST_F(PartitionAggregatorTest, PrefetchChangesNothing) {
+// Prepare only reads: an engine that applies every event with what it prepared several
+// events before (as the router does: early, before areas are first seen, and across the
+// eviction of the cells it prefetched) ends in exactly the same state as one that does not.
+TEST_F(PartitionAggregatorTest, ApplyingPreparedEventsChangesNothing) {
   PartitionAggregator twin(options_, &areas_);
   std::vector<Event> events;
-  for (int i = 0; i < 40; ++i) {
-    events.push_back(MakeEvent("e" + std::to_string(i % 30), kT0 + i * kMinuteMs,
+  for (int i = 0; i < 300; ++i) {              // five hours: minute cells are evicted on the way
+    const int area = i < 100 ? i % 3 : i % 5;  // two areas first seen after an hour and more
+    events.push_back(MakeEvent("e" + std::to_string(i % 250), kT0 + i * kMinuteMs,
                                i % 4 == 0 ? "" : "p-" + std::to_string(i % 7),
-                               "W0" + std::to_string(i % 3)));
+                               "W0" + std::to_string(area)));
   }
+  constexpr size_t kAhead = 5;
+  std::vector<PartitionAggregator::Prepared> prepared(events.size());
+  for (size_t i = 0; i < std::min(kAhead, events.size()); ++i) {
+    prepared[i] = twin.Prepare(events[i]);
+  }
+  int unknown_areas = 0;
   for (size_t i = 0; i < events.size(); ++i) {
-    if (i + 3 < events.size()) twin.Prefetch(events[i + 3]);
-    twin.Prefetch(events[i]);
-    EXPECT_EQ(twin.Apply(events[i], kT0), Apply(events[i])) << i;
+    if (prepared[i].area_id == PartitionAggregator::Prepared::kNoArea) ++unknown_areas;
+    EXPECT_EQ(twin.Apply(events[i], prepared[i], kT0), Apply(events[i])) << i;
+    if (i + kAhead < events.size()) prepared[i + kAhead] = twin.Prepare(events[i + kAhead]);
   }
+  // Each area's first events were prepared before it was known (a kAhead window each).
+  EXPECT_GE(unknown_areas, 5);
+  EXPECT_LE(unknown_areas, 5 * static_cast<int>(kAhead));
   v1::PartitionProgress progress;
   twin.FillProgress(&progress);
   EXPECT_EQ(progress.SerializeAsString(), Progress().SerializeAsString());

@@ -38,6 +38,7 @@
 #include <utility>
 
 #include "civicpulse/core/mix64.h"
+#include "civicpulse/core/prefetch.h"
 
 namespace civicpulse::core {
 
@@ -113,7 +114,7 @@ class HashTimeTable {
   // Starts loading the slot where `key` would be (a hint; no effect on the contents), so that
   // a caller can overlap this table's cache miss with other work.
   void Prefetch(uint64_t key) const {
-    if (capacity_ != 0) __builtin_prefetch(&slots_[Home(key & kKeyMask)]);
+    if (capacity_ != 0) PrefetchForRead(&slots_[Home(key & kKeyMask)]);
   }
 
   // The value stored for `key`, if any.

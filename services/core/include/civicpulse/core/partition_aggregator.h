@@ -64,12 +64,26 @@ class PartitionAggregator {
   PartitionAggregator(const PartitionAggregator&) = delete;
   PartitionAggregator& operator=(const PartitionAggregator&) = delete;
 
+  // What Apply needs to know of an event before it touches the state, worked out ahead by
+  // Prepare: its keys in the event-id and new-participant memories, and its area's id when
+  // the area was already known (an id, once given, never changes).
+  struct Prepared {
+    uint64_t id_key = 0;
+    uint64_t participant = 0;    // the participant's hash; 0 without one
+    uint32_t area_id = kNoArea;  // kNoArea: not known when prepared (Apply looks it up)
+    static constexpr uint32_t kNoArea = 0xFFFFFFFF;
+  };
+
   // Applies one valid event received at wall-clock `now_ms`.
   Outcome Apply(const Event& event, int64_t now_ms);
-  // Starts loading what Apply(event) reads first and most likely misses in cache (its slots
-  // in the event-id and new-participant memories) and changes nothing: a caller with a batch
-  // calls it a few events ahead of Apply, so that those misses overlap other work.
-  void Prefetch(const Event& event) const;
+  // The same with `prepared` = Prepare(event) of this aggregator, called at any time before
+  // (the aggregator may have applied other events since).
+  Outcome Apply(const Event& event, const Prepared& prepared, int64_t now_ms);
+  // Works out the event's Prepared and starts loading what Apply will read first and most
+  // likely miss in cache (its slots in the event-id and new-participant memories, and the
+  // cells it will add to); changes nothing. A caller with a batch calls it a few events
+  // ahead of Apply, so that those misses overlap other work, and hands the result to Apply.
+  Prepared Prepare(const Event& event) const;
   // Counts a record that failed decoding (it is never applied).
   void RecordInvalid();
   // Advances the watermark by wall-clock time when idle past idle_timeout, and evicts cells
