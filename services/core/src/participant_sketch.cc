@@ -180,17 +180,42 @@ uint32_t GrowCapacity(uint32_t capacity) {
   return std::min<uint32_t>(next, ParticipantSketch::kArrayLimit);
 }
 
-// Index of the first hash >= `hash`. Branchless (the halving compiles to a conditional
-// move): participant hashes are random, so a branch per step was mispredicted half the time.
-uint32_t LowerBound(const uint64_t* hashes, uint32_t n, uint64_t hash) {
-  if (n == 0) return 0;
-  const uint64_t* base = hashes;
+// Index of the first hash >= `hash` in the sorted hashes[lo, hi), hi if there is none.
+// Branchless (the halving compiles to a conditional move): participant hashes are random,
+// so a branch per step was mispredicted half the time.
+uint32_t LowerBoundIn(const uint64_t* hashes, uint32_t lo, uint32_t hi, uint64_t hash) {
+  uint32_t n = hi - lo;
+  if (n == 0) return lo;
+  const uint64_t* base = hashes + lo;
   while (n > 1) {
     const uint32_t half = n / 2;
     base = base[half] < hash ? base + half : base;
     n -= half;
   }
   return static_cast<uint32_t>(base - hashes) + (*base < hash ? 1 : 0);
+}
+
+// From this many hashes, LowerBound looks near its guess first; the window it searches there
+// is 2 * kGuessRadius hashes wide (256 bytes: four cache lines).
+constexpr uint32_t kGuessFrom = 64;
+constexpr uint32_t kGuessRadius = 16;
+
+// Index of the first hash >= `hash` in the sorted hashes[0, n). Participant hashes are
+// uniform, so the answer lies near n * hash / 2^64: within sqrt(n) / 2 of it on average (11
+// for the 512 an array holds at most). Two loads check that a window around that guess holds
+// it, and only that window is searched; otherwise (a guess off by more than kGuessRadius, or
+// hashes that are not uniform) the whole array. A binary search of a cold array of 512 waits
+// on six cache misses one after the other; this one on about two.
+uint32_t LowerBound(const uint64_t* hashes, uint32_t n, uint64_t hash) {
+  if (n < kGuessFrom) return LowerBoundIn(hashes, 0, n, hash);
+  const auto guess = static_cast<uint32_t>((static_cast<unsigned __int128>(hash) * n) >> 64);
+  const uint32_t lo = guess > kGuessRadius ? guess - kGuessRadius : 0;
+  const uint32_t hi = std::min(n, guess + kGuessRadius);
+  // Everything before lo is lower, and hashes[hi] (if any) is not: the answer is in [lo, hi].
+  if ((lo == 0 || hashes[lo - 1] < hash) && (hi == n || hashes[hi] >= hash)) {
+    return LowerBoundIn(hashes, lo, hi, hash);
+  }
+  return LowerBoundIn(hashes, 0, n, hash);
 }
 
 // How many HyperLogLog registers hold each value (0 to kQ + 1): all Ertl's estimator reads.
