@@ -14,6 +14,9 @@
 //   BM_DecodeAndApply/{json,protobuf}  EventCodec::Decode (full validation) of the encoded
 //                       events, then Apply, as the aggregator does per record. Target: >= 1M
 //                       events/s on one core (JSON).
+//   BM_DecodeAheadAndApply  BM_DecodeAndApply/json as the aggregator's RecordRouter runs it:
+//                       each record decoded and prepared (PartitionAggregator::Prepare, which
+//                       prefetches) 8 records before it is applied. The same target.
 //   BM_StateMemory7Days 1M distinct participants across 200 areas over 7 days of event time
 //                       (3M events): MemoryBytes() of the state, reported as counters.
 //                       Target: < 256 MiB.
