@@ -4,8 +4,9 @@
 // Written as an asm statement on x86-64 because GCC 12 deletes a __builtin_prefetch that
 // sits under a condition (`if (capacity_ != 0) __builtin_prefetch(...)` compiled to nothing
 // at -O2, so the aggregator's look-ahead prefetches of its two tables never ran; the
-// compiler cannot drop a volatile asm statement (`objdump -d` of engine_benchmark shows the
-// prefetcht0 in PartitionAggregator::State::PrefetchKeys).
+// compiler cannot drop a volatile asm statement. The test prefetch_kept
+// (tests/build/prefetch_test.py) reads the machine code of functions that only prefetch, and
+// fails if the instruction is gone again.
 //
 // Thread-safe. Does no I/O.
 #pragma once
