@@ -5,7 +5,7 @@
 // sits under a condition (`if (capacity_ != 0) __builtin_prefetch(...)` compiled to nothing
 // at -O2, so the aggregator's look-ahead prefetches of its two tables never ran; the
 // compiler cannot drop a volatile asm statement. The test prefetch_kept
-// (tests/build/prefetch_test.py) reads the machine code of functions that only prefetch, and
+// (tests/codegen/prefetch_test.py) reads the machine code of functions that only prefetch, and
 // fails if the instruction is gone again.
 //
 // Thread-safe. Does no I/O.
