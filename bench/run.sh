@@ -78,7 +78,7 @@ for name in ("ceiling_insitu_pooled", "ceiling_insitu_fresh", "codec_json", "cod
 
 print("engine (events/s on one core):")
 for name in ("BM_BaselineHashCount", "BM_Apply", "BM_ApplyAndPublish",
-             "BM_DecodeAndApply/json", "BM_DecodeAndApply/protobuf"):
+             "BM_DecodeAndApply/json", "BM_DecodeAndApply/protobuf", "BM_DecodeAheadAndApply"):
     if name in engine:
         b = engine[name]
         extra = ""
