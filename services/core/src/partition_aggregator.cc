@@ -232,10 +232,8 @@ struct PartitionAggregator::State {
     if (known == area_ids.end()) return p;
     p.area_id = known->second;
     if (event.has_participant) last_seen.Prefetch(p.participant ^ area_salts[p.area_id]);
-    const int k = static_cast<int>(event.kind) - 1;
-    if (k < 0 || k >= kKindCount) return p;
-    const uint32_t index = p.area_id * kKindCount + static_cast<uint32_t>(k);
-    if (index >= series.size() || series[index] == nullptr) return p;
+    const uint32_t index = IndexOf(p.area_id, event.kind);
+    if (index >= series.size() || series[index] == nullptr) return p;  // kNoSeries too
     const Series& s = *series[index];
     for (int r = 0; r < kWindowCount; ++r) {
       if (s.cached_start[r] == FloorTo(event.occurred_at_ms, kWindows[r].cell_ms)) {
@@ -263,10 +261,17 @@ struct PartitionAggregator::State {
     return it->second;
   }
 
-  uint32_t SeriesIndex(uint32_t area_id, Kind kind) {
+  // The index in `series` of (area, kind); kNoSeries for a kind the decoders never produce.
+  static constexpr uint32_t kNoSeries = 0xFFFFFFFF;
+  static uint32_t IndexOf(uint32_t area_id, Kind kind) {
     const int k = static_cast<int>(kind) - 1;
-    if (k < 0 || k >= kKindCount) std::abort();  // decoders never produce this
-    const uint32_t index = area_id * kKindCount + static_cast<uint32_t>(k);
+    if (k < 0 || k >= kKindCount) return kNoSeries;
+    return area_id * kKindCount + static_cast<uint32_t>(k);
+  }
+
+  uint32_t SeriesIndex(uint32_t area_id, Kind kind) {
+    const uint32_t index = IndexOf(area_id, kind);
+    if (index == kNoSeries) std::abort();  // decoders never produce this
     if (index >= series.size()) series.resize(index + 1);
     if (series[index] == nullptr) {
       series[index] = std::make_unique<Series>();
