@@ -562,9 +562,24 @@ absl::Status EventCodec::Decode(std::string_view value, Encoding encoding, int64
         kReasonTooLarge, "",
         Cat("value of ", value.size(), " bytes exceeds the limit of ", options_.max_value_bytes));
   }
-  const bool json = encoding == Encoding::kJson ||
-                    (encoding == Encoding::kAuto && (json_hint || LooksLikeJson(value)));
-  return json ? DecodeJson(value, now_ms, event) : DecodeProtobuf(value, now_ms, event);
+  if (encoding == Encoding::kJson ||
+      (encoding == Encoding::kAuto && (json_hint || (!value.empty() && value[0] == '{')))) {
+    return DecodeJson(value, now_ms, event);
+  }
+  if (encoding == Encoding::kProtobuf || !LooksLikeJson(value)) {
+    return DecodeProtobuf(value, now_ms, event);
+  }
+  // Starts like JSON but not with '{': a protobuf Event may too (0x0A, a newline, then the
+  // event_id's length: 91 is '[', 123 is '{', and 9, 10, 13 and 32 are whitespace that an
+  // id starting with '{' or '[' follows). A well-formed protobuf is one; otherwise JSON, whose
+  // error names what is wrong with such a value (not_an_object, invalid_json).
+  absl::Status as_protobuf = DecodeProtobuf(value, now_ms, event);
+  if (as_protobuf.ok()) return as_protobuf;
+  const bool well_formed_protobuf = RejectionOf(as_protobuf).reason != kReasonInvalidProtobuf;
+  event->Clear();
+  absl::Status as_json = DecodeJson(value, now_ms, event);
+  if (as_json.ok() || !well_formed_protobuf) return as_json;
+  return as_protobuf;  // neither: the protobuf's own complaint (a missing field, say)
 }
 
 absl::Status EventCodec::DecodeJson(std::string_view value, int64_t now_ms, Event* event) {

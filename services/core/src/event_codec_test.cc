@@ -832,6 +832,28 @@ TEST_F(EventCodecTest, AutoDetectsProtobufWhoseLengthByteLooksLikeWhitespace) {
   }
 }
 
+TEST_F(EventCodecTest, AutoDetectsProtobufWhoseLengthByteStartsAJsonObjectOrArray) {
+  // 0x0A then a length of 91 ('[') or 123 ('{'), or a whitespace length (9, 10, 13, 32)
+  // and an id that starts with '{' or '[': valid protobuf Events, decoded as such.
+  std::vector<std::string> ids = {std::string(91, 'a'),       std::string(123, 'b'),
+                                  "{" + std::string(8, 'c'),  "[" + std::string(9, 'd'),
+                                  "{" + std::string(12, 'e'), "[" + std::string(31, 'f')};
+  for (const std::string& id : ids) {
+    civicpulse::v1::Event p = ProtoShift();
+    p.set_event_id(id);
+    const std::string bytes = p.SerializeAsString();
+    ASSERT_EQ(bytes[0], '\n');
+    EXPECT_TRUE(DecodeAuto(bytes).ok()) << id.size();
+    EXPECT_EQ(event_.event_id, id);
+    EXPECT_EQ(event_.kind, Kind::kVolunteerShift);
+  }
+  // Such a protobuf that fails validation is rejected for what it lacks, not as JSON.
+  civicpulse::v1::Event p = ProtoShift();
+  p.set_event_id(std::string(123, 'g'));
+  p.clear_area();
+  EXPECT_THAT(DecodeAuto(p.SerializeAsString()), IsRejection(kReasonMissingField, "area"));
+}
+
 TEST_F(EventCodecTest, AutoDetectsJsonAfterWhitespaceAndByHint) {
   EXPECT_TRUE(DecodeAuto(Cat("\n  ", kRecycling)).ok());
   EXPECT_THAT(DecodeAuto(" [1]"), IsRejection(kReasonNotAnObject, ""));

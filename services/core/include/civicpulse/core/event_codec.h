@@ -74,11 +74,14 @@ class EventCodec {
 
   // Decodes and validates `value` into *event (cleared first; storage reused). On failure
   // the content of *event is unspecified.
-  // kAuto: JSON when `json_hint` (a `content-type: application/json` header), when the
-  // first byte starts a JSON value ('{', '[', '"', '-', a digit, 't', 'f', 'n'), or when
-  // leading JSON whitespace is followed by '{' or '['; protobuf otherwise. (A protobuf
-  // Event starts with 0x0A, a newline, followed by a length byte that may itself be
-  // whitespace or a digit, so whitespace followed by a scalar is not taken as JSON.)
+  // kAuto: JSON when `json_hint` (a `content-type: application/json` header) or when the
+  // value starts with '{' (docs/reference.md); protobuf when it does not start like JSON
+  // at all. A value that starts like another JSON value ('[', '"', '-', a digit, 't', 'f',
+  // 'n', or JSON whitespace followed by '{' or '[') is a protobuf Event when it parses as
+  // one (an Event starts with 0x0A, a newline, then the event_id's length byte, which is
+  // '[' for 91 bytes and '{' for 123), and JSON otherwise; when it is a well-formed
+  // protobuf that fails validation and not valid JSON either, the protobuf's error is
+  // returned.
   absl::Status Decode(std::string_view value, Encoding encoding, int64_t now_ms,
                       Event* event, bool json_hint = false);
 
