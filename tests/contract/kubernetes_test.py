@@ -6,12 +6,15 @@
 - every Deployment has a Service, and every Service a ServiceMonitor that selects it by its
   labels and scrapes one of its named ports;
 - every job the rules name (`job="..."`) is a monitored Service's name (the operator's job
-  label) and a job of both Prometheus configurations.
+  label) and a job of both Prometheus configurations;
+- with the path of civicpulse-ingest as argument: the Secret's tokens file and pseudonym key
+  pass the ingest's own checks (it gets as far as looking for Kafka, where none is).
 """
 import os
 import re
 import subprocess
 import sys
+import tempfile
 
 import yaml
 
@@ -24,6 +27,27 @@ K8S = os.path.join(r.ROOT, "deploy", "kubernetes")
 def documents(name):
     with open(os.path.join(K8S, name)) as f:
         return [d for d in yaml.safe_load_all(f) if d]
+
+
+def ingest_accepts_secret(ingest, objects):
+    """Starts the real civicpulse-ingest with the Secret's tokens and key, towards a Kafka
+    that is not there: it must refuse for Kafka, having accepted both files."""
+    (secret,) = [o for o in objects
+                 if o["kind"] == "Secret" and o["metadata"]["name"] == "civicpulse-secrets"]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = {}
+        for key in ("tokens", "pseudonym-key"):
+            paths[key] = os.path.join(tmp, key)
+            with open(paths[key], "w") as f:
+                f.write(secret["stringData"][key])
+        run = subprocess.run([ingest, "--brokers", "127.0.0.1:1", "--listen", "127.0.0.1:0",
+                              "--tokens-file", paths["tokens"],
+                              "--pseudonym-key-file", paths["pseudonym-key"]],
+                             capture_output=True, text=True, timeout=60)
+    if run.returncode != 0 and "cannot reach Kafka" in run.stderr:
+        return []
+    return ["civicpulse-ingest does not accept the Secret civicpulse-secrets (exit %d): %s"
+            % (run.returncode, run.stderr.strip())]
 
 
 def main():
@@ -71,11 +95,15 @@ def main():
     for job in sorted(jobs - monitored):
         errors.append("the rules name job %s, which no ServiceMonitor scrapes" % job)
 
+    if len(sys.argv) > 1:
+        errors += ingest_accepts_secret(sys.argv[1], objects)
+
     if errors:
         print("\n".join(errors))
         return 1
-    print("PrometheusRule identical to the rules; %d services monitored; jobs %s agree"
-          % (len(monitored), sorted(jobs)))
+    print("PrometheusRule identical to the rules; %d services monitored; jobs %s agree%s"
+          % (len(monitored), sorted(jobs),
+             "; civicpulse-ingest accepts the Secret" if len(sys.argv) > 1 else ""))
     return 0
 
 
