@@ -1,9 +1,11 @@
 // kafka_ceiling: the end-to-end ceiling for civicpulse-aggregator. A bare librdkafka
 // consumer-group member that reads `--count` records of a topic and does nothing with them,
-// printing records/s. bench/pipeline_throughput.sh runs it on the same topic as the
-// aggregator and prints the ratio. It gives up (exit 1, printing what it saw) when no record
-// arrives for `idle-seconds` (default 30), e.g. when retention dropped some of the records.
+// printing records/s and its CPU seconds (what consuming alone costs).
+// bench/pipeline_throughput.sh runs it on the same topic as the aggregator and prints the
+// ratio. It gives up (exit 1, printing what it saw) when no record arrives for
+// `idle-seconds` (default 30), e.g. when retention dropped some of the records.
 #include <librdkafka/rdkafka.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -64,10 +66,17 @@ int main(int argc, char** argv) {
     rd_kafka_message_destroy(m);
   }
   const double seconds = std::chrono::duration<double>(last_record - start).count();
-  std::printf("kafka_ceiling records=%lld bytes=%lld seconds=%.3f records_per_second=%.0f\n",
-              seen, bytes, seconds, seen / seconds);
   rd_kafka_consumer_close(rk);
   rd_kafka_destroy(rk);
+  // The whole process's CPU (librdkafka's threads too; the group join costs ~0.02 s): what
+  // consuming the records costs, however long the fetcher left it waiting.
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto to_seconds = [](const timeval& t) { return t.tv_sec + t.tv_usec / 1e6; };
+  std::printf(
+      "kafka_ceiling records=%lld bytes=%lld seconds=%.3f records_per_second=%.0f cpu_s=%.3f\n",
+      seen, bytes, seconds, seen / seconds,
+      to_seconds(usage.ru_utime) + to_seconds(usage.ru_stime));
   if (gave_up) {
     std::fprintf(stderr, "kafka_ceiling: only %lld of %lld records arrived (none for %.0f s)\n",
                  seen, count, idle_seconds);

@@ -24,7 +24,12 @@
 #  5. (JSON, PYTHON_PEER=1) bench/python_peer.py, the script an operations team would write
 #     (confluent-kafka, json, dicts and sets, prometheus_client), reads the same topic.
 # Prints one `RESULT` line per format: both rates, their ratio, the aggregator's CPU seconds,
-# peak RSS and aggregate records published per event. The embedded broker keeps only ~5 MiB
+# peak RSS and aggregate records published per event; and what CPU alone allows:
+# ceiling_cpu_s (the faster ceiling run's CPU, librdkafka's threads included),
+# cpu_vs_ceiling (the aggregator's CPU per event / the ceiling's) and ratio_cpu_bound (the
+# ratio the aggregator would reach with its CPU and the broker's spread perfectly over all
+# of the machine's cores, against the faster ceiling run: a measured ratio near it is bound
+# by work, one far below it by waiting). The embedded broker keeps only ~5 MiB
 # per partition: enough partitions and areas (the record key) keep every partition below
 # that (the simulator's heavy-tailed participants make some areas 2.5 MiB of JSON per 1M
 # events, so 128 partitions lose JSON records, 256 do not); a loss is reported, not hidden.
@@ -273,7 +278,7 @@ print('checkpoints_off records_per_second=%.0f cpu_s=%.2f rss_mib=%.0f' % (r, $c
   python3 - "$format" "$produced" "$first" "$start" "$end" "$cpu_start" "$cpu_end" "$rss" \
     "$applied" "$duplicate" "$late" "$invalid" "$published" "$c1" "$c2" "$HISTORY" \
     "$broker_cpu_start" "$broker_cpu_end" "$changelog_bytes" "$aggregates_bytes" "$peer" \
-    "$off" <<'PY'
+    "$off" "$(nproc)" <<'PY'
 import sys
 (fmt, n, first, start, end, cpu0, cpu1, rss, applied, dup, late, invalid,
  published) = sys.argv[1:14]
@@ -287,7 +292,10 @@ cpu = float(cpu1) - float(cpu0)
 def parse(line):
     return dict(kv.split("=") for kv in line.split()[1:])
 runs = [parse(sys.argv[14]), parse(sys.argv[15])]
-ceiling = max(float(r["records_per_second"]) for r in runs)
+fastest = max(runs, key=lambda r: float(r["records_per_second"]))
+ceiling = float(fastest["records_per_second"])
+ceiling_cpu = float(fastest.get("cpu_s", 0))
+cores = int(sys.argv[23])
 mean_bytes = float(runs[0]["bytes"]) / float(runs[0]["records"])
 print("[%s] aggregator: %d events (applied %s, duplicate %s, late %s, invalid %s), timed "
       "%d of them in %.3f s; %.2f CPU s (%.0f events per CPU second); peak RSS %.0f MiB; "
@@ -295,17 +303,27 @@ print("[%s] aggregator: %d events (applied %s, duplicate %s, late %s, invalid %s
       % (fmt, n, applied, dup, late, invalid, n - first, seconds, cpu,
          (n - first) / cpu if cpu > 0 else 0, float(rss) / 1024, published,
          float(published or 0) / n, broker_cpu))
+# The aggregator and the broker cannot finish in less than their CPU over the cores.
+cpu_bound_eps = (n - first) / ((cpu + broker_cpu) / cores) if cpu + broker_cpu > 0 else 0
+cpu_vs_ceiling = (cpu / (n - first)) / (ceiling_cpu / n) if ceiling_cpu > 0 else 0
+print("[%s] the ceiling's faster run used %.2f CPU s (%.2f us an event); the aggregator %.2f "
+      "us an event (%.2fx); with its and the broker's CPU spread over %d cores it could "
+      "reach %.0f events/s: ratio %.3f at best" % (
+          fmt, ceiling_cpu, ceiling_cpu / n * 1e6, cpu / (n - first) * 1e6, cpu_vs_ceiling,
+          cores, cpu_bound_eps, cpu_bound_eps / ceiling))
 peer = float(parse(sys.argv[21]).get("records_per_second", 0))
 off = float(parse(sys.argv[22]).get("records_per_second", 0))
 print("RESULT format=%s history=%s events=%d bytes_per_event=%.0f ceiling_eps=%.0f "
       "aggregator_eps=%.0f ratio=%.3f python_peer_eps=%.0f vs_python_peer=%s "
       "aggregator_cpu_s=%.2f aggregator_rss_mib=%.0f "
       "published_per_event=%.4f broker_cpu_s=%.2f changelog_bytes_per_event=%.1f "
-      "aggregates_bytes_per_event=%.1f no_checkpoints_eps=%.0f checkpoint_cost=%s"
+      "aggregates_bytes_per_event=%.1f no_checkpoints_eps=%.0f checkpoint_cost=%s "
+      "ceiling_cpu_s=%.2f cpu_vs_ceiling=%.2f ratio_cpu_bound=%.3f"
       % (fmt, history, n, mean_bytes, ceiling, rate, rate / ceiling, peer,
          "%.2f" % (rate / peer) if peer > 0 else "-", cpu, float(rss) / 1024,
          float(published or 0) / n, broker_cpu, changelog_bytes / n, aggregates_bytes / n,
-         off, "%.3f" % (1 - rate / off) if off > 0 else "-"))
+         off, "%.3f" % (1 - rate / off) if off > 0 else "-", ceiling_cpu, cpu_vs_ceiling,
+         cpu_bound_eps / ceiling))
 PY
 }
 

@@ -133,10 +133,12 @@ if os.path.exists(pipeline):
             r = dict(kv.split("=") for kv in line.split()[1:])
             print("  %-8s over %-3s %s events (%s B each): aggregator %s events/s, raw consumer "
                   "%s events/s, ratio %s; %s aggregate records published per event; "
-                  "aggregator %s CPU s, broker %s CPU s"
+                  "aggregator %s CPU s, broker %s CPU s; raw consumer %s CPU s (the aggregator "
+                  "%sx its CPU an event; the ratio its CPU and the broker's allow on all cores: %s)"
                   % (r["format"], r["history"], r["events"], r["bytes_per_event"],
                      r["aggregator_eps"], r["ceiling_eps"], r["ratio"],
-                     r["published_per_event"], r["aggregator_cpu_s"], r["broker_cpu_s"]))
+                     r["published_per_event"], r["aggregator_cpu_s"], r["broker_cpu_s"],
+                     r["ceiling_cpu_s"], r["cpu_vs_ceiling"], r["ratio_cpu_bound"]))
 
 freshness = os.path.join(results, "freshness.log")
 if os.path.exists(freshness):
