@@ -20,7 +20,7 @@ void ExporterConfig::AddFlags(CLI::App* app) {
                   "and civicpulse_area_residents");
   app->add_option("--max-areas", max_areas,
                   "Without an areas file, at most N area label values: every area while there are "
-                  "at most N, else the N with the smallest stable hash (docs/reference.md)")
+                  "at most N, else the first N seen in event time (docs/reference.md)")
       ->capture_default_str();
   app->add_option("--merge-interval", merge_interval,
                   "Longest time between two recomputes of the indicators from the merged "

@@ -1,6 +1,8 @@
 #include "civicpulse/core/area_cap.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -42,7 +44,8 @@ uint64_t StableAreaHash(std::string_view area) {
 }
 
 std::vector<bool> SelectAreaLabels(const AreaCapOptions& options,
-                                   const std::vector<std::string>& areas) {
+                                   const std::vector<std::string>& areas,
+                                   const std::vector<int64_t>& first_seen_ms) {
   std::vector<bool> keep(areas.size(), false);
   if (!options.allowed.empty()) {
     const absl::flat_hash_set<std::string> allowed(options.allowed.begin(), options.allowed.end());
@@ -57,11 +60,15 @@ std::vector<bool> SelectAreaLabels(const AreaCapOptions& options,
     if (!IsReserved(areas[i])) candidates.push_back(i);
   }
   if (candidates.size() > options.max_areas) {
-    // The max_areas smallest (hash, name): a total order on names, so ties cannot depend on
-    // the input order either.
-    std::vector<std::pair<uint64_t, size_t>> ranked;
+    // The first max_areas seen: the smallest (first seen, name), an area not known to have
+    // been seen (0) after every other; names are distinct, so ties cannot depend on the
+    // input order either.
+    std::vector<std::pair<int64_t, size_t>> ranked;
     ranked.reserve(candidates.size());
-    for (size_t i : candidates) ranked.emplace_back(StableAreaHash(areas[i]), i);
+    for (size_t i : candidates) {
+      const int64_t first = i < first_seen_ms.size() ? first_seen_ms[i] : 0;
+      ranked.emplace_back(first != 0 ? first : std::numeric_limits<int64_t>::max(), i);
+    }
     auto less = [&](const auto& x, const auto& y) {
       return x.first != y.first ? x.first < y.first : areas[x.second] < areas[y.second];
     };

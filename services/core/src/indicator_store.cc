@@ -241,6 +241,7 @@ struct StoredTotals {
   uint64_t events = 0;
   std::array<uint64_t, kCoproductionTypeCount> coproduction_events = {};
   int64_t last_event_ms = 0;
+  int64_t first_event_ms = 0;  // 0: not known
 };
 
 struct SourcePartition {
@@ -379,9 +380,19 @@ struct IndicatorStore::State {
   }
 
   // The label of every area index: itself or kOtherId (core/area_cap.h, SelectAreaLabels).
-  // Depends on the set of names held, never on the order they came in.
+  // Depends on the names held and when each was first seen in event time (the least first
+  // event of its totals over every source partition), never on the order records came in.
   std::vector<uint32_t> LabelIds() const {
-    const std::vector<bool> keep = SelectAreaLabels(options.areas, area_names);
+    std::vector<int64_t> first_seen(area_names.size(), 0);
+    for (const auto& [id, p] : partitions) {
+      for (const StoredTotals& t : p.totals) {
+        int64_t& first = first_seen[t.area];
+        if (t.first_event_ms > 0 && (first == 0 || t.first_event_ms < first)) {
+          first = t.first_event_ms;
+        }
+      }
+    }
+    const std::vector<bool> keep = SelectAreaLabels(options.areas, area_names, first_seen);
     std::vector<uint32_t> label(area_names.size(), kOtherId);
     for (size_t a = 0; a < area_names.size(); ++a) {
       if (keep[a]) label[a] = static_cast<uint32_t>(a);
@@ -455,6 +466,7 @@ struct IndicatorStore::State {
         stored.coproduction_events[i] = t.coproduction_events(i);
       }
       stored.last_event_ms = t.last_event_unix_ms();
+      stored.first_event_ms = t.first_event_unix_ms();
     }
     Evict(p);
     EvictHistory(p);

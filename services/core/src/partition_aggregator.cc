@@ -129,6 +129,7 @@ struct Series {
   uint64_t events = 0;
   std::array<uint64_t, kCoproductionTypeCount> coproduction_events = {};
   int64_t last_event_ms = 0;
+  int64_t first_event_ms = 0;     // 0: none applied (or restored from a checkpoint without it)
   bool checkpoint_dirty = false;  // totals changed since the last checkpoint delta
   // Sealed hours (start ms -> figures) for the seasonal baseline, kBaselineHistoryMs back.
   HourlyFigures hours;
@@ -434,6 +435,7 @@ struct PartitionAggregator::State {
     totals->set_events(s.events);
     for (uint64_t n : s.coproduction_events) totals->add_coproduction_events(n);
     totals->set_last_event_unix_ms(s.last_event_ms);
+    totals->set_first_event_unix_ms(s.first_event_ms);
   }
 
   void WriteScalars(v1::PartitionScalars* out) const {
@@ -792,6 +794,7 @@ Outcome PartitionAggregator::Apply(const Event& event, const Prepared& prepared,
   const int type = static_cast<int>(event.coproduction) - 1;
   if (type >= 0 && type < kCoproductionTypeCount) ++series.coproduction_events[type];
   series.last_event_ms = std::max(series.last_event_ms, t);
+  if (series.first_event_ms == 0 || t < series.first_event_ms) series.first_event_ms = t;
 
   s.max_event = std::max(s.max_event, t);
   s.watermark = std::max(s.watermark, s.max_event - s.options.allowed_lateness_ms);
@@ -860,12 +863,7 @@ void PartitionAggregator::FillProgress(v1::PartitionProgress* out) const {
   out->set_max_event_unix_ms(s.max_event);
   for (const auto& series : s.series) {
     if (series == nullptr || series->events == 0) continue;
-    v1::AreaKindTotals* totals = out->add_totals();
-    totals->set_area(series->area);
-    totals->set_kind(static_cast<v1::Kind>(static_cast<int>(series->kind)));
-    totals->set_events(series->events);
-    for (uint64_t n : series->coproduction_events) totals->add_coproduction_events(n);
-    totals->set_last_event_unix_ms(series->last_event_ms);
+    State::WriteTotals(*series, out->add_totals());
   }
   out->set_applied(s.applied);
   out->set_duplicate(s.duplicate);
@@ -1118,6 +1116,7 @@ absl::Status PartitionAggregator::ApplyPiece(const v1::StatePiece& piece, int64_
           i < totals.coproduction_events_size() ? totals.coproduction_events(i) : 0;
     }
     series.last_event_ms = totals.last_event_unix_ms();
+    series.first_event_ms = totals.first_event_unix_ms();
   }
   for (const v1::HourlyHistory& h : piece.history()) {
     const int k = static_cast<int>(h.kind()) - 1;

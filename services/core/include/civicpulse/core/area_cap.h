@@ -11,9 +11,11 @@
 //   result depends on the partition's records alone: not on the instance, not on what else
 //   it owns, not on a rebalance.
 // - SelectAreaLabels (exporter): the label rule itself, a function of the *set* of areas the
-//   exporter holds, never of their order. With an allow-list, the listed areas; without, all
-//   of them while there are at most `max_areas`, else the `max_areas` with the smallest
-//   StableAreaHash. At most max_areas (or the list's size) label values plus "other".
+//   exporter holds and when each was first seen in event time, never of the order records
+//   arrive in. With an allow-list, the listed areas; without, all of them while there are
+//   at most `max_areas`, else the first `max_areas` seen (earliest first event; ties, and
+//   areas whose first event is not known, which come after, by name). At most max_areas
+//   (or the list's size) label values plus "other".
 //
 // Thread-compatible. Does no I/O.
 #pragma once
@@ -46,15 +48,16 @@ class AreaCap {
 };
 
 // A hash of an area name that is the same in every process, build and platform (64-bit
-// FNV-1a of the bytes, then a final avalanche), so that the areas that keep their label when
-// there are too many are the same everywhere, release after release.
+// FNV-1a of the bytes, then a final avalanche).
 uint64_t StableAreaHash(std::string_view area);
 
 // For each of `areas` (distinct names, any order), whether it keeps its own name as a label;
-// the others fold into "other". The reserved values "other" and "all" never keep theirs.
-// Deterministic: the answer for one area depends only on the set of names (and the
-// options), never on their order. O(n log n).
+// the others fold into "other". `first_seen_ms[i]` is when areas[i] was first seen in event
+// time (its earliest event applied), 0 when not known. The reserved values "other" and
+// "all" never keep theirs. Deterministic: the answer for one area depends only on the set of
+// (name, first seen) pairs and the options, never on their order. O(n log n).
 std::vector<bool> SelectAreaLabels(const AreaCapOptions& options,
-                                   const std::vector<std::string>& areas);
+                                   const std::vector<std::string>& areas,
+                                   const std::vector<int64_t>& first_seen_ms);
 
 }  // namespace civicpulse::core

@@ -12,8 +12,9 @@
 // whose start s has W - L <= s < W (kWindows; docs/event-time.md); partitions are then merged
 // (sums add, sketches union), with kind="all" and area="all" as unions. Cells no window can
 // reach any more are dropped as watermarks advance, so memory stays bounded. The area labels
-// are chosen in Compute by SelectAreaLabels over the set of area names held (core/area_cap.h),
-// so every exporter that has read the same records exports the same labels.
+// are chosen in Compute by SelectAreaLabels over the set of area names held and when each was
+// first seen in event time (core/area_cap.h), so every exporter that has read the same
+// records exports the same labels.
 //
 // The seasonal baseline (docs/baseline.md): the hourly history each source partition
 // publishes is kept per (area, kind) for kBaselineHistoryMs; Compute reads the same window in
