@@ -49,7 +49,8 @@ struct IndicatorMetrics {
       "Events with a public body involved / all events in the trailing window.", T::Gauge};
   static constexpr MetricSpec kConcentrationRatio = {
       "civicpulse_participant_concentration_ratio",
-      "Share of attributed events by the most active tenth of participants.", T::Gauge};
+      "Events of the most active tenth of participants / all events in the trailing window.",
+      T::Gauge};
   // area, type
   static constexpr MetricSpec kCoproductionEvents = {
       "civicpulse_coproduction_events_total",

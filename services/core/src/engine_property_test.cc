@@ -231,17 +231,14 @@ class Oracle {
             events == 0 ? 0 : collective / events;
         m[Key("civicpulse_coproduction_ratio", labels)] = events == 0 ? 0 : public_body / events;
         std::vector<int> sorted;
-        double attributed = 0;
-        for (const auto& [p, n] : counts) {
-          sorted.push_back(n);
-          attributed += n;
-        }
+        for (const auto& [p, n] : counts) sorted.push_back(n);
         std::sort(sorted.rbegin(), sorted.rend());
         const size_t top = (sorted.size() + 9) / 10;
         double top_events = 0;
         for (size_t i = 0; i < top; ++i) top_events += sorted[i];
+        // Of all events, anonymous ones included (design.md).
         m[Key("civicpulse_participant_concentration_ratio", labels)] =
-            attributed == 0 ? 0 : top_events / attributed;
+            events == 0 ? 0 : top_events / events;
       };
       auto active = [&](const std::string& area, std::optional<Kind> kind) {
         std::set<std::string> people;

@@ -283,7 +283,7 @@ struct AreaWindow {
   std::array<double, kKindCount> active = {};
   double active_all = 0;
   double new_participants = 0;
-  double top_decile_share = 0;
+  double concentration = 0;
   bool unfinished = false;  // grown by AddGain since the last Finish
 
   void SetStable(WindowPart merged) {
@@ -313,7 +313,12 @@ struct AreaWindow {
     for (int k = 0; k < kKindCount; ++k) active[k] = part.by_kind[k].Estimate();
     active_all = participants.Estimate();
     new_participants = part.new_participants.Estimate();
-    top_decile_share = participants.TopDecileShare();
+    // Of all the window's events, anonymous ones included (design.md): the most active
+    // tenth's share of the attributed events, times the attributed events' share of all.
+    concentration = part.events == 0 ? 0.0
+                                     : participants.TopDecileShare() *
+                                           static_cast<double>(participants.total_events()) /
+                                           static_cast<double>(part.events);
   }
 };
 
@@ -327,7 +332,7 @@ WindowIndicators FiguresOf(const AreaWindow& w) {
           .recycled_grams = w.part.recycled_grams,
           .collective_ratio = Ratio(w.part.collective_events, w.part.events),
           .coproduction_ratio = Ratio(w.part.public_body_events, w.part.events),
-          .concentration_ratio = w.top_decile_share};
+          .concentration_ratio = w.concentration};
 }
 
 }  // namespace

@@ -69,7 +69,7 @@ struct WindowIndicators {
   double recycled_grams = 0;       // weight recycled
   double collective_ratio = 0;     // events with mode=collective / all events (0 without)
   double coproduction_ratio = 0;   // events with a public body / all events (0 without)
-  double concentration_ratio = 0;  // events of the most active tenth / attributed events
+  double concentration_ratio = 0;  // events of the most active tenth / all events
 };
 
 // One area, or the city (`area` == kAllLabel, always last).
