@@ -76,10 +76,16 @@ void OwnedPartitions::UpdateHealthMetrics(
     const int64_t position = std::max<int64_t>(p->next_offset, 0);
     const int64_t lag = std::max<int64_t>(*high - position, 0);
     double seconds = 0;
-    if (lag > 0) {
-      // The oldest unconsumed record is at most as old as the last consumed one; before the
-      // first record, the time since assignment is a lower bound.
-      const int64_t since = p->last_record_ms > 0 ? p->last_record_ms : p->assigned_at_ms;
+    if (lag == 0) {
+      p->caught_up_at_ms = now_ms;
+    } else {
+      // The oldest unconsumed record is at most as old as the last consumed one (before the
+      // first record, the time since assignment bounds it), and was written after the last
+      // call that found the partition caught up (header: kHighWatermarkStaleMs).
+      int64_t since = p->last_record_ms > 0 ? p->last_record_ms : p->assigned_at_ms;
+      if (p->caught_up_at_ms > 0) {
+        since = std::max(since, p->caught_up_at_ms - kHighWatermarkStaleMs);
+      }
       seconds = std::max<double>(0, static_cast<double>(now_ms - since) / 1000.0);
     }
     p->lag.Set(static_cast<double>(lag), seconds);

@@ -88,6 +88,9 @@ struct OwnedPartition {
   PartitionLagSeries lag;
   int64_t assigned_at_ms;
   int64_t last_record_ms = 0;  // Kafka timestamp of the last consumed record
+  // Wall-clock time of the last UpdateHealthMetrics that found the partition consumed to its
+  // end (0: not since it was assigned).
+  int64_t caught_up_at_ms = 0;
 };
 
 class OwnedPartitions {
@@ -118,8 +121,17 @@ class OwnedPartitions {
   // kStateBytesEveryMs the state's size.
   // `high_watermark(partition)` returns the partition's log end offset as last fetched (it must
   // not block); a partition it has none for keeps its last lag.
+  // The lag in seconds (the age of the oldest unconsumed record) is bounded by two facts: that
+  // record is no older than the last consumed one, and, once an earlier call found the
+  // partition consumed to its end, it was written after that call (less
+  // kHighWatermarkStaleMs, how old a fetched log end offset may be). Without the second, a
+  // record fetched but not yet polled on a partition silent for an hour read as an hour of
+  // lag: a spike that marks the pipeline degraded and holds back the drop alerts.
   void UpdateHealthMetrics(
       int64_t now_ms, const std::function<absl::StatusOr<int64_t>(int32_t)>& high_watermark);
+  // The consumer fetches with fetch.wait.max.ms 100 (kafka/consumer.cc): a log end offset it
+  // reports is at most this old, with room to spare.
+  static constexpr int64_t kHighWatermarkStaleMs = 1'000;
 
  private:
   std::string topic_;
