@@ -28,21 +28,6 @@ std::string_view AreaCap::Fold(std::string_view area) {
   return *known_.insert(std::string(area)).first;
 }
 
-uint64_t StableAreaHash(std::string_view area) {
-  uint64_t h = 0xcbf29ce484222325ULL;  // FNV-1a 64
-  for (const char c : area) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ULL;
-  }
-  // splitmix64's finaliser: FNV's low bits alone mix poorly for short, similar names.
-  h ^= h >> 30;
-  h *= 0xbf58476d1ce4e5b9ULL;
-  h ^= h >> 27;
-  h *= 0x94d049bb133111ebULL;
-  h ^= h >> 31;
-  return h;
-}
-
 std::vector<bool> SelectAreaLabels(const AreaCapOptions& options,
                                    const std::vector<std::string>& areas,
                                    const std::vector<int64_t>& first_seen_ms) {

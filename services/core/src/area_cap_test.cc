@@ -165,15 +165,6 @@ TEST(SelectAreaLabelsTest, ReservedValuesNeverKeepTheirName) {
   EXPECT_EQ(Kept({.max_areas = 10}, {"other", "all", "W01"}), std::vector<std::string>{"W01"});
 }
 
-// The hash places areas in partitions in the tests (engine_property_test): pinned, so that
-// those tests keep testing what they did.
-TEST(StableAreaHashTest, IsPinned) {
-  // FNV-1a 64 then splitmix64's finaliser, computed independently (Python).
-  EXPECT_EQ(StableAreaHash(""), 0xf52a15e9a9b5e89bULL);
-  EXPECT_EQ(StableAreaHash("W01"), 0x84b6a5e61d025a7eULL);
-  EXPECT_NE(StableAreaHash("W01"), StableAreaHash("W02"));
-}
-
 // The aggregator's per-partition cap: same log, same labels, whoever runs it.
 TEST(AreaCapTest, SameLogSameLabels) {
   const std::vector<std::string> log = {"B", "A", "C", "A", "D", "B", "E"};

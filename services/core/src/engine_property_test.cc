@@ -14,12 +14,13 @@
 #include "absl/strings/str_join.h"
 #include "civicpulse/core/area_cap.h"
 #include "civicpulse/core/indicator_store.h"
-#include "indicator_test_families.h"
+#include "civicpulse/core/participant_sketch.h"
 #include "civicpulse/core/partition_aggregator.h"
 #include "civicpulse/v1/aggregate.pb.h"
 #include "civicpulse/v1/checkpoint.pb.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "indicator_test_families.h"
 
 namespace civicpulse::core {
 namespace {
@@ -647,7 +648,7 @@ TEST(EngineAreaLabelTest, SameLabelsInEveryDeploymentAndBoundedByTheCap) {
   std::vector<std::vector<Event>> logs(kPartitions);
   for (int i = 0; i < 4000; ++i) {
     const std::string area = absl::StrCat("Z", rng() % 40);
-    const int home = static_cast<int>(StableAreaHash(area) % kPartitions);
+    const int home = static_cast<int>(HashParticipant(area) % kPartitions);
     const int p = (home + (i % 10 == 0 ? 1 : 0)) % kPartitions;
     logs[p].push_back(Simple(absl::StrCat("e-", i), absl::StrCat("p-", rng() % 300), area,
                              kT0 + i * 1000));

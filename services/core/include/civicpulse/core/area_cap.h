@@ -47,10 +47,6 @@ class AreaCap {
   absl::node_hash_set<std::string> known_;  // node: returned views stay valid
 };
 
-// A hash of an area name that is the same in every process, build and platform (64-bit
-// FNV-1a of the bytes, then a final avalanche).
-uint64_t StableAreaHash(std::string_view area);
-
 // For each of `areas` (distinct names, any order), whether it keeps its own name as a label;
 // the others fold into "other". `first_seen_ms[i]` is when areas[i] was first seen in event
 // time (its earliest event applied), 0 when not known. The reserved values "other" and
